@@ -1,0 +1,53 @@
+"""The whole exception tree of escalate.
+
+Every public entry point rejects bad input with one of these. Each also subclasses
+the builtin it refines, so ``except ValueError`` or ``except TypeError`` keeps
+working in code that does not know escalate::
+
+    EscalateError(Exception)
+    ├── ConfigError(EscalateError, ValueError)      a bad spec, rule, scale or file
+    │   └── ScheduleError                           business-hours specs and limits
+    └── WrongTypeError(EscalateError, TypeError)    an argument of the wrong type
+        └── NaiveDatetimeError                      a datetime without tzinfo
+
+Messages name the argument or field, the value, and what was expected, e.g.
+``"mon-fri: expected intervals like '09:00-17:00', got '9-5'"``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "EscalateError",
+    "NaiveDatetimeError",
+    "ScheduleError",
+    "WrongTypeError",
+]
+
+
+class EscalateError(Exception):
+    """The root of every exception escalate raises on purpose."""
+
+
+class ConfigError(EscalateError, ValueError):
+    """A configuration value (spec, rule, scale, file) is not valid."""
+
+
+class ScheduleError(ConfigError):
+    """A business-hours spec is malformed, or a schedule has too little open time.
+
+    Raised for an unknown day, a time such as ``25:00``, a missing bound, or when
+    ``add`` cannot find enough open time within ten years (a schedule that never
+    opens).
+    """
+
+
+class WrongTypeError(EscalateError, TypeError):
+    """An argument has the wrong type (a string where a duration was expected...)."""
+
+
+class NaiveDatetimeError(WrongTypeError):
+    """A datetime without a time zone was given where an instant is needed.
+
+    The message names the argument, e.g. ``"t: expected an aware datetime..."``.
+    """

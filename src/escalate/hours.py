@@ -1,0 +1,542 @@
+"""Business-hours clocks: open intervals, elapsed business time, deadlines.
+
+A :class:`BusinessHours` is a frozen, hashable value: a weekly spec of shifts, a
+``zoneinfo`` time zone, holidays and special days. Its semantics, which the tests
+check one by one and ``docs/hours.md`` explains with examples:
+
+* Intervals are half-open ``[open, close)``. An interval whose end is not after its
+  start runs overnight and belongs to the day it starts on; ``24:00`` ends a day;
+  overlapping or touching intervals count once.
+* A holiday closes the intervals that *start* on it; a special day replaces that
+  date's intervals and wins over a holiday.
+* A local opening or closing time resolves to the earliest instant at which the
+  local wall clock shows that date and time or later: inside a DST gap that is the
+  instant the clocks jump; an ambiguous time means its first occurrence. This map
+  is monotone, so an interval can never invert or jump past the next one.
+* Business time is real elapsed time while open (an open hour across a fall-back
+  lasts as long as it really lasts). ``elapsed(a, b)`` is exact to the microsecond
+  and antisymmetric. ``add(t, d)`` for ``d >= 0`` is the earliest ``u >= t`` with
+  ``elapsed(t, u) == d``; for ``d < 0`` the latest ``u <= t`` with
+  ``elapsed(u, t) == -d``.
+* Inputs may be aware datetimes in any zone; results are in the schedule's zone.
+
+Implementation: open intervals are computed per UTC calendar year, lazily, as
+integer microseconds with a cumulative open-time array, so that ``elapsed`` and
+``add`` cost two ``bisect`` calls plus one addition per year crossed, whatever the
+span. Holidays are read when a year is first used.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Container, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from escalate._hours_spec import (
+    DAY,
+    DAY_NAMES,
+    DayShifts,
+    format_day,
+    parse_day,
+    parse_days,
+    parse_special_days,
+    parse_weekly,
+)
+from escalate._instants import EPOCH, MICROSECOND, from_us, to_us, us_of
+from escalate._instants import require_duration as _require_duration
+from escalate.errors import ScheduleError
+
+__all__ = ["BusinessHours"]
+
+HORIZON_YEARS: Final = 10
+"""How far ``add``, ``next_open`` and ``next_close`` look before giving up."""
+
+MIN_YEAR: Final = 2
+MAX_YEAR: Final = 9997
+_DAY_US: Final = us_of(DAY)
+
+
+class _Identity:
+    """Compares and hashes by the identity of the wrapped object."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _holiday_source(value: object) -> Container[date]:
+    if value is None:
+        return frozenset()
+    if isinstance(value, set | frozenset | list | tuple):
+        for d in value:
+            if not isinstance(d, date) or isinstance(d, datetime):
+                raise ScheduleError(
+                    f"holidays: expected datetime.date values, got {d!r}"
+                )
+        return frozenset(value)
+    if not isinstance(value, Container):
+        raise ScheduleError(
+            "holidays: expected a collection of dates (a set, or a "
+            f"holidays.HolidayBase), got {type(value).__name__}"
+        )
+    return value
+
+
+def _holiday_key(value: Container[date]) -> object:
+    # A holidays.HolidayBase is a mutable dict that fills itself lazily, so it
+    # compares by identity; plain sets of dates compare by content.
+    return value if isinstance(value, frozenset) else _Identity(value)
+
+
+def _holiday_repr(value: Container[date]) -> str:
+    if isinstance(value, frozenset):
+        return f"frozenset({sorted(value)!r})" if value else "frozenset()"
+    return f"<{type(value).__name__} at {id(value):#x}>"
+
+
+def _weekly_repr(week: tuple[DayShifts, ...]) -> str:
+    return repr({n: format_day(s) for n, s in zip(DAY_NAMES, week, strict=True) if s})
+
+
+def _special_repr(special: tuple[tuple[date, DayShifts], ...]) -> str:
+    return repr({d.isoformat(): format_day(s) for d, s in special})
+
+
+def _zone(value: object) -> ZoneInfo:
+    if isinstance(value, ZoneInfo):
+        return value
+    if isinstance(value, str):
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ScheduleError(
+                f"tz: expected an IANA time zone name like 'Europe/Amsterdam', "
+                f"got {value!r}"
+            ) from e
+    raise ScheduleError(
+        f"tz: expected a zone name or zoneinfo.ZoneInfo, got {type(value).__name__}"
+    )
+
+
+def _weekly(value: object) -> tuple[DayShifts, ...]:
+    if isinstance(value, Mapping):
+        return parse_weekly(value)
+    if isinstance(value, tuple) and len(value) == 7:
+        return tuple(parse_day(v, where=DAY_NAMES[i]) for i, v in enumerate(value))
+    raise ScheduleError(
+        "weekly: expected a spec mapping like {'mon-fri': '09:00-17:00'} or "
+        f"seven days of shifts, got {value!r}"
+    )
+
+
+def _special(value: object) -> tuple[tuple[date, DayShifts], ...]:
+    if value is None or isinstance(value, Mapping):
+        return parse_special_days(value)
+    if isinstance(value, tuple):
+        return parse_special_days(dict(value))
+    raise ScheduleError(
+        f"special_days: expected a mapping of dates to hours, got {value!r}"
+    )
+
+
+class _Year:
+    """The open intervals of one UTC calendar year, as integer microseconds.
+
+    ``starts``/``ends`` are sorted, disjoint and non-touching (except at the year
+    boundary, where a stretch is cut); ``before[i]``/``after[i]`` are the open
+    time in the year before the start / at the end of interval ``i``.
+    """
+
+    __slots__ = ("after", "before", "ends", "first", "last", "starts", "total")
+
+    def __init__(self, first: int, last: int, spans: list[tuple[int, int]]) -> None:
+        self.first = first
+        self.last = last
+        self.starts = [s for s, _ in spans]
+        self.ends = [e for _, e in spans]
+        self.before: list[int] = []
+        self.after: list[int] = []
+        acc = 0
+        for s, e in spans:
+            self.before.append(acc)
+            acc += e - s
+            self.after.append(acc)
+        self.total = acc
+
+    def position(self, x: int) -> int:
+        """Open time in this year before instant ``x``."""
+        i = bisect_right(self.starts, x) - 1
+        if i < 0:
+            return 0
+        if x >= self.ends[i]:
+            return self.after[i]
+        return self.before[i] + x - self.starts[i]
+
+
+def _year_start(year: int) -> int:
+    return (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
+
+
+# UTC year starts, so that an instant's year is one bisect away.
+_YEAR_STARTS: Final = [_year_start(y) for y in range(MIN_YEAR, MAX_YEAR + 2)]
+
+
+def _resolve(wall: datetime, tz: ZoneInfo) -> int:
+    """The earliest instant (UTC µs) at which the wall clock in ``tz`` shows
+    ``wall`` (naive) or later."""
+    first = (wall.replace(tzinfo=tz) - EPOCH) // MICROSECOND  # fold=0
+    if from_us(first, tz).replace(tzinfo=None) == wall:
+        return first  # exists; fold=0 is the first occurrence if ambiguous
+    # In a gap: the answer is the instant the clocks jump. fold=1 reads the wall
+    # time with the offset after the jump (an instant before it), fold=0 with the
+    # offset before (an instant after it); bisect between the two.
+    lo = (wall.replace(tzinfo=tz, fold=1) - EPOCH) // MICROSECOND
+    hi = first
+    while from_us(lo, tz).replace(tzinfo=None) >= wall:
+        lo -= _DAY_US
+    while from_us(hi, tz).replace(tzinfo=None) < wall:
+        hi += _DAY_US
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if from_us(mid, tz).replace(tzinfo=None) >= wall:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@attrs.frozen(kw_only=True)
+class BusinessHours:
+    """A business-hours clock: when a business is open, in one time zone.
+
+    Build it with :meth:`from_spec` (or :meth:`always` for 24/7). Two values are
+    equal when their weekly shifts, zone, special days and holiday source are
+    equal; a set of dates compares by content, any other holiday container (such
+    as a ``holidays.HolidayBase``, which is mutable and fills itself lazily) by
+    identity.
+
+    Attributes:
+        weekly: Seven tuples of shifts, Monday first. A shift is a pair of offsets
+            from local midnight ``(start, end)``; an overnight shift has
+            ``end > 24h``.
+        tz: The schedule's time zone; results are in this zone.
+        holidays: Dates whose shifts do not open (a container of dates).
+        special_days: ``(date, shifts)`` pairs that replace a date's shifts.
+    """
+
+    weekly: tuple[DayShifts, ...] = attrs.field(converter=_weekly, repr=_weekly_repr)
+    tz: ZoneInfo = attrs.field(converter=_zone, eq=str)
+    holidays: Container[date] = attrs.field(
+        default=None, converter=_holiday_source, eq=_holiday_key, repr=_holiday_repr
+    )
+    special_days: tuple[tuple[date, DayShifts], ...] = attrs.field(
+        default=None, converter=_special, repr=_special_repr
+    )
+    _years: dict[int, _Year] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
+    _specials: dict[date, DayShifts] = attrs.field(init=False, eq=False, repr=False)
+
+    @_specials.default
+    def _specials_default(self) -> dict[date, DayShifts]:
+        return dict(self.special_days)
+
+    # -- construction -------------------------------------------------------
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: Mapping[Any, Any],
+        *,
+        tz: str | ZoneInfo,
+        holidays: Container[date] | None = None,
+        special_days: Mapping[date, Any] | None = None,
+    ) -> BusinessHours:
+        """A schedule from a weekly spec.
+
+        Args:
+            spec: Keys name days: ``"mon"`` .. ``"sun"`` (or full names), ranges
+                like ``"mon-fri"``, lists like ``"sat,sun"``, or the integers
+                0-6 (Monday 0). A day not named is closed; later keys override
+                earlier ones for the days they name. Values are ``"closed"``,
+                comma-separated ``"HH:MM-HH:MM"`` intervals, or a sequence of
+                ``(start, end)`` pairs of ``datetime.time`` or ``"HH:MM"``.
+            tz: An IANA zone name or a ``zoneinfo.ZoneInfo``.
+            holidays: Any container of dates, e.g. a set or
+                ``holidays.country_holidays("NL")`` (its lazy expansion works for
+                any year asked).
+            special_days: Date to day value; replaces that date's intervals, also
+                on a holiday.
+
+        Raises:
+            ScheduleError: A malformed spec, naming the day and the text.
+        """
+        return cls(weekly=spec, tz=tz, holidays=holidays, special_days=special_days)
+
+    @classmethod
+    def always(cls, tz: str | ZoneInfo = "UTC") -> BusinessHours:
+        """Open around the clock: business time equals real time."""
+        return cls(weekly={"mon-sun": "00:00-24:00"}, tz=tz)
+
+    def with_overrides(
+        self,
+        spec: Mapping[Any, Any] | None = None,
+        *,
+        tz: str | ZoneInfo | None = None,
+        holidays: Container[date] | None = None,
+        special_days: Mapping[date, Any] | None = None,
+    ) -> BusinessHours:
+        """A new schedule layered on this one; this one is unchanged.
+
+        Args:
+            spec: Days to replace (same syntax as :meth:`from_spec`); days it
+                does not name keep this schedule's hours.
+            tz: A different zone, if given.
+            holidays: A replacement holiday source, if given (``None`` keeps
+                this one's; pass an empty set to have no holidays).
+            special_days: Dates to add or replace; others are kept.
+        """
+        week = list(self.weekly)
+        for key, value in (spec or {}).items():
+            shifts = parse_day(value, where=str(key))
+            for day in parse_days(key):
+                week[day] = shifts
+        specials = dict(self.special_days)
+        specials.update(parse_special_days(special_days))
+        return BusinessHours(
+            weekly=tuple(week),
+            tz=self.tz if tz is None else tz,
+            holidays=self.holidays if holidays is None else holidays,
+            special_days=tuple(sorted(specials.items())),
+        )
+
+    # -- questions ------------------------------------------------------------
+
+    def elapsed(self, a: datetime, b: datetime) -> timedelta:
+        """Business time from ``a`` to ``b`` (negative when ``b`` is before ``a``).
+
+        Exact to the microsecond; ``elapsed(b, a) == -elapsed(a, b)``.
+
+        Raises:
+            NaiveDatetimeError: ``a`` or ``b`` has no time zone.
+        """
+        xa, ya = self._locate(a, "a")
+        xb, yb = self._locate(b, "b")
+        if xb < xa:
+            xa, ya, xb, yb = xb, yb, xa, ya
+            sign = -1
+        else:
+            sign = 1
+        if ya == yb:
+            year = self._year(ya)
+            us = year.position(xb) - year.position(xa)
+        else:
+            us = self._year(ya).total - self._year(ya).position(xa)
+            for y in range(ya + 1, yb):
+                us += self._year(y).total
+            us += self._year(yb).position(xb)
+        return timedelta(microseconds=sign * us)
+
+    def add(self, t: datetime, d: timedelta) -> datetime:
+        """The instant ``d`` of business time after ``t`` (before it if ``d < 0``).
+
+        For ``d >= 0`` the earliest ``u >= t`` with ``elapsed(t, u) == d`` (so a
+        deadline that ends exactly at closing time is the closing instant); for
+        ``d < 0`` the latest ``u <= t`` with ``elapsed(u, t) == -d``.
+
+        Raises:
+            NaiveDatetimeError: ``t`` has no time zone.
+            ScheduleError: Not enough open time within ten years of ``t``.
+        """
+        x, start = self._locate(t, "t")
+        need = us_of(_require_duration(d, "d"))
+        if need == 0:
+            return t.astimezone(self.tz)
+        pos = self._year(start).position(x)
+        if need > 0:
+            for y in self._horizon(start, t, d):
+                year = self._year(y)
+                if need <= year.total - pos:
+                    target = pos + need
+                    i = bisect_left(year.after, target)
+                    return from_us(year.starts[i] + target - year.before[i], self.tz)
+                need -= year.total - pos
+                pos = 0
+        else:
+            need = -need
+            for y in self._horizon(start, t, d):
+                year = self._year(y)
+                if pos < 0:
+                    pos = year.total
+                if need <= pos:
+                    target = pos - need
+                    i = bisect_right(year.before, target) - 1
+                    return from_us(year.starts[i] + target - year.before[i], self.tz)
+                need -= pos
+                pos = -1  # the whole of the next (earlier) year
+        raise self._beyond(t, d)
+
+    def is_open(self, t: datetime) -> bool:
+        """Whether the business is open at ``t``."""
+        x, y = self._locate(t, "t")
+        year = self._year(y)
+        i = bisect_right(year.starts, x) - 1
+        return i >= 0 and x < year.ends[i]
+
+    def next_open(self, t: datetime) -> datetime:
+        """``t`` itself if open at ``t``, else the next opening.
+
+        Raises:
+            ScheduleError: No opening within ten years.
+        """
+        x, start = self._locate(t, "t")
+        year = self._year(start)
+        i = bisect_right(year.starts, x) - 1
+        if i >= 0 and x < year.ends[i]:
+            return t.astimezone(self.tz)
+        i += 1
+        for y in self._horizon(start, t, None):
+            year = self._year(y)
+            if i < len(year.starts):
+                return from_us(year.starts[i], self.tz)
+            i = 0
+        raise self._beyond(t, None)
+
+    def next_close(self, t: datetime) -> datetime:
+        """The end of the open stretch containing ``t``, or of the next one.
+
+        Raises:
+            ScheduleError: The schedule does not close within ten years.
+        """
+        x, start = self._locate(t, "t")
+        year = self._year(start)
+        i = bisect_right(year.starts, x) - 1
+        if i < 0 or x >= year.ends[i]:
+            i += 1
+        end: int | None = None
+        for y in self._horizon(start, t, None):
+            year = self._year(y)
+            if end is not None and (not year.starts or year.starts[0] != end):
+                return from_us(end, self.tz)  # the stretch ended at the year's edge
+            if i < len(year.starts):
+                end = year.ends[i]
+                if end != year.last:
+                    return from_us(end, self.tz)
+                # Cut at the year boundary: follow it into the next year.
+            i = 0
+        raise self._beyond(t, None)
+
+    def intervals(
+        self, a: datetime, b: datetime
+    ) -> tuple[tuple[datetime, datetime], ...]:
+        """The maximal open stretches within ``[a, b)``, clipped to it.
+
+        An overnight shift followed by the next day's opening at 00:00 is one
+        stretch. Empty when ``b <= a``.
+        """
+        xa, ya = self._locate(a, "a")
+        xb, yb = self._locate(b, "b")
+        spans: list[list[int]] = []
+        for y in range(ya, yb + 1):
+            year = self._year(y)
+            i = max(bisect_right(year.starts, xa) - 1, 0)
+            for s, e in zip(year.starts[i:], year.ends[i:], strict=True):
+                if s >= xb:
+                    break
+                s, e = max(s, xa), min(e, xb)
+                if s >= e:
+                    continue
+                if spans and spans[-1][1] == s:
+                    spans[-1][1] = e
+                else:
+                    spans.append([s, e])
+        return tuple((from_us(s, self.tz), from_us(e, self.tz)) for s, e in spans)
+
+    def shifts_on(self, day: date) -> DayShifts:
+        """The shifts that start on local date ``day`` (special day, holiday or
+        the weekly spec, in that order of precedence)."""
+        special = self._specials.get(day)
+        if special is not None:
+            return special
+        if day in self.holidays:
+            return ()
+        return self.weekly[day.weekday()]
+
+    def describe(self) -> str:
+        """A one-line text of the weekly spec and zone, for humans."""
+        days = ", ".join(
+            f"{name} {format_day(s)}"
+            for name, s in zip(DAY_NAMES, self.weekly, strict=True)
+        )
+        return f"{days} ({self.tz.key})"
+
+    # -- internals ------------------------------------------------------------
+
+    def _locate(self, t: datetime, name: str) -> tuple[int, int]:
+        x = to_us(t, name)
+        i = bisect_right(_YEAR_STARTS, x)
+        if not 0 < i < len(_YEAR_STARTS):
+            raise ScheduleError(
+                f"{name}: expected an instant in the years {MIN_YEAR}-{MAX_YEAR}, "
+                f"got {t.isoformat()}"
+            )
+        return x, MIN_YEAR + i - 1
+
+    def _horizon(self, y: int, t: datetime, d: timedelta | None) -> range:
+        """The years to search from year ``y`` on (backwards if ``d < 0``)."""
+        if d is not None and d < timedelta(0):
+            return range(y, max(y - HORIZON_YEARS, MIN_YEAR) - 1, -1)
+        return range(y, min(y + HORIZON_YEARS, MAX_YEAR) + 1)
+
+    def _beyond(self, t: datetime, d: timedelta | None) -> ScheduleError:
+        what = "open time" if d is None else f"{d} of open time"
+        return ScheduleError(
+            f"not enough {what} within {HORIZON_YEARS} years of "
+            f"{t.isoformat()} in this schedule ({self.describe()})"
+        )
+
+    def _year(self, y: int) -> _Year:
+        year = self._years.get(y)
+        if year is None:
+            year = self._years[y] = self._build_year(y)
+        return year
+
+    def _build_year(self, y: int) -> _Year:
+        first, last = _year_start(y), _year_start(y + 1)
+        midnight = time()
+        spans: list[tuple[int, int]] = []
+        day = date(y, 1, 1) - timedelta(days=3)
+        end_day = date(y + 1, 1, 2)
+        while day <= end_day:
+            shifts = self.shifts_on(day)
+            if shifts:
+                base = datetime.combine(day, midnight)
+                for start, end in shifts:
+                    s = _resolve(base + start, self.tz)
+                    e = _resolve(base + end, self.tz)
+                    if s < e:
+                        spans.append((s, e))
+            day += DAY
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        for s, e in spans:
+            s, e = max(s, first), min(e, last)
+            if s >= e:
+                continue
+            if merged and s <= merged[-1][1]:
+                if e > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], e)
+            else:
+                merged.append((s, e))
+        return _Year(first, last, merged)

@@ -1,0 +1,83 @@
+"""The project's promises that can be checked mechanically."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import escalate
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src" / "escalate"
+CORE = ("hours", "errors", "_instants", "_hours_spec")
+OUTER = ("adapters", "engine", "cli")
+# Only SystemClock may read the real time.
+WALL_CLOCK = re.compile(
+    r"\b(datetime\.now|datetime\.utcnow|date\.today|datetime\.today|time\.time|"
+    r"time\.monotonic|time\.perf_counter|time\.time_ns|\.now\(|\.utcnow\(|\.today\()"
+)
+
+
+def readme_command(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split(title, 1)[1]
+    return re.search(r"```sh\n(.+?)\n```", section, re.S)[1].strip()  # type: ignore[index]
+
+
+class TestTwoCommands:
+    def test_ci_runs_exactly_the_readme_test_command(self) -> None:
+        """.ci/run's last line is the README's test command, verbatim."""
+        command = readme_command("Install and run the tests")
+        lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
+        assert lines[-1] == command
+
+    def test_main_job_command_runs_escalate_demo(self) -> None:
+        """The README's first command installs and runs `escalate demo`."""
+        assert readme_command("Install and run the main job").endswith("escalate demo")
+
+
+class TestPublicApi:
+    def test_all_is_sorted_and_importable(self) -> None:
+        """Every name in __all__ imports, and __all__ is sorted."""
+        assert list(escalate.__all__) == sorted(escalate.__all__)
+        for name in escalate.__all__:
+            assert getattr(escalate, name) is not None
+
+    def test_every_public_name_is_documented(self) -> None:
+        """Every public name appears in a docs/ page."""
+        docs = "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+        missing = [n for n in escalate.__all__ if n != "__version__" and n not in docs]
+        assert missing == []
+
+    def test_version(self) -> None:
+        """escalate.__version__ comes from the installed metadata."""
+        assert re.match(r"^\d+\.\d+", escalate.__version__)
+
+
+class TestPureCore:
+    def test_nothing_reads_the_wall_clock(self) -> None:
+        """No module reads the real time (SystemClock will be the one exception)."""
+        offenders = [
+            f"{path.name}:{n}"
+            for path in SRC.rglob("*.py")
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if WALL_CLOCK.search(line) and "SystemClock" not in line
+        ]
+        assert offenders == []
+
+    def test_core_does_not_import_the_outside(self) -> None:
+        """Core modules never import adapters, the engine or the CLI."""
+        for name in CORE:
+            tree = ast.parse((SRC / f"{name}.py").read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    assert not any(
+                        node.module.startswith(f"escalate.{o}") for o in OUTER
+                    ), (name, node.module)
+            importlib.import_module(f"escalate.{name}")
+
+    def test_typed(self) -> None:
+        """The package ships py.typed."""
+        assert (SRC / "py.typed").exists()
