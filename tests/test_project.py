@@ -11,7 +11,7 @@ import escalate
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "escalate"
-CORE = ("hours", "errors", "_instants", "_hours_spec")
+CORE = ("hours", "errors", "_instants", "_hours_spec", "timers", "model")
 OUTER = ("adapters", "engine", "cli")
 # Only SystemClock may read the real time.
 WALL_CLOCK = re.compile(

@@ -7,8 +7,9 @@ working in code that does not know escalate::
     EscalateError(Exception)
     ├── ConfigError(EscalateError, ValueError)      a bad spec, rule, scale or file
     │   └── ScheduleError                           business-hours specs and limits
-    └── WrongTypeError(EscalateError, TypeError)    an argument of the wrong type
-        └── NaiveDatetimeError                      a datetime without tzinfo
+    ├── WrongTypeError(EscalateError, TypeError)    an argument of the wrong type
+    │   └── NaiveDatetimeError                      a datetime without tzinfo
+    └── InvalidOperation(EscalateError)             an operation the state forbids
 
 Messages name the argument or field, the value, and what was expected, e.g.
 ``"mon-fri: expected intervals like '09:00-17:00', got '9-5'"``.
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "EscalateError",
+    "InvalidOperation",
     "NaiveDatetimeError",
     "ScheduleError",
     "WrongTypeError",
@@ -50,4 +52,12 @@ class NaiveDatetimeError(WrongTypeError):
     """A datetime without a time zone was given where an instant is needed.
 
     The message names the argument, e.g. ``"t: expected an aware datetime..."``.
+    """
+
+
+class InvalidOperation(EscalateError):
+    """An operation that the current state does not allow.
+
+    Resuming a running timer, pausing a stopped one, an event dated before the
+    previous one, moving a manual clock backwards: the message says why.
     """

@@ -334,19 +334,8 @@ class BusinessHours:
         xa, ya = self._locate(a, "a")
         xb, yb = self._locate(b, "b")
         if xb < xa:
-            xa, ya, xb, yb = xb, yb, xa, ya
-            sign = -1
-        else:
-            sign = 1
-        if ya == yb:
-            year = self._year(ya)
-            us = year.position(xb) - year.position(xa)
-        else:
-            us = self._year(ya).total - self._year(ya).position(xa)
-            for y in range(ya + 1, yb):
-                us += self._year(y).total
-            us += self._year(yb).position(xb)
-        return timedelta(microseconds=sign * us)
+            return timedelta(microseconds=-self._between(xb, yb, xa, ya))
+        return timedelta(microseconds=self._between(xa, ya, xb, yb))
 
     def add(self, t: datetime, d: timedelta) -> datetime:
         """The instant ``d`` of business time after ``t`` (before it if ``d < 0``).
@@ -359,33 +348,58 @@ class BusinessHours:
             NaiveDatetimeError: ``t`` has no time zone.
             ScheduleError: Not enough open time within ten years of ``t``.
         """
-        x, start = self._locate(t, "t")
+        x, y = self._locate(t, "t")
         need = us_of(_require_duration(d, "d"))
         if need == 0:
             return t.astimezone(self.tz)
+        return from_us(self._add(x, y, need), self.tz)
+
+    # -- integer API (µs since the epoch), for the timers' hot paths ----------
+
+    def elapsed_us(self, xa: int, xb: int) -> int:
+        """:meth:`elapsed` on integer microseconds since the epoch (UTC)."""
+        if xb < xa:
+            return -self._between(xb, self._year_of(xb), xa, self._year_of(xa))
+        return self._between(xa, self._year_of(xa), xb, self._year_of(xb))
+
+    def add_us(self, x: int, need: int) -> int:
+        """:meth:`add` on integer microseconds since the epoch (UTC)."""
+        return x if need == 0 else self._add(x, self._year_of(x), need)
+
+    def _between(self, xa: int, ya: int, xb: int, yb: int) -> int:
+        if ya == yb:
+            year = self._year(ya)
+            return year.position(xb) - year.position(xa)
+        us = self._year(ya).total - self._year(ya).position(xa)
+        for y in range(ya + 1, yb):
+            us += self._year(y).total
+        return us + self._year(yb).position(xb)
+
+    def _add(self, x: int, start: int, d: int) -> int:
         pos = self._year(start).position(x)
+        need = d
         if need > 0:
-            for y in self._horizon(start, t, d):
+            for y in self._horizon(start, +1):
                 year = self._year(y)
                 if need <= year.total - pos:
                     target = pos + need
                     i = bisect_left(year.after, target)
-                    return from_us(year.starts[i] + target - year.before[i], self.tz)
+                    return year.starts[i] + target - year.before[i]
                 need -= year.total - pos
                 pos = 0
         else:
             need = -need
-            for y in self._horizon(start, t, d):
+            for y in self._horizon(start, -1):
                 year = self._year(y)
                 if pos < 0:
                     pos = year.total
                 if need <= pos:
                     target = pos - need
                     i = bisect_right(year.before, target) - 1
-                    return from_us(year.starts[i] + target - year.before[i], self.tz)
+                    return year.starts[i] + target - year.before[i]
                 need -= pos
                 pos = -1  # the whole of the next (earlier) year
-        raise self._beyond(t, d)
+        raise self._beyond(x, d)
 
     def is_open(self, t: datetime) -> bool:
         """Whether the business is open at ``t``."""
@@ -406,12 +420,12 @@ class BusinessHours:
         if i >= 0 and x < year.ends[i]:
             return t.astimezone(self.tz)
         i += 1
-        for y in self._horizon(start, t, None):
+        for y in self._horizon(start):
             year = self._year(y)
             if i < len(year.starts):
                 return from_us(year.starts[i], self.tz)
             i = 0
-        raise self._beyond(t, None)
+        raise self._beyond(x)
 
     def next_close(self, t: datetime) -> datetime:
         """The end of the open stretch containing ``t``, or of the next one.
@@ -425,7 +439,7 @@ class BusinessHours:
         if i < 0 or x >= year.ends[i]:
             i += 1
         end: int | None = None
-        for y in self._horizon(start, t, None):
+        for y in self._horizon(start):
             year = self._year(y)
             if end is not None and (not year.starts or year.starts[0] != end):
                 return from_us(end, self.tz)  # the stretch ended at the year's edge
@@ -435,7 +449,7 @@ class BusinessHours:
                     return from_us(end, self.tz)
                 # Cut at the year boundary: follow it into the next year.
             i = 0
-        raise self._beyond(t, None)
+        raise self._beyond(x)
 
     def intervals(
         self, a: datetime, b: datetime
@@ -493,17 +507,32 @@ class BusinessHours:
             )
         return x, MIN_YEAR + i - 1
 
-    def _horizon(self, y: int, t: datetime, d: timedelta | None) -> range:
-        """The years to search from year ``y`` on (backwards if ``d < 0``)."""
-        if d is not None and d < timedelta(0):
+    @staticmethod
+    def _year_of(x: int) -> int:
+        i = bisect_right(_YEAR_STARTS, x)
+        if not 0 < i < len(_YEAR_STARTS):
+            raise ScheduleError(
+                f"expected an instant in the years {MIN_YEAR}-{MAX_YEAR}, got "
+                f"{x} µs since the epoch"
+            )
+        return MIN_YEAR + i - 1
+
+    @staticmethod
+    def _horizon(y: int, direction: int = 1) -> range:
+        """The years to search from year ``y`` on (backwards if negative)."""
+        if direction < 0:
             return range(y, max(y - HORIZON_YEARS, MIN_YEAR) - 1, -1)
         return range(y, min(y + HORIZON_YEARS, MAX_YEAR) + 1)
 
-    def _beyond(self, t: datetime, d: timedelta | None) -> ScheduleError:
-        what = "open time" if d is None else f"{d} of open time"
+    def _beyond(self, x: int, need: int | None = None) -> ScheduleError:
+        what = (
+            "open time"
+            if need is None
+            else f"{timedelta(microseconds=need)} of open time"
+        )
         return ScheduleError(
             f"not enough {what} within {HORIZON_YEARS} years of "
-            f"{t.isoformat()} in this schedule ({self.describe()})"
+            f"{from_us(x, self.tz).isoformat()} in this schedule ({self.describe()})"
         )
 
     def _year(self, y: int) -> _Year:
