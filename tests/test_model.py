@@ -6,8 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from escalate.errors import ConfigError, InvalidOperation, NaiveDatetimeError
-from escalate.model import Task
+from escalate.errors import (
+    ConfigError,
+    InvalidOperation,
+    NaiveDatetimeError,
+    PermissionDenied,
+)
+from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
 
 DUE = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -44,3 +49,67 @@ class TestTask:
             Task(id="", title="x", owner="ann", due_at=DUE)
         with pytest.raises(NaiveDatetimeError, match=r"Task\.due_at"):
             Task(id="t", title="x", owner="ann", due_at=datetime(2026, 1, 1))
+
+
+class TestCase:
+    def test_person_changes_set_modified_at(self) -> None:
+        """A change by a person sets modified_at; an automatic one does not."""
+
+        c = Case(id="c", number="C-1", created_at=DUE)
+        auto = c.changed(DUE + timedelta(hours=1), by=None, owner="bob")
+        assert (auto.owner, auto.modified_at) == ("bob", None)
+        manual = c.changed(DUE + timedelta(hours=2), by=Actor("ann"), priority="high")
+        assert manual.modified_at == DUE + timedelta(hours=2)
+
+    def test_status_change_sets_status_since(self) -> None:
+        """Entering a status records when; an unchanged status keeps it."""
+
+        c = Case(id="c", number="C-1", created_at=DUE)
+        assert c.status_since == DUE
+        p = c.changed(DUE + timedelta(hours=1), by=None, status=Status.PENDING)
+        assert p.status_since == DUE + timedelta(hours=1)
+        same = p.changed(DUE + timedelta(hours=2), by=None, status=Status.PENDING)
+        assert same.status_since == DUE + timedelta(hours=1)
+
+    def test_fields_merge_and_remove(self) -> None:
+        """Field changes merge; None removes a field; the mapping is read-only."""
+
+        c = Case(id="c", number="C-1", created_at=DUE, fields={"a": 1, "b": 2})
+        d = c.changed(DUE, by=None, fields={"a": 3, "b": None})
+        assert dict(d.fields) == {"a": 3}
+        assert dict(c.fields) == {"a": 1, "b": 2}
+        with pytest.raises(TypeError):
+            c.fields["a"] = 5  # type: ignore[index]
+        assert hash(c) == hash(
+            Case(id="c", number="C-1", created_at=DUE, fields={"b": 2, "a": 1})
+        )
+
+    def test_fields_may_not_shadow_attributes(self) -> None:
+        """A custom field named like a case attribute is refused."""
+
+        with pytest.raises(ConfigError, match="'status' is a case attribute"):
+            Case(id="c", number="C-1", created_at=DUE, fields={"status": "x"})
+
+    def test_unknown_change_is_refused(self) -> None:
+        """changed() names the attributes it knows."""
+
+        with pytest.raises(ConfigError, match="unknown case attributes"):
+            Case(id="c", number="C-1", created_at=DUE).changed(
+                DUE, by=None, colour="red"
+            )
+
+    def test_builtin_statuses(self) -> None:
+        """The seeds' statuses are built in; Expired and Closed are closed."""
+
+        assert [s.name for s in BUILTIN_STATUSES if s.closed] == ["Expired", "Closed"]
+        assert Status.ACTIVE_NEW.name == "Active – New"
+
+    def test_actor_permissions(self) -> None:
+        """require() raises PermissionDenied naming actor, action, permission."""
+        from escalate.model import Actor
+
+        ann = Actor("ann", permissions={Permission.DELETE_FOLLOW_UP_LINES})
+        ann.require("delete follow-up lines", "delete_line")
+        with pytest.raises(PermissionDenied, match="'ann' lacks the permission"):
+            ann.require(Permission.CONFIGURE_CASE_ESCALATION, "create_rule")
+        assert isinstance(PermissionDenied("x"), PermissionError)

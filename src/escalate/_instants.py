@@ -9,6 +9,7 @@ and is also the fastest form for ``bisect``.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
+from fractions import Fraction
 from typing import Final
 
 from escalate.errors import NaiveDatetimeError, WrongTypeError
@@ -56,6 +57,16 @@ def to_us(value: object, name: str) -> int:
 def from_us(us: int, tz: tzinfo) -> datetime:
     """The aware datetime in ``tz`` of ``us`` microseconds since the epoch."""
     return (EPOCH + timedelta(microseconds=us)).astimezone(tz)
+
+
+def utc_from_us(us: int) -> datetime:
+    """The aware UTC datetime of ``us`` microseconds since the epoch (cheap)."""
+    return EPOCH + timedelta(microseconds=us)
+
+
+def fraction_of(f: Fraction, total: int) -> int:
+    """``f × total`` microseconds, rounded up (so counted >= f × target holds)."""
+    return -((-f.numerator * total) // f.denominator)
 
 
 def us_of(delta: timedelta) -> int:

@@ -6,9 +6,12 @@ working in code that does not know escalate::
 
     EscalateError(Exception)
     ├── ConfigError(EscalateError, ValueError)      a bad spec, rule, scale or file
-    │   └── ScheduleError                           business-hours specs and limits
+    │   ├── ScheduleError                           business-hours specs and limits
+    │   └── RuleError                               rules, items, actions
+    │       └── CriteriaSyntaxError                 a logic string (.position)
     ├── WrongTypeError(EscalateError, TypeError)    an argument of the wrong type
     │   └── NaiveDatetimeError                      a datetime without tzinfo
+    ├── PermissionDenied(EscalateError, PermissionError)  the actor lacks it
     └── InvalidOperation(EscalateError)             an operation the state forbids
 
 Messages name the argument or field, the value, and what was expected, e.g.
@@ -19,9 +22,12 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "CriteriaSyntaxError",
     "EscalateError",
     "InvalidOperation",
     "NaiveDatetimeError",
+    "PermissionDenied",
+    "RuleError",
     "ScheduleError",
     "WrongTypeError",
 ]
@@ -60,4 +66,34 @@ class InvalidOperation(EscalateError):
 
     Resuming a running timer, pausing a stopped one, an event dated before the
     previous one, moving a manual clock backwards: the message says why.
+    """
+
+
+class RuleError(ConfigError):
+    """A rule, rule item, condition or action is not valid.
+
+    The message names the rule, the item and the field, e.g.
+    ``"rule 'gold', item 'vip': actions[0].after: expected a duration >= 0"``.
+    """
+
+
+class CriteriaSyntaxError(RuleError):
+    """A criteria logic string such as ``"1 AND (2 OR"`` cannot be parsed.
+
+    Attributes:
+        expression: The logic string.
+        position: The 0-based index of the character where it goes wrong.
+    """
+
+    def __init__(self, message: str, *, expression: str, position: int) -> None:
+        pointer = f"\n    {expression}\n    {' ' * position}^"
+        super().__init__(f"{message} at position {position}{pointer}")
+        self.expression = expression
+        self.position = position
+
+
+class PermissionDenied(EscalateError, PermissionError):
+    """The actor lacks the permission an operation needs.
+
+    The message names the actor, the operation and the permission.
     """

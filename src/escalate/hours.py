@@ -29,7 +29,7 @@ span. Holidays are read when a year is first used.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -365,6 +365,22 @@ class BusinessHours:
     def add_us(self, x: int, need: int) -> int:
         """:meth:`add` on integer microseconds since the epoch (UTC)."""
         return x if need == 0 else self._add(x, self._year_of(x), need)
+
+    def elapsed_to(self, xb: int) -> Callable[[int], int]:
+        """``lambda xa: elapsed_us(xa, xb)`` for many ``xa <= xb`` and one ``xb``
+        (``xb``'s position is found once)."""
+        yb = self._year_of(xb)
+        year_b = self._year(yb)
+        pos_b = year_b.position(xb)
+        starts = _YEAR_STARTS
+        first = year_b.first
+
+        def since(xa: int) -> int:
+            if xa >= first:
+                return pos_b - year_b.position(xa)
+            return self._between(xa, MIN_YEAR + bisect_right(starts, xa) - 1, xb, yb)
+
+        return since
 
     def _between(self, xa: int, ya: int, xb: int, yb: int) -> int:
         if ya == yb:

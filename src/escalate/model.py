@@ -1,21 +1,40 @@
 """The things escalation is about, as frozen values.
 
-For now: :class:`Task`, a to-do with a fixed due instant. A task only becomes
-*overdue*: at its due instant it yields an internal reminder to its owner, and it
-never escalates (seed 003: "tasks can be overdue, they cannot escalate").
+* :class:`Case`: a helpdesk case with a :class:`Status`, an owner (the seeds'
+  handler), custom fields, and the instants the rules count from.
+* :class:`Actor`: a person acting, with permissions.
+* :class:`Task`: a to-do with a fixed due instant. A task only becomes *overdue*:
+  at its due instant it yields an internal reminder to its owner, and it never
+  escalates (seed 003: "tasks can be overdue, they cannot escalate").
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Final
 
 import attrs
 
+from escalate._frozen import FrozenMap
 from escalate._instants import require_aware, to_us
-from escalate.errors import ConfigError, InvalidOperation
+from escalate.errors import (
+    ConfigError,
+    InvalidOperation,
+    PermissionDenied,
+    WrongTypeError,
+)
 
-__all__ = ["Task"]
+__all__ = [
+    "BUILTIN_STATUSES",
+    "CASE_ATTRIBUTES",
+    "Actor",
+    "Case",
+    "Permission",
+    "Status",
+    "Task",
+]
 
 
 def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -79,3 +98,208 @@ class Task:
                 f"done: task {self.id!r} was done already at {self.done_at.isoformat()}"
             )
         return attrs.evolve(self, done_at=at)
+
+
+class Permission(enum.StrEnum):
+    """Permissions the library checks (an actor holds them as strings)."""
+
+    CONFIGURE_CASE_ESCALATION = "configure case escalation"
+    DELETE_FOLLOW_UP_LINES = "delete follow-up lines"
+
+
+@attrs.frozen
+class Actor:
+    """A person acting: a user id with permissions (and roles, for the caller).
+
+    Attributes:
+        id: The user id.
+        permissions: Permission names, e.g. ``{"configure case escalation"}``.
+        roles: Free-form role names (not checked by escalate itself).
+    """
+
+    id: str = attrs.field(validator=_non_empty)
+    permissions: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    roles: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+
+    def can(self, permission: str) -> bool:
+        """Whether the actor holds ``permission``."""
+        return permission in self.permissions
+
+    def require(self, permission: str, action: str) -> None:
+        """Raise PermissionDenied unless the actor holds ``permission``."""
+        if permission not in self.permissions:
+            raise PermissionDenied(
+                f"{action}: actor {self.id!r} lacks the permission {str(permission)!r}"
+            )
+
+
+@attrs.frozen
+class Status:
+    """A case status: a name, and whether it is a closed status.
+
+    Statuses are configurable values; the seeds' statuses are built in as
+    ``Status.NEW``, ``ACTIVE_NEW``, ``ACTIVE_ASSIGNED``, ``PENDING``, ``EXPIRED``
+    (closed) and ``CLOSED`` (closed). Closed cases never escalate.
+    """
+
+    name: str = attrs.field(validator=_non_empty)
+    closed: bool = attrs.field(default=False, kw_only=True)
+
+    NEW: ClassVar[Status]
+    ACTIVE_NEW: ClassVar[Status]
+    ACTIVE_ASSIGNED: ClassVar[Status]
+    PENDING: ClassVar[Status]
+    EXPIRED: ClassVar[Status]
+    CLOSED: ClassVar[Status]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Status.NEW = Status("New")
+Status.ACTIVE_NEW = Status("Active – New")
+Status.ACTIVE_ASSIGNED = Status("Active – Assigned")
+Status.PENDING = Status("Pending")
+Status.EXPIRED = Status("Expired", closed=True)
+Status.CLOSED = Status("Closed", closed=True)
+BUILTIN_STATUSES: Final = (
+    Status.NEW,
+    Status.ACTIVE_NEW,
+    Status.ACTIVE_ASSIGNED,
+    Status.PENDING,
+    Status.EXPIRED,
+    Status.CLOSED,
+)
+
+# Case attributes that criteria can name directly; any other name is a custom
+# field in Case.fields.
+CASE_ATTRIBUTES: Final = frozenset(
+    {
+        "id",
+        "number",
+        "status",
+        "priority",
+        "owner",
+        "created_at",
+        "modified_at",
+        "status_since",
+        "solution",
+    }
+)
+
+
+def _fields(value: object) -> FrozenMap[str, Any]:
+    if value is None:
+        return FrozenMap()
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"Case.fields: expected a mapping, got {value!r}")
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"Case.fields: expected string keys, got {key!r}")
+        if key in CASE_ATTRIBUTES:
+            raise ConfigError(
+                f"Case.fields: {key!r} is a case attribute, not a custom field; "
+                f"custom fields may not be named {sorted(CASE_ATTRIBUTES)}"
+            )
+    return value if isinstance(value, FrozenMap) else FrozenMap(value)
+
+
+def _status(value: object) -> Status:
+    if not isinstance(value, Status):
+        raise WrongTypeError(f"Case.status: expected a Status, got {value!r}")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Case:
+    """A helpdesk case.
+
+    Attributes:
+        id: The case's identifier (unique, stable).
+        number: The number people see (e.g. ``"C-1042"``).
+        status: Its :class:`Status`; a closed status never escalates.
+        priority: Its priority (free-form, e.g. ``"high"`` or 1).
+        owner: The handler (seeds 001, 002, 004), or None.
+        fields: Custom fields, a read-only mapping.
+        created_at: When it was created.
+        modified_at: The last change made by a person; None until then. Changes
+            the library makes itself (an escalation's new owner, Pending →
+            Expired) do not set it.
+        status_since: When it entered its current status (default: creation).
+        solution: The solution text, if entered.
+        version: The stored version, for optimistic concurrency.
+    """
+
+    id: str = attrs.field(validator=_non_empty)
+    number: str = attrs.field(validator=_non_empty)
+    status: Status = attrs.field(default=Status.NEW, converter=_status)
+    priority: str | int | None = None
+    owner: str | None = None
+    fields: FrozenMap[str, Any] = attrs.field(factory=FrozenMap, converter=_fields)
+    created_at: datetime = attrs.field(validator=_aware)
+    modified_at: datetime | None = attrs.field(default=None, validator=_aware)
+    status_since: datetime = attrs.field(validator=_aware)
+    solution: str | None = None
+    version: int = 0
+    # Instants as µs since the epoch, derived once for the evaluator's hot path.
+    created_us: int = attrs.field(init=False, eq=False, repr=False)
+    modified_us: int | None = attrs.field(init=False, eq=False, repr=False)
+    status_since_us: int = attrs.field(init=False, eq=False, repr=False)
+
+    @status_since.default
+    def _status_since_default(self) -> datetime:
+        return self.created_at
+
+    @created_us.default
+    def _created_us(self) -> int:
+        return to_us(self.created_at, "Case.created_at")
+
+    @modified_us.default
+    def _modified_us(self) -> int | None:
+        if self.modified_at is None:
+            return None
+        return to_us(self.modified_at, "Case.modified_at")
+
+    @status_since_us.default
+    def _status_since_us(self) -> int:
+        return to_us(self.status_since, "Case.status_since")
+
+    @property
+    def closed(self) -> bool:
+        """Whether its status is a closed one."""
+        return self.status.closed
+
+    def get(self, name: str) -> Any:
+        """A field by name, as criteria see it: a case attribute (``status`` is
+        the status name) or a custom field (None when missing)."""
+        if name == "status":
+            return self.status.name
+        if name in CASE_ATTRIBUTES:
+            return getattr(self, name)
+        return self.fields.get(name)
+
+    def changed(self, at: datetime, *, by: Actor | None, **changes: Any) -> Case:
+        """The case with ``changes`` applied at ``at``.
+
+        ``by`` is the person making the change, or None for a change the library
+        makes itself: only a person's change sets ``modified_at``. A status change
+        sets ``status_since``. ``fields`` given here are merged into the custom
+        fields (a value of None removes one).
+
+        Raises:
+            ConfigError: An unknown attribute.
+        """
+        require_aware(at, "at")
+        unknown = set(changes) - {"status", "priority", "owner", "fields", "solution"}
+        if unknown:
+            raise ConfigError(
+                f"changed: unknown case attributes {sorted(unknown)}; expected "
+                "status, priority, owner, fields or solution"
+            )
+        if "fields" in changes:
+            changes["fields"] = self.fields.merged(changes["fields"])
+        if "status" in changes and changes["status"] != self.status:
+            changes["status_since"] = at
+        if by is not None:
+            changes["modified_at"] = at
+        return attrs.evolve(self, **changes)

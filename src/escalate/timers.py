@@ -43,7 +43,14 @@ from typing import Final, Protocol, runtime_checkable
 
 import attrs
 
-from escalate._instants import from_us, require_aware, require_duration, to_us, us_of
+from escalate._instants import (
+    fraction_of,
+    from_us,
+    require_aware,
+    require_duration,
+    to_us,
+    us_of,
+)
 from escalate.errors import ConfigError, InvalidOperation, ScheduleError, WrongTypeError
 from escalate.hours import BusinessHours
 
@@ -224,11 +231,6 @@ def parse_thresholds(
     return tuple(sorted(out))
 
 
-def _need(f: Fraction, target: int) -> int:
-    """f × target in µs, rounded up."""
-    return -((-f.numerator * target) // f.denominator)
-
-
 # -- the SLA timer ------------------------------------------------------------------
 
 
@@ -381,7 +383,7 @@ class SlaTimer:
         crossed_now = tuple(
             (x, f)
             for f in self.thresholds
-            if _need(f, self.target_us) > counted >= _need(f, new_target)
+            if fraction_of(f, self.target_us) > counted >= fraction_of(f, new_target)
         )
         split = self._split(x, counted, (*done, *crossed_now))
         reached = None
@@ -454,7 +456,7 @@ class SlaTimer:
         """The earliest instant of the current run at which counted time >= f ×
         target (rounded up to the µs); None if not reached and not running."""
         (frac,) = parse_thresholds((f,), name="f")
-        need = _need(frac, self.target_us)
+        need = fraction_of(frac, self.target_us)
         x = self._reach(need)
         return None if x is None else from_us(x, self.hours.tz)
 
@@ -548,7 +550,7 @@ class SlaTimer:
         ahead = tuple(
             (x, f)
             for f in self.thresholds
-            if (need := _need(f, self.target_us)) > banked
+            if (need := fraction_of(f, self.target_us)) > banked
             and (x := _reach_or_none(hours, start, need - banked)) is not None
         )
         if banked < self.target_us:

@@ -1,0 +1,311 @@
+"""Property tests for the criteria parser and the rule evaluator."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from escalate._criteria import compile_logic, parse_logic
+from escalate.hours import BusinessHours
+from escalate.model import Actor, Case
+from escalate.rules import (
+    ActionKind,
+    EscalationAction,
+    Rule,
+    RuleBook,
+    RuleItem,
+    TimeBasis,
+    due_actions,
+)
+
+# -- the parser -------------------------------------------------------------------
+
+
+def trees(n: int) -> st.SearchStrategy[Any]:
+    leaf = st.integers(1, n).map(lambda i: ("num", i))
+
+    def extend(sub: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+        binary = st.tuples(st.sampled_from(["and", "or"]), sub, sub)
+        return st.one_of(binary, binary, binary, sub.map(lambda x: ("not", x)))
+
+    return st.recursive(leaf, extend, max_leaves=10)
+
+
+def reference(tree: Any, values: tuple[bool, ...]) -> bool:
+    op = tree[0]
+    if op == "num":
+        return values[tree[1] - 1]
+    if op == "not":
+        return not reference(tree[1], values)
+    if op == "and":
+        return reference(tree[1], values) and reference(tree[2], values)
+    return reference(tree[1], values) or reference(tree[2], values)
+
+
+_RANK = {"or": 1, "and": 2, "not": 3, "num": 4}
+
+
+def render(tree: Any, draw: st.DrawFn, *, minimal: bool) -> str:
+    """Text for a tree: fully bracketed, or with only the brackets precedence
+    and left-to-right reading need."""
+    op = tree[0]
+    word = lambda w: draw(st.sampled_from([w.upper(), w.lower(), w.title()]))  # noqa: E731
+    space = lambda: draw(st.sampled_from([" ", "  ", " \t "]))  # noqa: E731
+    if op == "num":
+        return str(tree[1])
+    if op == "not":
+        inner = render(tree[1], draw, minimal=minimal)
+        if not minimal or _RANK[tree[1][0]] < _RANK["not"]:
+            inner = f"({inner})"
+        return f"{word('not')}{space()}{inner}"
+    left = render(tree[1], draw, minimal=minimal)
+    right = render(tree[2], draw, minimal=minimal)
+    if not minimal or _RANK[tree[1][0]] < _RANK[op]:
+        left = f"({left})"
+    if not minimal or _RANK[tree[2][0]] <= _RANK[op]:
+        right = f"({right})"
+    return f"{left}{space()}{word(op)}{space()}{right}"
+
+
+@st.composite
+def expressions(draw: st.DrawFn) -> tuple[Any, str, int]:
+    n = draw(st.integers(1, 5))
+    tree = draw(trees(n))
+    return tree, render(tree, draw, minimal=draw(st.booleans())), n
+
+
+class TestParser:
+    @settings(max_examples=300, deadline=None)
+    @given(expressions())
+    def test_parse_agrees_with_reference(self, expr: tuple[Any, str, int]) -> None:
+        """Printed to text and parsed back, an expression means the same."""
+        tree, text, n = expr
+        compiled = compile_logic(
+            parse_logic(text, n), [lambda v, i=i: v[i] for i in range(n)]
+        )
+        for values in itertools.product([False, True], repeat=n):
+            assert compiled(values) is reference(tree, values), text
+
+
+# -- the evaluator ----------------------------------------------------------------
+
+AMS = ZoneInfo("Europe/Amsterdam")
+CALENDARS = {
+    "office": BusinessHours.from_spec(
+        {"mon-fri": "09:00-12:30, 13:30-17:00", "sat": "10:00-14:00"},
+        tz="Europe/Amsterdam",
+    ),
+    "night": BusinessHours.from_spec({"mon-sun": "22:00-06:00"}, tz="America/New_York"),
+}
+START = datetime(2026, 10, 19, tzinfo=AMS)  # two weeks around the fall-back night
+ADMIN = Actor("ann", permissions={"configure case escalation"})
+PRIORITIES = ["a", "b", "c"]
+minutes = st.integers(0, 14 * 24 * 60)
+
+
+def instant(m: int) -> datetime:
+    return (START.astimezone(UTC) + timedelta(minutes=m)).astimezone(AMS)
+
+
+actions = st.lists(
+    st.builds(
+        lambda m, w: EscalationAction(
+            after=timedelta(minutes=m), escalate_to="x", warnings=w
+        ),
+        st.integers(0, 40 * 60),
+        st.lists(st.sampled_from([25, 50, 90]), max_size=2),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@st.composite
+def books(draw: st.DrawFn, *, latest_only: bool | None = False) -> RuleBook:
+    n = draw(st.integers(1, 4))
+    items = []
+    for i in range(n):
+        prio = draw(st.one_of(st.none(), st.sampled_from(PRIORITIES)))
+        items.append(
+            RuleItem(
+                id=f"item{i}",
+                conditions=[] if prio is None else [("priority", "equals", prio)],
+                hours=draw(st.sampled_from([None, "office", "night"])),
+                basis=draw(st.sampled_from(list(TimeBasis))),
+                actions=draw(actions),
+                latest_only=draw(st.booleans()) if latest_only is None else latest_only,
+            )
+        )
+    return RuleBook.build([Rule(name="r", items=items)], active="r")
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> list[Case]:
+    out = []
+    for i in range(draw(st.integers(1, 4))):
+        created = draw(minutes)
+        c = Case(
+            id=f"c{i}",
+            number=f"C-{i}",
+            priority=draw(st.sampled_from(PRIORITIES)),
+            created_at=instant(created),
+        )
+        if draw(st.booleans()):
+            c = c.changed(
+                instant(created + draw(st.integers(0, 3000))),
+                by=ADMIN,
+                priority=c.priority,
+            )
+        out.append(c)
+    return out
+
+
+def governing(book: RuleBook, case: Case) -> RuleItem | None:
+    rule = book.active_rule
+    assert rule is not None
+    for item in rule.items:
+        prio = item.conditions[0].value if item.conditions else None
+        if prio is None or prio == case.priority:
+            return item
+    return None
+
+
+def hours_of(item: RuleItem) -> BusinessHours:
+    return BusinessHours.always() if item.hours is None else CALENDARS[item.hours]
+
+
+class TestEvaluator:
+    @settings(max_examples=150, deadline=None)
+    @given(books(), cases(), minutes)
+    def test_due_iff_elapsed_reaches_after(
+        self, book: RuleBook, cs: list[Case], m: int
+    ) -> None:
+        """An escalation is due iff now >= basis and elapsed(basis, now) >= after,
+        for the first matching item's steps, and those only."""
+        now = instant(m)
+        due = due_actions(book, cs, now, CALENDARS)
+        got = {
+            (d.case_id, d.item_id, d.action.id)
+            for d in due
+            if d.kind is ActionKind.ESCALATION and d.action
+        }
+        expected = set()
+        for c in cs:
+            item = governing(book, c)
+            if item is None:
+                continue
+            if (
+                item.basis is TimeBasis.CREATED_UNTIL_MODIFIED
+                and c.modified_at is not None
+            ):
+                continue
+            basis = (
+                c.created_at
+                if item.basis is TimeBasis.CREATED or c.modified_at is None
+                else c.modified_at
+            )
+            if now < basis:
+                continue
+            elapsed = hours_of(item).elapsed(basis, now)
+            expected |= {
+                (c.id, item.id, a.id) for a in item.actions if elapsed >= a.after
+            }
+        assert got == expected
+
+    @settings(max_examples=150, deadline=None)
+    @given(books(), cases(), minutes, minutes)
+    def test_two_calls_equal_one(
+        self, book: RuleBook, cs: list[Case], m1: int, m2: int
+    ) -> None:
+        """A call at t1, then at t2 with what t1 did, equals one call at t2."""
+        t1, t2 = sorted((instant(m1), instant(m2)))
+        first = due_actions(book, cs, t1, CALENDARS)
+        done = {d.key for d in first}
+        second = due_actions(book, cs, t2, CALENDARS, done)
+        once = due_actions(book, cs, t2, CALENDARS)
+        assert sorted(d.key for d in first + second) == sorted(d.key for d in once)
+        assert not done & {d.key for d in second}
+
+    @settings(max_examples=150, deadline=None)
+    @given(books(latest_only=True), cases(), st.lists(minutes, min_size=1, max_size=5))
+    def test_latest_only_never_fires_an_older_step(
+        self, book: RuleBook, cs: list[Case], ms: list[int]
+    ) -> None:
+        """With latest_only, no step older than one that fired ever fires after it."""
+        done: set[str] = set()
+        fired: dict[str, list[int]] = {}
+        for m in sorted(ms):
+            for d in due_actions(book, cs, instant(m), CALENDARS, done):
+                done.add(d.key)
+                if d.kind is not ActionKind.ESCALATION or d.action is None:
+                    continue
+                item = book.rule("r").item(d.item_id or "")
+                index = item.actions.index(d.action)
+                prior = fired.setdefault(f"{d.case_id}/{d.basis_at}", [])
+                older = [item.actions[i].after for i in prior]
+                assert all(d.action.after >= a for a in older)
+                prior.append(index)
+
+    @settings(max_examples=100, deadline=None)
+    @given(books(), cases(), minutes, st.randoms(use_true_random=False))
+    def test_keys_stable_across_reorder(
+        self, book: RuleBook, cs: list[Case], m: int, rnd: Any
+    ) -> None:
+        """Reordering items whose criteria exclude each other changes no key."""
+        rule = book.rule("r")
+        prios = [it.conditions[0].value if it.conditions else None for it in rule.items]
+        exclusive = [
+            it for it, p in zip(rule.items, prios, strict=True) if p is not None
+        ]
+        unique = [it for it in exclusive if prios.count(it.conditions[0].value) == 1]
+        book = (
+            RuleBook.build([Rule(name="r", items=unique)], active="r")
+            if unique
+            else book
+        )
+        ids = [it.id or "" for it in book.rule("r").items]
+        shuffled = ids[:]
+        rnd.shuffle(shuffled)
+        moved = book.reorder_items("r", shuffled, by=ADMIN)
+        now = instant(m)
+        if unique:
+            assert [d.key for d in due_actions(moved, cs, now, CALENDARS)] == [
+                d.key for d in due_actions(book, cs, now, CALENDARS)
+            ]
+
+    @settings(max_examples=100, deadline=None)
+    @given(books(latest_only=None), cases(), minutes)
+    def test_order_is_deterministic(
+        self, book: RuleBook, cs: list[Case], m: int
+    ) -> None:
+        """Output is ordered by due instant then case id, whatever the input order."""
+        now = instant(m)
+        due = due_actions(book, cs, now, CALENDARS)
+        assert [(d.due_at, d.case_id) for d in due] == sorted(
+            (d.due_at, d.case_id) for d in due
+        )
+        assert [
+            d.key for d in due_actions(book, list(reversed(cs)), now, CALENDARS)
+        ] == [d.key for d in due]
+
+
+class TestEvaluateAgrees:
+    @settings(max_examples=100, deadline=None)
+    @given(books(latest_only=None), cases(), minutes)
+    def test_due_actions_are_the_evaluations_due_steps(
+        self, book: RuleBook, cs: list[Case], m: int
+    ) -> None:
+        """due_actions yields exactly the steps evaluate() calls due, same keys."""
+        now = instant(m)
+        from escalate.rules import evaluate
+
+        expected = {
+            (s.key, s.kind) for c in cs for s in evaluate(book, c, now, CALENDARS).due
+        }
+        got = {(d.key, d.kind) for d in due_actions(book, cs, now, CALENDARS)}
+        assert got == expected
