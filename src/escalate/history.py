@@ -1,0 +1,1074 @@
+"""Case history and follow-up (seed 002), and escalation into documents (seed 001).
+
+Semantics and invariants (``docs/history.md`` has the table of what each
+operation writes, and the canonical encoding):
+
+* The **history** logs exactly six actions (:class:`HistoryAction`). It is
+  append-only by construction: there is no API to change or remove an entry. Each
+  :class:`HistoryEntry` carries the SHA-256 hash of its canonical encoding, which
+  includes the previous entry's hash, so the entries of a case form a chain;
+  :func:`verify` finds the first place where it breaks. Given the expected head
+  (count and last hash) it also detects entries cut off at the end; without it,
+  that cannot be seen.
+* **Follow-up lines** are automatic (written by the library: case created, mails,
+  faxes, changes of tracked fields, reopening, Pending → Expired) or manual (added
+  by users, optionally with a duration, which then needs a remark). Only manual
+  lines can be deleted, by their author or by an actor with the permission
+  ``delete follow-up lines``; a deletion is a marker beside the line (the line is
+  never rewritten) and writes *follow-up line deleted* to the history. The case's
+  duration is the sum of the durations of its live manual lines.
+* Operations are pure: they take a :class:`CaseFile`, an actor and an instant, and
+  return a :class:`Change` with the new file and what to append. Changes made by a
+  person (an :class:`~escalate.model.Actor`) set ``Case.modified_at``; changes the
+  library makes itself (``by=None``) do not.
+* Deleting a case tombstones it: :func:`delete_case` returns a
+  :class:`CaseDeletion` (who, when, the case number, the head of its history) for
+  a log that outlives the case; the history itself stays.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final, Protocol
+
+import attrs
+
+from escalate._frozen import FrozenMap
+from escalate._instants import require_aware, require_duration, to_us, utc_from_us
+from escalate.errors import ConfigError, InvalidOperation, WrongTypeError
+from escalate.model import Actor, Case, Permission, Status
+
+__all__ = [
+    "GENESIS",
+    "TRACKED_FIELDS",
+    "CaseDeletion",
+    "CaseFile",
+    "Change",
+    "DocumentKind",
+    "DocumentSettings",
+    "EscalationDocument",
+    "FollowUpKind",
+    "FollowUpLine",
+    "HistoryAction",
+    "HistoryEntry",
+    "HistoryHead",
+    "LineDeletion",
+    "Numbering",
+    "Problem",
+    "Verification",
+    "WorkListRow",
+    "add_line",
+    "apply_change",
+    "create_case",
+    "delete_case",
+    "delete_line",
+    "canonical_details",
+    "encode_entry",
+    "escalate_to_document",
+    "expire",
+    "log_message",
+    "update_document",
+    "verify",
+    "work_list",
+]
+
+GENESIS: Final = "0" * 64
+"""The ``prev`` hash of a case's first history entry."""
+
+ENCODING_VERSION: Final = 1
+
+
+class HistoryAction(enum.Enum):
+    """The six actions a case history logs (seed 002), and no others."""
+
+    CASE_CREATED = "case created"
+    CASE_MODIFIED = "case modified"
+    FOLLOW_UP_LINE_DELETED = "follow-up line deleted"
+    CASE_REOPENED = "case reopened"
+    SOLUTION_ENTERED = "solution entered"
+    CASE_CLOSED = "case closed"
+
+
+class FollowUpKind(enum.Enum):
+    """What a follow-up line records; all but MANUAL are written automatically."""
+
+    CASE_CREATED = "case created"
+    EMAIL_TO_CUSTOMER = "e-mail to customer"
+    REGISTRATION_CONFIRMATION = "registration confirmation"
+    CLOSING_CONFIRMATION = "closing confirmation"
+    FAX_SENT = "fax sent"
+    HANDLER_CHANGED = "handler changed"
+    STATUS_CHANGED = "status changed"
+    PRIORITY_CHANGED = "priority changed"
+    REPORT_TYPE_CHANGED = "report type changed"
+    MEDIUM_CHANGED = "medium changed"
+    RELATION_CHANGED = "relation changed"
+    FINANCIAL_STATUS_CHANGED = "financial status changed"
+    CASE_REOPENED = "case reopened"
+    PENDING_EXPIRED = "pending expired"
+    MANUAL = "manual"
+
+    @property
+    def automatic(self) -> bool:
+        """Written by the library (and so never deletable)."""
+        return self is not FollowUpKind.MANUAL
+
+
+TRACKED_FIELDS: Final[tuple[tuple[str, FollowUpKind], ...]] = (
+    ("owner", FollowUpKind.HANDLER_CHANGED),
+    ("status", FollowUpKind.STATUS_CHANGED),
+    ("priority", FollowUpKind.PRIORITY_CHANGED),
+    ("report_type", FollowUpKind.REPORT_TYPE_CHANGED),
+    ("medium", FollowUpKind.MEDIUM_CHANGED),
+    ("relation", FollowUpKind.RELATION_CHANGED),
+    ("financial_status", FollowUpKind.FINANCIAL_STATUS_CHANGED),
+)
+"""The fields whose changes write a follow-up line, in the order the lines are
+written. ``owner`` is the handler; ``report_type``, ``medium``, ``relation`` and
+``financial_status`` are custom fields."""
+
+_MESSAGE_KINDS: Final = frozenset(
+    {
+        FollowUpKind.EMAIL_TO_CUSTOMER,
+        FollowUpKind.REGISTRATION_CONFIRMATION,
+        FollowUpKind.CLOSING_CONFIRMATION,
+        FollowUpKind.FAX_SENT,
+    }
+)
+
+
+# -- the canonical encoding ----------------------------------------------------------
+
+
+def canonical_details(value: Any) -> Any:
+    """A detail value in its JSON-native canonical form.
+
+    None, bools, ints and texts stay; a ``Status`` is its name; aware datetimes
+    become UTC ISO 8601 text with microseconds; dates ISO text;
+    timedeltas whole microseconds; floats, Decimals and Fractions their ``str``;
+    sequences lists; mappings objects with text keys. Anything else is refused.
+    Instants are written as UTC ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Status):
+        return value.name
+    if isinstance(value, enum.Enum):
+        return canonical_details(value.value)
+    if isinstance(value, datetime):
+        return _instant_text(to_us(value, "details"))
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value // timedelta(microseconds=1)
+    if isinstance(value, float | Decimal | Fraction):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): canonical_details(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [canonical_details(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    raise WrongTypeError(
+        f"details: expected text, numbers, instants, durations, lists or mappings, "
+        f"got {type(value).__name__} {value!r}"
+    )
+
+
+def _instant_text(us: int) -> str:
+    return utc_from_us(us).isoformat(timespec="microseconds")
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return FrozenMap({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def encode_entry(
+    *,
+    case_id: str,
+    seq: int,
+    action: HistoryAction,
+    at: datetime,
+    actor: str | None,
+    details: Mapping[str, Any],
+    prev: str,
+) -> bytes:
+    """The canonical encoding of an entry: the bytes its hash is taken over.
+
+    UTF-8 JSON, keys sorted, no spaces (``separators=(",", ":")``), non-ASCII
+    written as is, of the object ``{"action", "actor", "at", "case", "details",
+    "prev", "seq", "v"}``: the action's text, the actor's id or null for the
+    library, the instant as UTC ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``, the case id,
+    the details (canonical), the previous entry's hash (64 zeros for the first),
+    the sequence number from 1, and the encoding version (1).
+    """
+    return _encode(
+        case_id, seq, action, _at_text(at), actor, _details_text(details), prev
+    )
+
+
+def _at_text(at: datetime) -> str:
+    require_aware(at, "at")
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    return at.isoformat(timespec="microseconds")
+
+
+def _details_text(details: Mapping[str, Any]) -> str:
+    return _DETAILS.encode(details) if details else "{}"
+
+
+def _encode(
+    case_id: str,
+    seq: int,
+    action: HistoryAction,
+    at_text: str,
+    actor: str | None,
+    details_text: str,
+    prev: str,
+) -> bytes:
+    # The same bytes as json.dumps(document, sort_keys=True, separators=(",",":"),
+    # ensure_ascii=False) of the document in encode_entry(), around its fixed keys.
+    return (
+        '{"action":'
+        + _string(action.value)
+        + ',"actor":'
+        + ("null" if actor is None else _string(actor))
+        + ',"at":"'
+        + at_text
+        + '","case":'
+        + _string(case_id)
+        + ',"details":'
+        + details_text
+        + ',"prev":'
+        + _string(prev)
+        + ',"seq":'
+        + str(int(seq))
+        + ',"v":'
+        + str(ENCODING_VERSION)
+        + "}"
+    ).encode("utf-8")
+
+
+_string: Final = json.encoder.encode_basestring
+_DETAILS: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+@attrs.frozen(kw_only=True)
+class HistoryEntry:
+    """One entry of a case's history, chained to the previous one by ``prev``.
+
+    Attributes:
+        case_id: The case.
+        seq: The sequence number within the case, from 1.
+        action: One of the six :class:`HistoryAction` s.
+        at: When it happened (UTC).
+        actor: The person's id, or None for the library itself.
+        details: Canonical details (see :func:`canonical_details`), read-only.
+        prev: The previous entry's hash (:data:`GENESIS` for the first).
+        hash: SHA-256 (hex) of :func:`encode_entry` of this entry.
+    """
+
+    case_id: str
+    seq: int
+    action: HistoryAction
+    at: datetime
+    actor: str | None
+    details: Mapping[str, Any]
+    prev: str
+    hash: str
+    # The canonical text of ``at`` and ``details``, derived once (attrs.evolve
+    # derives it again, so an edited entry still fails to verify).
+    _at_text: str = attrs.field(init=False, eq=False, repr=False)
+    _details_text: str = attrs.field(init=False, eq=False, repr=False)
+
+    @_at_text.default
+    def _at_text_default(self) -> str:
+        return _at_text(self.at)
+
+    @_details_text.default
+    def _details_text_default(self) -> str:
+        return _details_text(self.details)
+
+    @classmethod
+    def chained(
+        cls,
+        head: HistoryHead,
+        *,
+        action: HistoryAction,
+        at: datetime,
+        actor: str | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> HistoryEntry:
+        """The entry that follows ``head``, with its hash computed."""
+        entry = cls(
+            case_id=head.case_id,
+            seq=head.count + 1,
+            action=action,
+            at=utc_from_us(to_us(at, "at")),
+            actor=actor,
+            details=_frozen(canonical_details(dict(details or {}))),
+            prev=head.hash,
+            hash="",
+        )
+        # The hash is the one field derived from the others; set it before the
+        # entry is handed out (so the canonical text is built only once).
+        object.__setattr__(entry, "hash", entry.computed_hash())
+        return entry
+
+    def computed_hash(self) -> str:
+        """The hash this entry's content gives (equal to ``hash`` unless edited)."""
+        return hashlib.sha256(
+            _encode(
+                self.case_id,
+                self.seq,
+                self.action,
+                self._at_text,
+                self.actor,
+                self._details_text,
+                self.prev,
+            )
+        ).hexdigest()
+
+
+@attrs.frozen
+class HistoryHead:
+    """Where a case's history chain ends: its case, entry count and last hash."""
+
+    case_id: str
+    count: int = 0
+    hash: str = GENESIS
+
+    def after(self, entry: HistoryEntry) -> HistoryHead:
+        """The head once ``entry`` is appended."""
+        return HistoryHead(self.case_id, entry.seq, entry.hash)
+
+
+# -- verification ----------------------------------------------------------------
+
+
+class Problem(enum.Enum):
+    """What :func:`verify` found wrong."""
+
+    EDITED = "edited"
+    REMOVED = "removed"
+    REORDERED = "reordered"
+    INSERTED = "inserted"
+    TRUNCATED = "truncated"
+
+
+@attrs.frozen(kw_only=True)
+class Verification:
+    """The result of :func:`verify`.
+
+    Attributes:
+        ok: The chain holds (and matches the head, if one was given).
+        case_id: The case checked.
+        count: How many entries were given.
+        seq: The first sequence number where the chain breaks, or None.
+        problem: What is wrong there, or None.
+        reason: A sentence saying so.
+    """
+
+    ok: bool
+    case_id: str | None
+    count: int
+    seq: int | None = None
+    problem: Problem | None = None
+    reason: str = "the chain holds"
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def verify(
+    entries: Sequence[HistoryEntry], *, head: HistoryHead | None = None
+) -> Verification:
+    """Check a case's history chain, in the order given.
+
+    Reports the first sequence number where the chain breaks and what is wrong:
+    an entry *edited* (its content no longer gives its hash, or its hash no longer
+    is what the next entry recorded), *removed*, *reordered*, *inserted*, or, with
+    ``head``, entries *truncated* from the end. Without ``head`` a cut-off tail
+    cannot be seen: a shorter chain is still a valid chain.
+    """
+    case_id = (
+        head.case_id if head is not None else (entries[0].case_id if entries else None)
+    )
+    count = len(entries)
+
+    def broken(seq: int, problem: Problem, reason: str) -> Verification:
+        return Verification(
+            ok=False,
+            case_id=case_id,
+            count=count,
+            seq=seq,
+            problem=problem,
+            reason=reason,
+        )
+
+    seqs = [e.seq for e in entries]
+    prev = GENESIS
+    for pos, entry in enumerate(entries, 1):
+        if entry.case_id != case_id:
+            return broken(
+                pos, Problem.INSERTED, f"entry {pos} belongs to case {entry.case_id!r}"
+            )
+        if entry.seq != pos:
+            if entry.seq < pos or entry.seq > count or seqs.count(entry.seq) > 1:
+                return broken(
+                    pos,
+                    Problem.INSERTED,
+                    f"position {pos} holds an entry numbered {entry.seq}: one was "
+                    "inserted",
+                )
+            if pos in seqs[pos:]:
+                return broken(
+                    pos,
+                    Problem.REORDERED,
+                    f"entry {pos} comes after entry {entry.seq}: the order was changed",
+                )
+            return broken(
+                pos,
+                Problem.REMOVED,
+                f"entry {pos} is missing (the next one is {entry.seq})",
+            )
+        if entry.computed_hash() != entry.hash:
+            return broken(
+                pos,
+                Problem.EDITED,
+                f"entry {pos}'s content does not give its hash: edited",
+            )
+        if entry.prev != prev:
+            return broken(
+                pos - 1,
+                Problem.EDITED,
+                f"entry {pos} records a different hash for entry {pos - 1}: entry "
+                f"{pos - 1} was rewritten",
+            )
+        prev = entry.hash
+    if head is not None:
+        if count < head.count:
+            return broken(
+                count + 1,
+                Problem.TRUNCATED,
+                f"the chain ends at entry {count} but the head says {head.count}",
+            )
+        if count > head.count:
+            return broken(
+                head.count + 1,
+                Problem.INSERTED,
+                f"entries after {head.count}, the head's last, were added",
+            )
+        if prev != head.hash:
+            return broken(
+                count,
+                Problem.EDITED,
+                f"entry {count}'s hash is not the head's: rewritten",
+            )
+    return Verification(ok=True, case_id=case_id, count=count)
+
+
+# -- follow-up lines -------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class FollowUpLine:
+    """A follow-up line of a case.
+
+    Attributes:
+        case_id: The case.
+        seq: The line number within the case, from 1.
+        kind: What it records (MANUAL for a user's own line).
+        at: When.
+        author: The person who wrote it or caused it, or None for the library.
+        text: The line's text (for a manual line, the remark).
+        duration: Time spent, for a manual line; added to the case's duration.
+    """
+
+    case_id: str
+    seq: int
+    kind: FollowUpKind
+    at: datetime
+    author: str | None
+    text: str
+    duration: timedelta | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LineDeletion:
+    """The marker that deletes a manual follow-up line (appended beside it)."""
+
+    case_id: str
+    line_seq: int
+    by: str
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class CaseDeletion:
+    """The tombstone of a deleted case: who, when, and the head of its history."""
+
+    case_id: str
+    number: str
+    by: str
+    at: datetime
+    head: HistoryHead
+
+
+@attrs.frozen(kw_only=True)
+class CaseFile:
+    """A case with the parts of its history and follow-up the core works on.
+
+    Attributes:
+        case: The case.
+        head: The head of its history chain.
+        lines: Its follow-up lines.
+        deleted: The line numbers of deleted manual lines.
+    """
+
+    case: Case
+    head: HistoryHead
+    lines: tuple[FollowUpLine, ...] = ()
+    deleted: frozenset[int] = frozenset()
+
+    @property
+    def live_lines(self) -> tuple[FollowUpLine, ...]:
+        """The follow-up lines not deleted."""
+        return tuple(line for line in self.lines if line.seq not in self.deleted)
+
+    @property
+    def duration(self) -> timedelta:
+        """The sum of the durations of the live manual lines."""
+        return sum(
+            (
+                line.duration
+                for line in self.lines
+                if line.duration is not None and line.seq not in self.deleted
+            ),
+            timedelta(0),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Change:
+    """What an operation did: the new file, and what to append to the store.
+
+    Attributes:
+        file: The case file after the operation.
+        entries: History entries to append, in order.
+        lines: Follow-up lines to append, in order.
+        deletions: Line deletion markers to append.
+    """
+
+    file: CaseFile
+    entries: tuple[HistoryEntry, ...] = ()
+    lines: tuple[FollowUpLine, ...] = ()
+    deletions: tuple[LineDeletion, ...] = ()
+
+
+class _Builder:
+    """Accumulates entries and lines for one operation, chaining as it goes."""
+
+    def __init__(self, file: CaseFile) -> None:
+        self.file = file
+        self.head = file.head
+        self.entries: list[HistoryEntry] = []
+        self.lines: list[FollowUpLine] = []
+        self.deletions: list[LineDeletion] = []
+
+    def history(
+        self, action: HistoryAction, at: datetime, actor: str | None, **details: Any
+    ) -> None:
+        entry = HistoryEntry.chained(
+            self.head, action=action, at=at, actor=actor, details=details
+        )
+        self.entries.append(entry)
+        self.head = self.head.after(entry)
+
+    def line(
+        self,
+        kind: FollowUpKind,
+        at: datetime,
+        author: str | None,
+        text: str,
+        duration: timedelta | None = None,
+    ) -> None:
+        seq = len(self.file.lines) + len(self.lines) + 1
+        self.lines.append(
+            FollowUpLine(
+                case_id=self.file.case.id,
+                seq=seq,
+                kind=kind,
+                at=utc_from_us(to_us(at, "at")),
+                author=author,
+                text=text,
+                duration=duration,
+            )
+        )
+
+    def done(
+        self, case: Case | None = None, deleted: frozenset[int] | None = None
+    ) -> Change:
+        file = CaseFile(
+            case=self.file.case if case is None else case,
+            head=self.head,
+            lines=self.file.lines + tuple(self.lines),
+            deleted=self.file.deleted if deleted is None else deleted,
+        )
+        return Change(
+            file=file,
+            entries=tuple(self.entries),
+            lines=tuple(self.lines),
+            deletions=tuple(self.deletions),
+        )
+
+
+def _actor_id(by: Actor | None, name: str = "by") -> str | None:
+    if by is None:
+        return None
+    if not isinstance(by, Actor):
+        raise WrongTypeError(f"{name}: expected an Actor or None, got {by!r}")
+    return by.id
+
+
+def _show(value: Any) -> str:
+    if value is None or value == "":
+        return "(none)"
+    return value.name if isinstance(value, Status) else str(value)
+
+
+def create_case(
+    case: Case,
+    *,
+    by: Actor | None,
+    at: datetime | None = None,
+    registration_confirmation: str | None = None,
+) -> Change:
+    """Open a case: *case created* in history and follow-up.
+
+    Args:
+        case: The new case (its owner may already be the default queue user).
+        by: Who created it (None: the library, e.g. from an e-mail).
+        at: When (default: ``case.created_at``).
+        registration_confirmation: The text of the confirmation e-mail, if one
+            was sent: writes a *registration confirmation* line.
+    """
+    when = case.created_at if at is None else require_aware(at, "at")
+    b = _Builder(CaseFile(case=case, head=HistoryHead(case.id)))
+    actor = _actor_id(by)
+    b.history(
+        HistoryAction.CASE_CREATED,
+        when,
+        actor,
+        number=case.number,
+        status=case.status,
+        priority=case.priority,
+        owner=case.owner,
+    )
+    b.line(FollowUpKind.CASE_CREATED, when, actor, f"Case {case.number} created")
+    if registration_confirmation is not None:
+        b.line(
+            FollowUpKind.REGISTRATION_CONFIRMATION,
+            when,
+            actor,
+            registration_confirmation,
+        )
+    return b.done()
+
+
+def _tracked(case: Case, field: str) -> Any:
+    if field in ("owner", "status", "priority"):
+        return getattr(case, field)
+    return case.fields.get(field)
+
+
+def apply_change(
+    file: CaseFile,
+    changes: Mapping[str, Any],
+    *,
+    by: Actor | None,
+    at: datetime,
+    closing_confirmation: str | None = None,
+    expiry: bool = False,
+) -> Change:
+    """Change a case and write what the change means (see the table in the docs).
+
+    * changed fields (other than the solution, and other than a status change
+      into or out of a closed status): *case modified*, with each field's old
+      and new value, and one follow-up line per tracked field that changed (in
+      the order of :data:`TRACKED_FIELDS`);
+    * the solution entered or changed: *solution entered*;
+    * into a closed status: *case closed* and a status-change line (and a
+      closing-confirmation line if ``closing_confirmation`` is given);
+    * out of a closed status: *case reopened* and a *case reopened* line.
+
+    Args:
+        file: The case file.
+        changes: Attributes (``status``, ``priority``, ``owner``, ``solution``)
+            and custom fields under ``fields`` (a value of None removes one).
+        by: The person changing it, or None for the library (which does not set
+            ``modified_at``).
+        at: When.
+        closing_confirmation: The text of the closing confirmation e-mail sent.
+        expiry: This is the automatic Pending → Expired change (writes a
+            *pending expired* line instead of a status-change line).
+    """
+    require_aware(at, "at")
+    actor = _actor_id(by)
+    old = file.case
+    new = old.changed(at, by=by, **dict(changes))
+    b = _Builder(file)
+    diffs: dict[str, dict[str, Any]] = {}
+    for name in ("priority", "owner"):
+        if getattr(new, name) != getattr(old, name):
+            diffs[name] = {"old": getattr(old, name), "new": getattr(new, name)}
+    for key in sorted(set(old.fields) | set(new.fields)):
+        if old.fields.get(key) != new.fields.get(key):
+            diffs[f"fields.{key}"] = {
+                "old": old.fields.get(key),
+                "new": new.fields.get(key),
+            }
+    status_moved = new.status != old.status
+    closing = status_moved and new.status.closed and not old.status.closed
+    reopening = status_moved and old.status.closed and not new.status.closed
+    if status_moved and not (closing or reopening):
+        diffs["status"] = {"old": old.status, "new": new.status}
+    if diffs:
+        b.history(HistoryAction.CASE_MODIFIED, at, actor, changes=diffs)
+    if new.solution != old.solution and new.solution:
+        b.history(HistoryAction.SOLUTION_ENTERED, at, actor, solution=new.solution)
+    if closing:
+        b.history(HistoryAction.CASE_CLOSED, at, actor, old=old.status, new=new.status)
+    if reopening:
+        b.history(
+            HistoryAction.CASE_REOPENED, at, actor, old=old.status, new=new.status
+        )
+    for field, kind in TRACKED_FIELDS:
+        before, after = _tracked(old, field), _tracked(new, field)
+        if before == after:
+            continue
+        if field == "status":
+            if reopening:
+                b.line(
+                    FollowUpKind.CASE_REOPENED,
+                    at,
+                    actor,
+                    f"Case reopened: {_show(after)}",
+                )
+                continue
+            if expiry:
+                b.line(
+                    FollowUpKind.PENDING_EXPIRED,
+                    at,
+                    actor,
+                    f"Status changed automatically: {_show(before)} → {_show(after)}",
+                )
+                continue
+        b.line(kind, at, actor, f"{kind.value}: {_show(before)} → {_show(after)}")
+    if closing and closing_confirmation is not None:
+        b.line(FollowUpKind.CLOSING_CONFIRMATION, at, actor, closing_confirmation)
+    return b.done(new)
+
+
+def expire(file: CaseFile, *, at: datetime, expired: Status = Status.EXPIRED) -> Change:
+    """The automatic Pending → Expired change (by the library: ``modified_at``
+    stays). Writes *case closed* if the expired status is closed, else *case
+    modified*, and a *pending expired* follow-up line."""
+    return apply_change(file, {"status": expired}, by=None, at=at, expiry=True)
+
+
+def log_message(
+    file: CaseFile,
+    kind: FollowUpKind,
+    text: str,
+    *,
+    at: datetime,
+    by: Actor | None = None,
+) -> Change:
+    """An automatic line for a message sent: an e-mail to the customer, a
+    registration or closing confirmation, or a fax."""
+    if kind not in _MESSAGE_KINDS:
+        raise ConfigError(
+            f"kind: expected one of {sorted(k.value for k in _MESSAGE_KINDS)}, "
+            f"got {kind!r}"
+        )
+    b = _Builder(file)
+    b.line(kind, require_aware(at, "at"), _actor_id(by), text)
+    return b.done()
+
+
+def add_line(
+    file: CaseFile,
+    text: str,
+    *,
+    by: Actor,
+    at: datetime,
+    duration: timedelta | None = None,
+) -> Change:
+    """A manual follow-up line by ``by``; a duration is added to the case's.
+
+    Raises:
+        ConfigError: A duration without a remark (``text``), or a negative one.
+    """
+    author = _actor_id(by)
+    if author is None:
+        raise WrongTypeError("by: a manual line needs its author, got None")
+    if not isinstance(text, str):
+        raise WrongTypeError(f"text: expected a text, got {type(text).__name__}")
+    if duration is not None:
+        require_duration(duration, "duration")
+        if duration < timedelta(0):
+            raise ConfigError(f"duration: expected a duration >= 0, got {duration}")
+        if not text.strip():
+            raise ConfigError(
+                "text: a line with a duration needs a remark saying why the time "
+                f"was added, got {text!r}"
+            )
+    b = _Builder(file)
+    b.line(FollowUpKind.MANUAL, require_aware(at, "at"), author, text, duration)
+    return b.done()
+
+
+def delete_line(file: CaseFile, line_seq: int, *, by: Actor, at: datetime) -> Change:
+    """Delete a manual line (its author, or someone allowed to): a deletion marker,
+    *follow-up line deleted* in history, and its duration no longer counts.
+
+    Raises:
+        InvalidOperation: The line is automatic, or deleted already.
+        PermissionDenied: ``by`` is not its author and lacks the permission
+            ``delete follow-up lines``.
+        ConfigError: No such line.
+    """
+    require_aware(at, "at")
+    actor = _actor_id(by)
+    line = next((x for x in file.lines if x.seq == line_seq), None)
+    if line is None:
+        raise ConfigError(
+            f"line_seq: case {file.case.id!r} has no follow-up line {line_seq!r}"
+        )
+    if line.kind.automatic:
+        raise InvalidOperation(
+            f"delete_line: line {line_seq} ({line.kind.value}) was written by the "
+            "library; only manual lines can be deleted"
+        )
+    if line_seq in file.deleted:
+        raise InvalidOperation(f"delete_line: line {line_seq} is deleted already")
+    if line.author != actor:
+        by.require(Permission.DELETE_FOLLOW_UP_LINES, "delete_line")
+    b = _Builder(file)
+    b.history(
+        HistoryAction.FOLLOW_UP_LINE_DELETED,
+        at,
+        actor,
+        line=line_seq,
+        text=line.text,
+        kind=line.kind,
+        duration=line.duration,
+        author=line.author,
+    )
+    assert actor is not None
+    b.deletions.append(
+        LineDeletion(
+            case_id=file.case.id,
+            line_seq=line_seq,
+            by=actor,
+            at=utc_from_us(to_us(at, "at")),
+        )
+    )
+    return b.done(deleted=file.deleted | {line_seq})
+
+
+def delete_case(file: CaseFile, *, by: Actor, at: datetime) -> CaseDeletion:
+    """The tombstone for deleting a case: who, when, its number and history head.
+
+    The history is not touched (it can never be erased); keep the returned record
+    in a log that outlives the case.
+    """
+    actor = _actor_id(by)
+    assert actor is not None
+    return CaseDeletion(
+        case_id=file.case.id,
+        number=file.case.number,
+        by=actor,
+        at=utc_from_us(to_us(at, "at")),
+        head=file.head,
+    )
+
+
+# -- escalation into documents (seed 001) ----------------------------------------------
+
+
+class DocumentKind(enum.Enum):
+    """What a case can be escalated into."""
+
+    COMPLAINT = "complaint"
+    SERVICE_REPORT = "service report"
+    ACTION = "action"
+
+
+class Numbering(Protocol):
+    """Hands out document numbers (a port: stores supply their own sequences)."""
+
+    def next_number(self, kind: DocumentKind) -> str:
+        """A new, unique number for a document of ``kind``."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class DocumentSettings:
+    """Which document kinds are enabled, and whether escalating closes the case.
+
+    Attributes:
+        enabled: The kinds a case may be escalated into (the seed needs the
+            matching module for each).
+        close_case: Escalating closes the case (then *case closed* is written).
+        closed_status: The status it closes with.
+    """
+
+    enabled: frozenset[DocumentKind] = frozenset(DocumentKind)
+    close_case: bool = False
+    closed_status: Status = Status.CLOSED
+
+
+@attrs.frozen(kw_only=True)
+class EscalationDocument:
+    """A complaint, service report or action escalated from a case.
+
+    Attributes:
+        number: Its own number.
+        kind: Complaint, service report or action.
+        case_id: The case it came from.
+        case_number: That case's number.
+        description: Pre-filled from the case, editable.
+        status: The escalation's own status.
+        handler: Who handles the escalated item.
+        priority: The escalation's own priority (informational, independent of
+            the case priority).
+        created_at: When it was escalated.
+        created_by: Who escalated.
+    """
+
+    number: str
+    kind: DocumentKind
+    case_id: str
+    case_number: str
+    description: str
+    status: str = "open"
+    handler: str | None = None
+    priority: str | int | None = None
+    created_at: datetime
+    created_by: str
+
+
+def escalate_to_document(
+    file: CaseFile,
+    kind: DocumentKind,
+    *,
+    by: Actor,
+    at: datetime,
+    numbering: Numbering,
+    settings: DocumentSettings | None = None,
+    description: str | None = None,
+    status: str = "open",
+    handler: str | None = None,
+    priority: str | int | None = None,
+) -> tuple[EscalationDocument, Change]:
+    """Escalate a case into a new document, pre-filled from the case.
+
+    The description defaults to the case's ``description`` field (or its number),
+    the handler to the case owner, the priority to the case priority; all can be
+    given. If the settings say so, the case is closed (*case closed* written).
+
+    Raises:
+        InvalidOperation: The kind is not enabled.
+    """
+    settings = settings or DocumentSettings()
+    actor = _actor_id(by)
+    assert actor is not None
+    if kind not in settings.enabled:
+        raise InvalidOperation(
+            f"escalate_to_document: {kind.value!r} is not enabled; enabled: "
+            f"{sorted(k.value for k in settings.enabled)}"
+        )
+    case = file.case
+    document = EscalationDocument(
+        number=numbering.next_number(kind),
+        kind=kind,
+        case_id=case.id,
+        case_number=case.number,
+        description=description
+        if description is not None
+        else str(
+            case.fields.get("description") or f"Escalated from case {case.number}"
+        ),
+        status=status,
+        handler=handler if handler is not None else case.owner,
+        priority=priority if priority is not None else case.priority,
+        created_at=utc_from_us(to_us(at, "at")),
+        created_by=actor,
+    )
+    if settings.close_case and not case.closed:
+        return document, apply_change(
+            file, {"status": settings.closed_status}, by=by, at=at
+        )
+    return document, Change(file=file)
+
+
+def update_document(document: EscalationDocument, **changes: Any) -> EscalationDocument:
+    """The document with its status, handler, priority or description changed."""
+    allowed = {"status", "handler", "priority", "description"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ConfigError(
+            f"update_document: unknown fields {sorted(unknown)}; expected "
+            f"{sorted(allowed)}"
+        )
+    return attrs.evolve(document, **changes)
+
+
+@attrs.frozen(kw_only=True)
+class WorkListRow:
+    """A row of a case's escalation work list (seed 001)."""
+
+    case_number: str
+    case_status: str
+    status: str
+    at: datetime
+    kind: DocumentKind
+    document_number: str
+    handler: str | None
+    priority: str | int | None
+
+
+def work_list(
+    case: Case, documents: Iterable[EscalationDocument]
+) -> tuple[WorkListRow, ...]:
+    """One row per escalation of ``case``, in time order (then document number)."""
+    rows = [
+        WorkListRow(
+            case_number=case.number,
+            case_status=case.status.name,
+            status=d.status,
+            at=d.created_at,
+            kind=d.kind,
+            document_number=d.number,
+            handler=d.handler,
+            priority=d.priority,
+        )
+        for d in documents
+        if d.case_id == case.id
+    ]
+    rows.sort(key=lambda r: (to_us(r.at, "at"), r.document_number))
+    return tuple(rows)
