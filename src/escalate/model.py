@@ -184,6 +184,7 @@ CASE_ATTRIBUTES: Final = frozenset(
         "modified_at",
         "status_since",
         "solution",
+        "requirements",
     }
 )
 
@@ -200,6 +201,24 @@ def _fields(value: object) -> FrozenMap[str, Any]:
             raise ConfigError(
                 f"Case.fields: {key!r} is a case attribute, not a custom field; "
                 f"custom fields may not be named {sorted(CASE_ATTRIBUTES)}"
+            )
+    return value if isinstance(value, FrozenMap) else FrozenMap(value)
+
+
+def _requirements(value: object) -> FrozenMap[str, int]:
+    if value is None:
+        return FrozenMap()
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"Case.requirements: expected a mapping of qualification to level, "
+            f"got {value!r}"
+        )
+    for name, level in value.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"Case.requirements: expected names, got {name!r}")
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise ConfigError(
+                f"Case.requirements[{name!r}]: expected a whole level, got {level!r}"
             )
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
@@ -227,6 +246,7 @@ class Case:
             Expired) do not set it.
         status_since: When it entered its current status (default: creation).
         solution: The solution text, if entered.
+        requirements: Required qualifications: name to minimum level.
         version: The stored version, for optimistic concurrency.
     """
 
@@ -240,6 +260,9 @@ class Case:
     modified_at: datetime | None = attrs.field(default=None, validator=_aware)
     status_since: datetime = attrs.field(validator=_aware)
     solution: str | None = None
+    requirements: FrozenMap[str, int] = attrs.field(
+        factory=FrozenMap, converter=_requirements
+    )
     version: int = 0
     # Instants as µs since the epoch, derived once for the evaluator's hot path.
     created_us: int = attrs.field(init=False, eq=False, repr=False)
@@ -290,11 +313,12 @@ class Case:
             ConfigError: An unknown attribute.
         """
         require_aware(at, "at")
-        unknown = set(changes) - {"status", "priority", "owner", "fields", "solution"}
+        known = {"status", "priority", "owner", "fields", "solution", "requirements"}
+        unknown = set(changes) - known
         if unknown:
             raise ConfigError(
-                f"changed: unknown case attributes {sorted(unknown)}; expected "
-                "status, priority, owner, fields or solution"
+                f"changed: unknown case attributes {sorted(unknown)}; expected one "
+                f"of {sorted(known)}"
             )
         if "fields" in changes:
             changes["fields"] = self.fields.merged(changes["fields"])
