@@ -16,6 +16,7 @@ from escalate.errors import (
     PermissionDenied,
     RuleError,
     ScheduleError,
+    TemplateError,
     WrongTypeError,
 )
 from escalate.history import (
@@ -90,6 +91,7 @@ from escalate.rules import (
     due_actions,
     evaluate,
 )
+from escalate.templates import Limits, Rendered, Templates
 from escalate.timers import (
     TIMER_TRANSITIONS,
     Clock,
@@ -139,6 +141,7 @@ __all__ = [
     "HistoryHead",
     "InvalidOperation",
     "ItemTrial",
+    "Limits",
     "LineDeletion",
     "ManualClock",
     "NaiveDatetimeError",
@@ -153,6 +156,7 @@ __all__ = [
     "Qualification",
     "QualificationCatalog",
     "Relaxation",
+    "Rendered",
     "Routing",
     "Rule",
     "RuleBook",
@@ -166,6 +170,8 @@ __all__ = [
     "TIMER_TRANSITIONS",
     "TRACKED_FIELDS",
     "Task",
+    "TemplateError",
+    "Templates",
     "TimeBasis",
     "TimerEvent",
     "TimerState",

@@ -7,6 +7,7 @@ working in code that does not know escalate::
     EscalateError(Exception)
     ├── ConfigError(EscalateError, ValueError)      a bad spec, rule, scale or file
     │   ├── ScheduleError                           business-hours specs and limits
+    │   ├── TemplateError                           a template: .template, .line
     │   └── RuleError                               rules, items, actions
     │       └── CriteriaSyntaxError                 a logic string (.position)
     ├── WrongTypeError(EscalateError, TypeError)    an argument of the wrong type
@@ -29,6 +30,7 @@ __all__ = [
     "PermissionDenied",
     "RuleError",
     "ScheduleError",
+    "TemplateError",
     "WrongTypeError",
 ]
 
@@ -97,3 +99,20 @@ class PermissionDenied(EscalateError, PermissionError):
 
     The message names the actor, the operation and the permission.
     """
+
+
+class TemplateError(ConfigError):
+    """A template does not compile, uses a missing variable, reaches for Python
+    internals, or would exceed a limit.
+
+    Attributes:
+        template: The template's name, if known.
+        line: The line in the template, if known.
+    """
+
+    def __init__(
+        self, message: str, *, template: str | None = None, line: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.template = template
+        self.line = line
