@@ -10,6 +10,7 @@ from __future__ import annotations
 from escalate.errors import (
     ConfigError,
     CriteriaSyntaxError,
+    DeliveryError,
     EscalateError,
     InvalidOperation,
     NaiveDatetimeError,
@@ -53,6 +54,7 @@ from escalate.history import (
     work_list,
 )
 from escalate.hours import BusinessHours
+from escalate.mail import Mailer, OutgoingMail, message_id
 from escalate.matching import (
     Agent,
     Assignment,
@@ -124,6 +126,7 @@ __all__ = [
     "ConditionResult",
     "ConfigError",
     "CriteriaSyntaxError",
+    "DeliveryError",
     "DocumentKind",
     "DocumentSettings",
     "DueAction",
@@ -143,11 +146,13 @@ __all__ = [
     "ItemTrial",
     "Limits",
     "LineDeletion",
+    "Mailer",
     "ManualClock",
     "NaiveDatetimeError",
     "Numbering",
     "Operator",
     "Outcome",
+    "OutgoingMail",
     "Permission",
     "PermissionDenied",
     "Phase",
@@ -197,6 +202,7 @@ __all__ = [
     "evaluate",
     "expire",
     "log_message",
+    "message_id",
     "parse_thresholds",
     "pull",
     "suggest",

@@ -13,6 +13,7 @@ working in code that does not know escalate::
     ├── WrongTypeError(EscalateError, TypeError)    an argument of the wrong type
     │   └── NaiveDatetimeError                      a datetime without tzinfo
     ├── PermissionDenied(EscalateError, PermissionError)  the actor lacks it
+    ├── DeliveryError(EscalateError)                mail could not be sent
     └── InvalidOperation(EscalateError)             an operation the state forbids
 
 Messages name the argument or field, the value, and what was expected, e.g.
@@ -24,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "CriteriaSyntaxError",
+    "DeliveryError",
     "EscalateError",
     "InvalidOperation",
     "NaiveDatetimeError",
@@ -116,3 +118,11 @@ class TemplateError(ConfigError):
         super().__init__(message)
         self.template = template
         self.line = line
+
+
+class DeliveryError(EscalateError):
+    """A mail could not be delivered (the server refused it, or is down).
+
+    The message says which mail (its Message-ID) and why; the mail stays queued
+    for another try.
+    """

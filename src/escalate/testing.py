@@ -19,14 +19,22 @@ This module imports pytest, so ``escalate/__init__.py`` does not import it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from typing import Final
 
 import pytest
 
 from escalate.errors import NaiveDatetimeError
+from escalate.mail import Mailer, OutgoingMail
 from escalate.timers import ManualClock
 
-__all__ = ["DEFAULT_START", "manual_clock"]
+__all__ = [
+    "DEFAULT_START",
+    "MailerContract",
+    "RecordingMailer",
+    "example_mail",
+    "manual_clock",
+]
 
 DEFAULT_START: Final = datetime(2026, 1, 5, 9, tzinfo=UTC)
 """Where ``manual_clock`` starts unless a ``clock_start`` mark says otherwise."""
@@ -54,3 +62,90 @@ def manual_clock(request: pytest.FixtureRequest) -> ManualClock:
             f"{mark.args[0]!r}"
         )
     return ManualClock(start)
+
+
+class RecordingMailer:
+    """A mailer that keeps what it sends in ``sent`` (for tests)."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingMail] = []
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Record the mail."""
+        self.sent.append(mail)
+
+
+def _lines(text: str) -> str:
+    """Text with SMTP's CRLF line ends read as LF."""
+    return text.replace("\r\n", "\n")
+
+
+def example_mail(**changes: object) -> OutgoingMail:
+    """An OutgoingMail for tests, with ``changes`` applied."""
+    values: dict[str, object] = {
+        "key": "escalation/c1/item-1/step-1/1795420800000000",
+        "recipient": "lead@example.com",
+        "sender": "escalate@example.com",
+        "subject": "Case C-1042 escalated",
+        "text": "Case C-1042 needs you.\n",
+        "html": None,
+    }
+    values.update(changes)
+    return OutgoingMail(**values)  # type: ignore[arg-type]
+
+
+class MailerContract:
+    """The contract every :class:`~escalate.mail.Mailer` adapter passes.
+
+    Subclass it in a test module as ``class TestMyMailer(MailerContract)`` and
+    implement :meth:`make_mailer` and :meth:`delivered`; pytest then runs every
+    ``test_*`` method against your adapter.
+    """
+
+    def make_mailer(self) -> Mailer:
+        """A fresh mailer to test."""
+        raise NotImplementedError
+
+    def delivered(self) -> list[EmailMessage]:
+        """The messages that arrived, in order, as ``EmailMessage`` s."""
+        raise NotImplementedError
+
+    def test_delivers_headers_and_body(self) -> None:
+        """Recipient, sender, subject, body and Message-ID arrive as sent."""
+        mail = example_mail()
+        self.make_mailer().send(mail)
+        (msg,) = self.delivered()
+        assert msg["To"] == mail.recipient
+        assert msg["From"] == mail.sender
+        assert msg["Subject"] == mail.subject
+        assert msg["Message-ID"] == mail.message_id
+        body = msg.get_body(("plain",))
+        assert body is not None
+        assert _lines(body.get_content()) == mail.text
+
+    def test_html_alternative(self) -> None:
+        """With an HTML body the message is multipart/alternative."""
+        self.make_mailer().send(example_mail(html="<p>Case <b>C-1042</b></p>"))
+        (msg,) = self.delivered()
+        html = msg.get_body(("html",))
+        assert html is not None
+        assert "<b>C-1042</b>" in html.get_content()
+
+    def test_resend_keeps_the_message_id(self) -> None:
+        """Sending the same mail twice is harmless: the same Message-ID."""
+        mailer = self.make_mailer()
+        mail = example_mail()
+        mailer.send(mail)
+        mailer.send(mail)
+        assert {m["Message-ID"] for m in self.delivered()} == {mail.message_id}
+
+    def test_non_ascii(self) -> None:
+        """Non-ASCII subjects and bodies arrive intact."""
+        self.make_mailer().send(
+            example_mail(subject="Zaak C-1 geëscaleerd – nu", text="Groeten, Anaïs\n")
+        )
+        (msg,) = self.delivered()[-1:]
+        assert msg["Subject"] == "Zaak C-1 geëscaleerd – nu"
+        body = msg.get_body(("plain",))
+        assert body is not None
+        assert _lines(body.get_content()) == "Groeten, Anaïs\n"

@@ -1,0 +1,107 @@
+"""Outgoing mail as a value, and the ``Mailer`` port that sends it.
+
+An :class:`OutgoingMail` is what the engine enqueues and a mailer sends: one
+recipient, a subject, a text body and optionally an HTML body, headers, and a
+**stable Message-ID** derived from the action's idempotency key and the recipient,
+so that a resend after a crash can be recognised downstream. Building the
+``email.message.EmailMessage`` is :meth:`OutgoingMail.to_message`; sending is an
+adapter's job (``escalate.adapters``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email.message import EmailMessage
+from email.utils import formataddr
+from typing import Any, Final, Protocol, runtime_checkable
+
+import attrs
+
+from escalate._frozen import FrozenMap
+from escalate.errors import ConfigError
+
+__all__ = ["Mailer", "OutgoingMail", "message_id"]
+
+_ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+$")
+
+
+def message_id(key: str, recipient: str, *, domain: str = "escalate.invalid") -> str:
+    """The stable Message-ID of the mail for ``key`` to ``recipient``."""
+    digest = hashlib.sha256(f"{key}\n{recipient.lower()}".encode()).hexdigest()[:40]
+    return f"<{digest}@{domain}>"
+
+
+def _address(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _ADDRESS.match(value):
+        raise ConfigError(
+            f"{where}: expected an e-mail address like 'ann@example.com', got {value!r}"
+        )
+    return value
+
+
+def _headers(value: Any) -> FrozenMap[str, str]:
+    return value if isinstance(value, FrozenMap) else FrozenMap(value or {})
+
+
+@attrs.frozen(kw_only=True)
+class OutgoingMail:
+    """One mail to one recipient.
+
+    Attributes:
+        key: The idempotency key of the action it belongs to.
+        recipient: The address it goes to.
+        sender: The From address.
+        subject: One line.
+        text: The plain-text body.
+        html: The HTML body, if any.
+        headers: Extra headers.
+        message_id: Derived from ``key`` and ``recipient`` unless given.
+    """
+
+    key: str
+    recipient: str = attrs.field(validator=lambda _, __, v: _address(v, "recipient"))
+    sender: str = attrs.field(validator=lambda _, __, v: _address(v, "sender"))
+    subject: str
+    text: str
+    html: str | None = None
+    headers: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_headers)
+    message_id: str = attrs.field()
+
+    @message_id.default
+    def _message_id(self) -> str:
+        domain = self.sender.rsplit("@", 1)[1]
+        return message_id(self.key, self.recipient, domain=domain)
+
+    def __attrs_post_init__(self) -> None:
+        if "\n" in self.subject or "\r" in self.subject:
+            raise ConfigError(f"subject: expected one line, got {self.subject!r}")
+
+    def to_message(self, *, sender_name: str | None = None) -> EmailMessage:
+        """The ``email.message.EmailMessage`` (multipart/alternative with HTML)."""
+        msg = EmailMessage()
+        msg["From"] = (
+            formataddr((sender_name, self.sender)) if sender_name else self.sender
+        )
+        msg["To"] = self.recipient
+        msg["Subject"] = self.subject
+        msg["Message-ID"] = self.message_id
+        msg["X-Escalate-Key"] = self.key
+        for name, value in sorted(self.headers.items()):
+            msg[name] = value
+        msg.set_content(self.text)
+        if self.html is not None:
+            msg.add_alternative(self.html, subtype="html")
+        return msg
+
+
+@runtime_checkable
+class Mailer(Protocol):
+    """The mail port: sends one :class:`OutgoingMail`.
+
+    Sending the same mail twice must be harmless downstream (the Message-ID is
+    the same); a mail that cannot be delivered raises
+    :class:`~escalate.errors.DeliveryError`.
+    """
+
+    def send(self, mail: OutgoingMail) -> None: ...
