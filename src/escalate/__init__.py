@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from escalate.errors import (
     ConfigError,
+    ConflictError,
     CriteriaSyntaxError,
     DeliveryError,
     EscalateError,
     InvalidOperation,
     NaiveDatetimeError,
+    NotFound,
     PermissionDenied,
     RuleError,
     ScheduleError,
+    StoreError,
     TemplateError,
     WrongTypeError,
 )
@@ -73,6 +76,7 @@ from escalate.matching import (
     suggest,
 )
 from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
+from escalate.ports import Claim, Store
 from escalate.rules import (
     ActionKind,
     Condition,
@@ -121,10 +125,12 @@ __all__ = [
     "CaseDeletion",
     "CaseFile",
     "Change",
+    "Claim",
     "Clock",
     "Condition",
     "ConditionResult",
     "ConfigError",
+    "ConflictError",
     "CriteriaSyntaxError",
     "DeliveryError",
     "DocumentKind",
@@ -149,6 +155,7 @@ __all__ = [
     "Mailer",
     "ManualClock",
     "NaiveDatetimeError",
+    "NotFound",
     "Numbering",
     "Operator",
     "Outcome",
@@ -171,6 +178,8 @@ __all__ = [
     "SlaTimer",
     "Status",
     "StepStatus",
+    "Store",
+    "StoreError",
     "SystemClock",
     "TIMER_TRANSITIONS",
     "TRACKED_FIELDS",

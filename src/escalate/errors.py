@@ -14,6 +14,9 @@ working in code that does not know escalate::
     │   └── NaiveDatetimeError                      a datetime without tzinfo
     ├── PermissionDenied(EscalateError, PermissionError)  the actor lacks it
     ├── DeliveryError(EscalateError)                mail could not be sent
+    ├── StoreError(EscalateError)                   a store failed
+    │   ├── NotFound(StoreError, KeyError)          no such record
+    │   └── ConflictError(StoreError)               a stale version, a taken key
     └── InvalidOperation(EscalateError)             an operation the state forbids
 
 Messages name the argument or field, the value, and what was expected, e.g.
@@ -24,14 +27,17 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConflictError",
     "CriteriaSyntaxError",
     "DeliveryError",
     "EscalateError",
     "InvalidOperation",
     "NaiveDatetimeError",
+    "NotFound",
     "PermissionDenied",
     "RuleError",
     "ScheduleError",
+    "StoreError",
     "TemplateError",
     "WrongTypeError",
 ]
@@ -126,3 +132,18 @@ class DeliveryError(EscalateError):
     The message says which mail (its Message-ID) and why; the mail stays queued
     for another try.
     """
+
+
+class StoreError(EscalateError):
+    """A store adapter failed; driver errors are translated into this."""
+
+
+class NotFound(StoreError, KeyError):
+    """No record with that key (a case id, a message id...)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not found"
+
+
+class ConflictError(StoreError):
+    """Someone else changed it first: a stale version, or a chain that moved on."""

@@ -18,20 +18,24 @@ This module imports pytest, so ``escalate/__init__.py`` does not import it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
-from escalate.errors import NaiveDatetimeError
+from escalate.errors import ConflictError, NaiveDatetimeError, NotFound
+from escalate.history import add_line, apply_change, create_case, delete_line, verify
 from escalate.mail import Mailer, OutgoingMail
+from escalate.model import Actor, Case, Status
+from escalate.ports import Store
 from escalate.timers import ManualClock
 
 __all__ = [
     "DEFAULT_START",
     "MailerContract",
     "RecordingMailer",
+    "StoreContract",
     "example_mail",
     "manual_clock",
 ]
@@ -149,3 +153,178 @@ class MailerContract:
         body = msg.get_body(("plain",))
         assert body is not None
         assert _lines(body.get_content()) == "Groeten, Anaïs\n"
+
+
+_T0: Final = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+class StoreContract:
+    """The contract every :class:`~escalate.ports.Store` adapter passes.
+
+    Subclass it in a test module as ``class TestMyStore(StoreContract)`` and
+    implement :meth:`make_store`; pytest then runs every ``test_*`` method
+    against your adapter: optimistic concurrency, atomic transactions,
+    append-only history and follow-up, unique fired keys, and the outbox's
+    claim, lease and expiry.
+    """
+
+    def make_store(self) -> Store:
+        """A fresh, empty store to test."""
+        raise NotImplementedError
+
+    @staticmethod
+    def case(case_id: str = "c1", **changes: Any) -> Case:
+        """A case to store."""
+        return Case(id=case_id, number=f"N-{case_id}", created_at=_T0, **changes)
+
+    def test_save_and_get(self) -> None:
+        """A saved case comes back equal, one version up."""
+        store = self.make_store()
+        saved = store.save_case(self.case(fields={"region": "NL"}), next_due=None)
+        assert saved.version == 1
+        assert store.get_case("c1") == saved
+
+    def test_missing_case(self) -> None:
+        """An unknown case is NotFound (a KeyError too)."""
+        with pytest.raises(NotFound):
+            self.make_store().get_case("nope")
+
+    def test_stale_version_is_a_conflict(self) -> None:
+        """Saving a change made to an old version raises ConflictError."""
+        store = self.make_store()
+        v1 = store.save_case(self.case(), next_due=None)
+        store.save_case(v1.changed(_T0, by=None, priority="high"), next_due=None)
+        with pytest.raises(ConflictError):
+            store.save_case(v1.changed(_T0, by=None, priority="low"), next_due=None)
+        with pytest.raises(ConflictError):
+            store.save_case(self.case(), next_due=None)  # "new", but it exists
+        assert store.get_case("c1").priority == "high"
+
+    def test_due_index(self) -> None:
+        """due_cases: open cases due by then, earliest first, then by id, limited."""
+        store = self.make_store()
+        h = timedelta(hours=1)
+        store.save_case(self.case("b"), next_due=_T0 + 2 * h)
+        store.save_case(self.case("a"), next_due=_T0 + 2 * h)
+        store.save_case(self.case("c"), next_due=_T0 + h)
+        store.save_case(self.case("d"), next_due=None)
+        store.save_case(self.case("e", status=Status.CLOSED), next_due=_T0)
+        store.save_case(self.case("f"), next_due=_T0 + 5 * h)
+        assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=10)] == ["c", "a", "b"]
+        assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=2)] == ["c", "a"]
+        assert list(store.open_case_ids()) == ["a", "b", "c", "d", "f"]
+
+    def test_transaction_is_all_or_nothing(self) -> None:
+        """An exception inside a transaction leaves nothing of it."""
+        store = self.make_store()
+        change = create_case(self.case(), by=None)
+
+        def crash() -> None:
+            with store.transaction():
+                store.save_case(change.file.case, next_due=_T0)
+                store.append_history(change.entries)
+                store.append_lines(change.lines)
+                store.record_fired("k1", _T0)
+                store.enqueue(example_mail(), at=_T0)
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            crash()
+        with pytest.raises(NotFound):
+            store.get_case("c1")
+        assert store.history("c1") == []
+        assert store.lines("c1") == []
+        assert not store.is_fired("k1")
+        assert store.pending() == 0
+
+    def test_history_round_trip_and_chain(self) -> None:
+        """Entries come back equal and verifiable; only the next entry fits."""
+        store = self.make_store()
+        change = create_case(
+            self.case(), by=Actor("ann"), registration_confirmation="ok"
+        )
+        store.append_history(change.entries)
+        later = apply_change(change.file, {"priority": "high"}, by=Actor("ann"), at=_T0)
+        store.append_history(later.entries)
+        entries = store.history("c1")
+        assert entries == [*change.entries, *later.entries]
+        assert verify(entries, head=store.history_head("c1")).ok
+        with pytest.raises(ConflictError):
+            store.append_history(later.entries)  # already there: the chain moved on
+
+    def test_follow_up_lines_and_deletions(self) -> None:
+        """Lines and deletion markers are appended and read back in order."""
+        store = self.make_store()
+        change = create_case(self.case(), by=Actor("ann"))
+        f = add_line(
+            change.file,
+            "called",
+            by=Actor("ann"),
+            at=_T0,
+            duration=timedelta(minutes=5),
+        )
+        store.append_lines([*change.lines, *f.lines])
+        gone = delete_line(f.file, 2, by=Actor("ann"), at=_T0)
+        store.append_deletions(gone.deletions)
+        assert store.lines("c1") == [*change.lines, *f.lines]
+        assert store.deletions("c1") == list(gone.deletions)
+        with pytest.raises(ConflictError):
+            store.append_deletions(gone.deletions)
+        with pytest.raises(ConflictError):
+            store.append_lines(f.lines)
+
+    def test_fired_keys_are_unique(self) -> None:
+        """record_fired is True once per key."""
+        store = self.make_store()
+        assert store.record_fired("k", _T0) is True
+        assert store.record_fired("k", _T0) is False
+        assert store.is_fired("k")
+        assert not store.is_fired("other")
+
+    def test_outbox_claim_lease_and_expiry(self) -> None:
+        """A message goes to one claimant per lease; an expired lease frees it."""
+        store = self.make_store()
+        mail = example_mail()
+        assert store.enqueue(mail, at=_T0) is True
+        assert store.enqueue(mail, at=_T0) is False  # one Message-ID, once
+        lease = timedelta(minutes=5)
+        (first,) = store.claim(_T0, lease=lease, limit=10)
+        assert (first.mail, first.attempt) == (mail, 1)
+        assert store.claim(_T0 + timedelta(minutes=4), lease=lease, limit=10) == []
+        (second,) = store.claim(_T0 + lease, lease=lease, limit=10)
+        assert second.attempt == 2
+        with pytest.raises(ConflictError):
+            store.mark_sent(first, at=_T0 + lease)  # its lease lapsed
+        store.mark_sent(second, at=_T0 + lease)
+        assert store.pending() == 0
+        assert store.claim(_T0 + 10 * lease, lease=lease, limit=10) == []
+
+    def test_outbox_retry(self) -> None:
+        """A failed send is retried at the time given, not before."""
+        store = self.make_store()
+        store.enqueue(example_mail(), at=_T0)
+        (claim,) = store.claim(_T0, lease=timedelta(minutes=5), limit=1)
+        store.mark_failed(
+            claim, error="421 try later", retry_at=_T0 + timedelta(minutes=10)
+        )
+        assert (
+            store.claim(_T0 + timedelta(minutes=9), lease=timedelta(minutes=5), limit=1)
+            == []
+        )
+        (again,) = store.claim(
+            _T0 + timedelta(minutes=10), lease=timedelta(minutes=5), limit=1
+        )
+        assert again.attempt == 2
+        assert store.pending() == 1
+
+    def test_outbox_order(self) -> None:
+        """Messages are claimed in the order they became due, then queued."""
+        store = self.make_store()
+        mails = [example_mail(recipient=f"u{i}@example.com") for i in range(3)]
+        store.enqueue(mails[0], at=_T0 + timedelta(minutes=1))
+        store.enqueue(mails[1], at=_T0)
+        store.enqueue(mails[2], at=_T0)
+        claims = store.claim(
+            _T0 + timedelta(minutes=1), lease=timedelta(minutes=5), limit=2
+        )
+        assert [c.mail for c in claims] == [mails[1], mails[2]]

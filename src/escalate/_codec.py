@@ -1,0 +1,112 @@
+"""Values to JSON text and back, for store adapters.
+
+Custom fields and details may hold instants, dates and durations; they are written
+as tagged objects (``{"$datetime": "..."}``) so they come back as they went in.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from escalate._frozen import FrozenMap
+from escalate.mail import OutgoingMail
+from escalate.model import Case, Status
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, timedelta):
+        return {"$us": value // timedelta(microseconds=1)}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, Status):
+        return {"$status": value.name, "closed": value.closed}
+    if isinstance(value, dict):
+        return {k: _tag(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_tag(v) for v in value]
+    return value
+
+
+def _untag(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "$datetime" in value:
+            return datetime.fromisoformat(value["$datetime"])
+        if "$date" in value:
+            return date.fromisoformat(value["$date"])
+        if "$us" in value:
+            return timedelta(microseconds=value["$us"])
+        if "$decimal" in value:
+            return Decimal(value["$decimal"])
+        if "$status" in value:
+            return Status(value["$status"], closed=value["closed"])
+        return {k: _untag(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_untag(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a value, with tags for instants, dates, durations."""
+    return json.dumps(_tag(value), sort_keys=True, ensure_ascii=False)
+
+
+def loads(text: str) -> Any:
+    """The value of :func:`dumps` text."""
+    return _untag(json.loads(text))
+
+
+def case_to_json(case: Case) -> str:
+    """A case as JSON text (its version is stored beside it)."""
+    return dumps(
+        {
+            "id": case.id,
+            "number": case.number,
+            "status": case.status,
+            "priority": case.priority,
+            "owner": case.owner,
+            "fields": dict(case.fields),
+            "created_at": case.created_at,
+            "modified_at": case.modified_at,
+            "status_since": case.status_since,
+            "solution": case.solution,
+            "requirements": dict(case.requirements),
+        }
+    )
+
+
+def case_from_json(text: str, version: int) -> Case:
+    """The case of :func:`case_to_json` text, at ``version``."""
+    data = loads(text)
+    data["fields"] = FrozenMap(data["fields"])
+    data["requirements"] = FrozenMap(data["requirements"])
+    return Case(version=version, **data)
+
+
+def mail_to_json(mail: OutgoingMail) -> str:
+    """An outgoing mail as JSON text."""
+    return dumps(
+        {
+            "key": mail.key,
+            "recipient": mail.recipient,
+            "sender": mail.sender,
+            "subject": mail.subject,
+            "text": mail.text,
+            "html": mail.html,
+            "headers": dict(mail.headers),
+            "message_id": mail.message_id,
+        }
+    )
+
+
+def mail_from_json(text: str) -> OutgoingMail:
+    """The mail of :func:`mail_to_json` text."""
+    data = loads(text)
+    data["headers"] = FrozenMap(data["headers"])
+    return OutgoingMail(**data)

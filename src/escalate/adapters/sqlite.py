@@ -1,0 +1,474 @@
+"""The embedded default store: one SQLite file (stdlib ``sqlite3``), in WAL mode.
+
+The schema is created and migrated by the adapter (``PRAGMA user_version`` holds
+its version). History entries, follow-up lines and deletion markers are
+append-only in the database too: triggers refuse ``UPDATE`` and ``DELETE`` on
+them, so "never erasable" holds whoever writes to the file. Transactions begin
+``IMMEDIATE``, so the writes of concurrent workers (threads or processes, each
+with its own ``SqliteStore``) are serialised; a failed transaction rolls back.
+Driver errors are translated into :class:`~escalate.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from escalate._codec import case_from_json, case_to_json, mail_from_json, mail_to_json
+from escalate._frozen import FrozenMap
+from escalate._instants import to_us, utc_from_us
+from escalate.errors import ConflictError, NotFound, StoreError
+from escalate.history import (
+    FollowUpKind,
+    FollowUpLine,
+    HistoryAction,
+    HistoryEntry,
+    HistoryHead,
+    LineDeletion,
+)
+from escalate.mail import OutgoingMail
+from escalate.model import Case
+from escalate.ports import Claim
+
+__all__ = ["SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION: Final = 1
+
+_MIGRATIONS: Final = {
+    1: """
+    CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        open INTEGER NOT NULL,
+        next_due_us INTEGER
+    );
+    CREATE INDEX cases_due ON cases (next_due_us, id)
+        WHERE open = 1 AND next_due_us IS NOT NULL;
+    CREATE TABLE history (
+        case_id TEXT NOT NULL, seq INTEGER NOT NULL, action TEXT NOT NULL,
+        at TEXT NOT NULL, actor TEXT, details TEXT NOT NULL,
+        prev TEXT NOT NULL, hash TEXT NOT NULL,
+        PRIMARY KEY (case_id, seq)
+    );
+    CREATE TABLE lines (
+        case_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+        at TEXT NOT NULL, author TEXT, text TEXT NOT NULL, duration_us INTEGER,
+        PRIMARY KEY (case_id, seq)
+    );
+    CREATE TABLE line_deletions (
+        case_id TEXT NOT NULL, line_seq INTEGER NOT NULL, by_actor TEXT NOT NULL,
+        at TEXT NOT NULL, PRIMARY KEY (case_id, line_seq)
+    );
+    CREATE TABLE fired (key TEXT PRIMARY KEY, at_us INTEGER NOT NULL);
+    CREATE TABLE outbox (
+        message_id TEXT PRIMARY KEY, ord INTEGER NOT NULL, data TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_us INTEGER NOT NULL,
+        token TEXT, lease_until_us INTEGER NOT NULL DEFAULT 0,
+        sent_us INTEGER, error TEXT
+    );
+    CREATE INDEX outbox_ready ON outbox (next_attempt_us, ord) WHERE sent_us IS NULL;
+    """
+    + "".join(
+        f"""
+    CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+    BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+    CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+    BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+    """
+        for table in ("history", "lines", "line_deletions")
+    ),
+}
+
+
+class SqliteStore:
+    """A :class:`~escalate.ports.Store` in one SQLite file.
+
+    Args:
+        path: The database file (created if missing).
+        timeout: Seconds to wait for another writer's transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+        self.path = os.fspath(path)
+        try:
+            self._db = sqlite3.connect(
+                self.path,
+                timeout=timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the store {self.path!r}: {e}") from e
+        self._depth = 0
+        self._migrate()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self.path!r} has schema version {version}; this escalate "
+                f"knows up to {SCHEMA_VERSION}: upgrade escalate"
+            )
+        with self.transaction():
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _statements(_MIGRATIONS[v]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {v}")
+
+    # -- transactions ------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing; nested transactions join the outermost one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot begin a transaction on {self.path!r}: {e}") from e
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._db.execute("ROLLBACK")
+            raise StoreError(f"cannot commit to {self.path!r}: {e}") from e
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.IntegrityError as e:
+            raise ConflictError(f"{self.path}: {e}") from e
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: {e}") from e
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: {e}") from e
+
+    # -- cases -----------------------------------------------------------------------
+
+    def get_case(self, case_id: str) -> Case:
+        """The stored case.
+
+        Raises:
+            NotFound: No such case.
+        """
+        rows = self._rows("SELECT data, version FROM cases WHERE id = ?", (case_id,))
+        if not rows:
+            raise NotFound(f"case {case_id!r} is not in the store")
+        return case_from_json(rows[0][0], rows[0][1])
+
+    def save_case(self, case: Case, *, next_due: datetime | None) -> Case:
+        """Store ``case`` as ``version + 1`` if the stored version is ``case.version``.
+
+        Raises:
+            ConflictError: The stored version differs (someone saved it first).
+        """
+        due = None if next_due is None or case.closed else to_us(next_due, "next_due")
+        new_version = case.version + 1
+        with self.transaction():
+            rows = self._rows("SELECT version FROM cases WHERE id = ?", (case.id,))
+            current = rows[0][0] if rows else 0
+            if current != case.version:
+                raise ConflictError(
+                    f"case {case.id!r}: stored version is {current}, the change was "
+                    f"made to version {case.version}"
+                )
+            self._write(
+                "INSERT INTO cases (id, version, data, open, next_due_us) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "version = excluded.version, data = excluded.data, "
+                "open = excluded.open, next_due_us = excluded.next_due_us",
+                (case.id, new_version, case_to_json(case), int(not case.closed), due),
+            )
+        return case_from_json(case_to_json(case), new_version)
+
+    def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
+        """Open cases whose next due instant is at or before ``until``, earliest
+        first (then by id), at most ``limit`` (through the due index)."""
+        rows = self._rows(
+            "SELECT data, version FROM cases WHERE open = 1 "
+            "AND next_due_us IS NOT NULL "
+            "AND next_due_us <= ? ORDER BY next_due_us, id LIMIT ?",
+            (to_us(until, "until"), limit),
+        )
+        return [case_from_json(data, version) for data, version in rows]
+
+    def open_case_ids(self) -> Iterator[str]:
+        """The ids of the open cases, sorted."""
+        return iter(
+            [
+                r[0]
+                for r in self._rows("SELECT id FROM cases WHERE open = 1 ORDER BY id")
+            ]
+        )
+
+    # -- history and follow-up ------------------------------------------------
+
+    def append_history(self, entries: Sequence[HistoryEntry]) -> None:
+        """Append entries that follow each case's stored head.
+
+        Raises:
+            ConflictError: An entry does not follow its case's head.
+        """
+        with self.transaction():
+            for e in entries:
+                head = self.history_head(e.case_id)
+                if e.seq != head.count + 1 or e.prev != head.hash:
+                    raise ConflictError(
+                        f"case {e.case_id!r}: history entry {e.seq} does not follow "
+                        f"the stored head (entry {head.count})"
+                    )
+                self._write(
+                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        e.case_id,
+                        e.seq,
+                        e.action.value,
+                        e.at.isoformat(),
+                        e.actor,
+                        e._details_text,  # the canonical text its hash covers
+                        e.prev,
+                        e.hash,
+                    ),
+                )
+
+    def history(self, case_id: str) -> list[HistoryEntry]:
+        """A case's history, in order."""
+        return [
+            HistoryEntry(
+                case_id=r[0],
+                seq=r[1],
+                action=HistoryAction(r[2]),
+                at=datetime.fromisoformat(r[3]),
+                actor=r[4],
+                details=_frozen(json.loads(r[5])),
+                prev=r[6],
+                hash=r[7],
+            )
+            for r in self._rows(
+                "SELECT * FROM history WHERE case_id = ? ORDER BY seq", (case_id,)
+            )
+        ]
+
+    def history_head(self, case_id: str) -> HistoryHead:
+        """Where a case's history ends."""
+        rows = self._rows(
+            "SELECT seq, hash FROM history WHERE case_id = ? ORDER BY seq DESC LIMIT 1",
+            (case_id,),
+        )
+        return (
+            HistoryHead(case_id, rows[0][0], rows[0][1])
+            if rows
+            else HistoryHead(case_id)
+        )
+
+    def append_lines(self, lines: Sequence[FollowUpLine]) -> None:
+        """Append follow-up lines (numbered after the stored ones)."""
+        with self.transaction():
+            for line in lines:
+                (count,) = self._rows(
+                    "SELECT COUNT(*) FROM lines WHERE case_id = ?", (line.case_id,)
+                )[0]
+                if line.seq != count + 1:
+                    raise ConflictError(
+                        f"case {line.case_id!r}: follow-up line {line.seq} does not "
+                        f"follow line {count}"
+                    )
+                duration = (
+                    None
+                    if line.duration is None
+                    else line.duration // timedelta(microseconds=1)
+                )
+                self._write(
+                    "INSERT INTO lines VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        line.case_id,
+                        line.seq,
+                        line.kind.value,
+                        line.at.isoformat(),
+                        line.author,
+                        line.text,
+                        duration,
+                    ),
+                )
+
+    def append_deletions(self, deletions: Sequence[LineDeletion]) -> None:
+        """Append deletion markers (one per line)."""
+        with self.transaction():
+            for d in deletions:
+                self._write(
+                    "INSERT INTO line_deletions VALUES (?, ?, ?, ?)",
+                    (d.case_id, d.line_seq, d.by, d.at.isoformat()),
+                )
+
+    def lines(self, case_id: str) -> list[FollowUpLine]:
+        """A case's follow-up lines, in order."""
+        return [
+            FollowUpLine(
+                case_id=r[0],
+                seq=r[1],
+                kind=FollowUpKind(r[2]),
+                at=datetime.fromisoformat(r[3]),
+                author=r[4],
+                text=r[5],
+                duration=None if r[6] is None else timedelta(microseconds=r[6]),
+            )
+            for r in self._rows(
+                "SELECT * FROM lines WHERE case_id = ? ORDER BY seq", (case_id,)
+            )
+        ]
+
+    def deletions(self, case_id: str) -> list[LineDeletion]:
+        """A case's deletion markers, in order."""
+        return [
+            LineDeletion(
+                case_id=r[0], line_seq=r[1], by=r[2], at=datetime.fromisoformat(r[3])
+            )
+            for r in self._rows(
+                "SELECT * FROM line_deletions WHERE case_id = ? ORDER BY rowid",
+                (case_id,),
+            )
+        ]
+
+    # -- exactly once ---------------------------------------------------------
+
+    def record_fired(self, key: str, at: datetime) -> bool:
+        """Record an action's key; False if it was recorded before."""
+        with self.transaction():
+            cursor = self._write(
+                "INSERT INTO fired VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, to_us(at, "at")),
+            )
+            return cursor.rowcount == 1
+
+    def is_fired(self, key: str) -> bool:
+        """Whether the key was recorded."""
+        return bool(self._rows("SELECT 1 FROM fired WHERE key = ?", (key,)))
+
+    # -- outbox ---------------------------------------------------------------
+
+    def enqueue(self, mail: OutgoingMail, *, at: datetime) -> bool:
+        """Queue a mail; False if its Message-ID is queued already."""
+        with self.transaction():
+            cursor = self._write(
+                "INSERT INTO outbox (message_id, ord, data, next_attempt_us) "
+                "VALUES (?, (SELECT COUNT(*) FROM outbox), ?, ?) "
+                "ON CONFLICT (message_id) DO NOTHING",
+                (mail.message_id, mail_to_json(mail), to_us(at, "at")),
+            )
+            return cursor.rowcount == 1
+
+    def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]:
+        """Claim up to ``limit`` unsent messages that are due and not leased."""
+        x = to_us(now, "now")
+        until = x + lease // timedelta(microseconds=1)
+        with self.transaction():
+            rows = self._rows(
+                "SELECT message_id, data, attempts FROM outbox WHERE sent_us IS NULL "
+                "AND next_attempt_us <= ? AND (token IS NULL OR lease_until_us <= ?) "
+                "ORDER BY next_attempt_us, ord LIMIT ?",
+                (x, x, limit),
+            )
+            claims = []
+            for message_id, data, attempts in rows:
+                token = f"{message_id}#{attempts + 1}"
+                self._write(
+                    "UPDATE outbox SET attempts = ?, token = ?, lease_until_us = ? "
+                    "WHERE message_id = ?",
+                    (attempts + 1, token, until, message_id),
+                )
+                claims.append(
+                    Claim(
+                        mail=mail_from_json(data),
+                        token=token,
+                        attempt=attempts + 1,
+                        lease_until=utc_from_us(until),
+                    )
+                )
+            return claims
+
+    def _check(self, claim: Claim) -> None:
+        rows = self._rows(
+            "SELECT token FROM outbox WHERE message_id = ?", (claim.mail.message_id,)
+        )
+        if not rows:
+            raise NotFound(f"mail {claim.mail.message_id} is not in the outbox")
+        if rows[0][0] != claim.token:
+            raise ConflictError(
+                f"mail {claim.mail.message_id}: the claim {claim.token} lapsed and "
+                "another worker holds it"
+            )
+
+    def mark_sent(self, claim: Claim, *, at: datetime) -> None:
+        """Mark a claimed mail sent."""
+        with self.transaction():
+            self._check(claim)
+            self._write(
+                "UPDATE outbox SET sent_us = ?, token = NULL WHERE message_id = ?",
+                (to_us(at, "at"), claim.mail.message_id),
+            )
+
+    def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None:
+        """Release a claimed mail for another try at ``retry_at``."""
+        with self.transaction():
+            self._check(claim)
+            self._write(
+                "UPDATE outbox SET token = NULL, error = ?, next_attempt_us = ? "
+                "WHERE message_id = ?",
+                (error, to_us(retry_at, "retry_at"), claim.mail.message_id),
+            )
+
+    def pending(self) -> int:
+        """How many mails are not sent yet."""
+        return int(
+            self._rows("SELECT COUNT(*) FROM outbox WHERE sent_us IS NULL")[0][0]
+        )
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return FrozenMap({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script (triggers keep their inner ';')."""
+    out, current = [], []
+    for line in script.strip().splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            out.append(text)
+            current = []
+    return out

@@ -1,0 +1,89 @@
+"""The ports: what the engine needs from a store and a mailer.
+
+Data crossing a port is a frozen value, never a dict. ``escalate.adapters`` has
+ready implementations (``MemoryStore``, ``SqliteStore``; ``SmtpMailer``,
+``FolderMailer``), and ``escalate.testing.StoreContract`` is the test suite every
+store adapter, a user's own included, must pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from escalate.history import FollowUpLine, HistoryEntry, HistoryHead, LineDeletion
+from escalate.mail import Mailer, OutgoingMail
+from escalate.model import Case
+
+__all__ = ["Claim", "Mailer", "Store"]
+
+
+@attrs.frozen(kw_only=True)
+class Claim:
+    """An outbox message claimed for sending, until ``lease_until``.
+
+    Attributes:
+        mail: The message.
+        token: Proves the claim when marking it sent or failed.
+        attempt: Which attempt this is (1 for the first).
+        lease_until: When the claim lapses and another worker may take it.
+    """
+
+    mail: OutgoingMail
+    token: str
+    attempt: int
+    lease_until: datetime
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Persistence for the engine.
+
+    Every write happens inside :meth:`transaction`: the writes of one transaction
+    commit together or not at all (an exception inside leaves nothing), and
+    transactions of concurrent workers are serialised.
+
+    Invariants every adapter keeps (the contract suite checks them):
+
+    * ``save_case`` is optimistic: it refuses with ``ConflictError`` unless the
+      stored version is ``case.version`` (or the case is new, version 0), and
+      stores the case as ``version + 1``.
+    * History entries and follow-up lines are append-only; an entry must follow
+      the stored head (``ConflictError`` otherwise). A deletion is a marker.
+    * ``record_fired`` is unique on the key: it returns False for a key recorded
+      before.
+    * The outbox holds each Message-ID once; ``claim`` hands a message to one
+      worker for a lease; an expired lease makes it claimable again.
+    """
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+    # cases
+    def get_case(self, case_id: str) -> Case: ...
+    def save_case(self, case: Case, *, next_due: datetime | None) -> Case: ...
+    def due_cases(self, until: datetime, *, limit: int) -> list[Case]: ...
+    def open_case_ids(self) -> Iterator[str]: ...
+
+    # history and follow-up
+    def append_history(self, entries: Sequence[HistoryEntry]) -> None: ...
+    def history(self, case_id: str) -> list[HistoryEntry]: ...
+    def history_head(self, case_id: str) -> HistoryHead: ...
+    def append_lines(self, lines: Sequence[FollowUpLine]) -> None: ...
+    def append_deletions(self, deletions: Sequence[LineDeletion]) -> None: ...
+    def lines(self, case_id: str) -> list[FollowUpLine]: ...
+    def deletions(self, case_id: str) -> list[LineDeletion]: ...
+
+    # exactly once
+    def record_fired(self, key: str, at: datetime) -> bool: ...
+    def is_fired(self, key: str) -> bool: ...
+
+    # outbox
+    def enqueue(self, mail: OutgoingMail, *, at: datetime) -> bool: ...
+    def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]: ...
+    def mark_sent(self, claim: Claim, *, at: datetime) -> None: ...
+    def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None: ...
+    def pending(self) -> int: ...

@@ -1,0 +1,86 @@
+"""Store adapters against the shared contract, and SQLite on real files."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from escalate.adapters.memory import MemoryStore
+from escalate.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from escalate.errors import StoreError
+from escalate.history import add_line, create_case, delete_line
+from escalate.model import Actor, Case
+from escalate.ports import Store
+from escalate.testing import StoreContract
+
+T = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+
+class TestMemoryStore(StoreContract):
+    def make_store(self) -> Store:
+        return MemoryStore()
+
+
+class TestSqliteStore(StoreContract):
+    @pytest.fixture(autouse=True)
+    def folder(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "escalate.db"
+
+    def make_store(self) -> Store:
+        return SqliteStore(self.path)
+
+    def test_history_is_append_only_in_the_database(self) -> None:
+        """Triggers refuse UPDATE and DELETE on history, lines and deletions."""
+        store = SqliteStore(self.path)
+        ann = Actor("ann")
+        change = create_case(Case(id="c1", number="1", created_at=T), by=None)
+        line = add_line(change.file, "x", by=ann, at=T)
+        gone = delete_line(line.file, 2, by=ann, at=T)
+        store.append_history([*change.entries, *gone.entries])
+        store.append_lines([*change.lines, *line.lines])
+        store.append_deletions(gone.deletions)
+        db = sqlite3.connect(self.path)
+        for sql in (
+            "UPDATE history SET actor = 'mallory'",
+            "DELETE FROM history",
+            "UPDATE lines SET text = 'x'",
+            "DELETE FROM lines",
+            "DELETE FROM line_deletions",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                db.execute(sql)
+        assert store.history("c1") == [*change.entries, *gone.entries]
+
+    def test_two_stores_on_one_file(self) -> None:
+        """What one store commits, another on the same file sees."""
+        a, b = SqliteStore(self.path), SqliteStore(self.path)
+        a.save_case(Case(id="c1", number="1", created_at=T), next_due=T)
+        assert b.get_case("c1").version == 1
+        assert b.record_fired("k", T)
+        assert not a.record_fired("k", T)
+
+    def test_schema_version(self) -> None:
+        """The adapter creates the schema and records its version."""
+        SqliteStore(self.path).close()
+        (version,) = (
+            sqlite3.connect(self.path).execute("PRAGMA user_version").fetchone()
+        )
+        assert version == SCHEMA_VERSION
+        SqliteStore(self.path).close()  # opening again migrates nothing
+
+    def test_newer_schema_is_refused(self) -> None:
+        """A database from a newer escalate is refused with a clear error."""
+        db = sqlite3.connect(self.path)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.close()
+        with pytest.raises(StoreError, match="upgrade escalate"):
+            SqliteStore(self.path)
+
+    def test_wal_mode(self) -> None:
+        """The file is in WAL mode, so readers do not block the writer."""
+        SqliteStore(self.path)
+        (mode,) = sqlite3.connect(self.path).execute("PRAGMA journal_mode").fetchone()
+        assert mode == "wal"
