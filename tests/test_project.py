@@ -20,8 +20,8 @@ CORE = tuple(
 )
 # Only SystemClock may read the real time.
 WALL_CLOCK = re.compile(
-    r"\b(datetime\.now|datetime\.utcnow|date\.today|datetime\.today|time\.time|"
-    r"time\.monotonic|time\.perf_counter|time\.time_ns|\.now\(|\.utcnow\(|\.today\()"
+    r"\b(datetime\.(now|utcnow|today)|date\.today|"
+    r"time\.(time|time_ns|monotonic|perf_counter|localtime|gmtime))\("
 )
 
 

@@ -7,6 +7,7 @@ here, as it imports pytest.
 
 from __future__ import annotations
 
+from escalate.engine import DispatchReport, Escalator, Fired, TickReport
 from escalate.errors import (
     ConfigError,
     ConflictError,
@@ -133,15 +134,18 @@ __all__ = [
     "ConflictError",
     "CriteriaSyntaxError",
     "DeliveryError",
+    "DispatchReport",
     "DocumentKind",
     "DocumentSettings",
     "DueAction",
     "EscalateError",
     "EscalationAction",
     "EscalationDocument",
+    "Escalator",
     "Evaluation",
     "ExpiryPolicy",
     "Explanation",
+    "Fired",
     "FollowUpKind",
     "FollowUpLine",
     "GENESIS",
@@ -186,6 +190,7 @@ __all__ = [
     "Task",
     "TemplateError",
     "Templates",
+    "TickReport",
     "TimeBasis",
     "TimerEvent",
     "TimerState",

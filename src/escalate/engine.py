@@ -1,0 +1,356 @@
+"""The escalation engine: the one place that wires the ports to the core.
+
+``Escalator.tick()`` finds the cases that are due (through the store's index of
+next due instants, not a scan of every case) and, **for each case, in one
+transaction**: re-reads the case, asks the core which actions are due, records
+each action's idempotency key (``record_fired``: unique, so another worker that
+got there first wins and this one skips it), applies its effects (a new owner or
+the Pending → Expired change, as automatic changes that do not set
+``modified_at``), appends the history entries and follow-up lines, enqueues the
+mails, and stores the case with its next due instant. Either all of that commits
+or none of it does. ``dispatch()`` then sends queued mails, each claimed by one
+worker for a lease, and marks them sent; a failed send is retried with backoff.
+
+What exactly-once means here: each due action is *recorded and enqueued* exactly
+once, whatever the number of workers and wherever a worker dies; each enqueued
+mail is *delivered at least once*, always with the same Message-ID (a worker that
+dies after sending but before marking it sent leaves it to be sent again), so a
+receiver can drop duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import attrs
+
+from escalate._instants import to_us, utc_from_us
+from escalate.errors import ConflictError, DeliveryError, EscalateError
+from escalate.history import (
+    CaseFile,
+    Change,
+    apply_change,
+    create_case,
+    expire,
+)
+from escalate.hours import BusinessHours
+from escalate.mail import OutgoingMail
+from escalate.model import Actor, Case
+from escalate.ports import Mailer, Store
+from escalate.rules import ActionKind, DueAction, RuleBook, due_actions, evaluate
+from escalate.templates import Templates
+from escalate.timers import Clock
+
+__all__ = ["DispatchReport", "Escalator", "Fired", "TickReport"]
+
+_MAX_BACKOFF: Final = timedelta(hours=1)
+
+
+@attrs.frozen(kw_only=True)
+class Fired:
+    """An action the tick carried out."""
+
+    key: str
+    case_id: str
+    kind: ActionKind
+    due_at: datetime
+    mails: int
+
+
+@attrs.frozen(kw_only=True)
+class TickReport:
+    """What a tick did: the actions fired, and the cases it could not handle."""
+
+    at: datetime
+    cases: int
+    fired: tuple[Fired, ...]
+    errors: tuple[tuple[str, str], ...]
+
+    @property
+    def ok(self) -> bool:
+        """No case failed."""
+        return not self.errors
+
+
+@attrs.frozen(kw_only=True)
+class DispatchReport:
+    """What a dispatch did: mails sent, and mails that failed (kept for retry)."""
+
+    at: datetime
+    sent: tuple[str, ...]
+    failed: tuple[tuple[str, str], ...]
+
+
+class Escalator:
+    """Runs the rule book against the cases in a store, and sends the mails.
+
+    Args:
+        store: Where cases, history, fired keys and the outbox live.
+        mailer: Sends the queued mails (``dispatch``).
+        clock: Tells the time (a ``ManualClock`` in tests and simulations).
+        book: The rule book.
+        calendars: Calendar name to business hours.
+        templates: The mail templates the actions name.
+        addresses: User id to e-mail address (escalate-to users, new owners).
+        sender: The From address.
+        warning_template: The template for warnings before a step.
+        batch: How many due cases a tick reads at a time.
+        lease: How long a claimed mail is a worker's before another may take it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        mailer: Mailer,
+        clock: Clock,
+        *,
+        book: RuleBook,
+        calendars: Mapping[str, BusinessHours] | None = None,
+        templates: Templates | None = None,
+        addresses: Mapping[str, str] | None = None,
+        sender: str = "escalate@example.com",
+        warning_template: str = "warning",
+        batch: int = 500,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.store = store
+        self.mailer = mailer
+        self.clock = clock
+        self.book = book
+        self.calendars = dict(calendars or {})
+        self.templates = templates or Templates({})
+        self.addresses = dict(addresses or {})
+        self.sender = sender
+        self.warning_template = warning_template
+        self.batch = batch
+        self.lease = lease
+
+    # -- cases ---------------------------------------------------------------------
+
+    def next_due(self, case: Case) -> datetime | None:
+        """The earliest due instant of the case's actions not fired yet (it may
+        be past: then the case is overdue), or None."""
+        now = self.clock.now()
+        ev = evaluate(self.book, case, now, self.calendars)
+        instants = [
+            to_us(s.due_at, "due_at")
+            for s in ev.steps
+            if s.due_at is not None
+            and not s.superseded
+            and not self.store.is_fired(s.key)
+        ]
+        if ev.expiry is not None and not self.store.is_fired(ev.expiry.key):
+            instants.append(to_us(ev.expiry.due_at, "due_at"))
+        return utc_from_us(min(instants)) if instants else None
+
+    def _file(self, case: Case) -> CaseFile:
+        store = self.store
+        return CaseFile(
+            case=case,
+            head=store.history_head(case.id),
+            lines=tuple(store.lines(case.id)),
+            deleted=frozenset(d.line_seq for d in store.deletions(case.id)),
+        )
+
+    def _write(self, change: Change) -> None:
+        self.store.append_history(change.entries)
+        self.store.append_lines(change.lines)
+        self.store.append_deletions(change.deletions)
+
+    def add_case(self, case: Case, *, by: Actor | None) -> Case:
+        """Store a new case with its history, follow-up and next due instant."""
+        change = create_case(case, by=by)
+        with self.store.transaction():
+            self._write(change)
+            return self.store.save_case(case, next_due=self.next_due(case))
+
+    def update_case(
+        self, case_id: str, changes: Mapping[str, Any], *, by: Actor | None
+    ) -> Case:
+        """Change a stored case (history, follow-up) and recompute its next due."""
+        with self.store.transaction():
+            file = self._file(self.store.get_case(case_id))
+            change = apply_change(file, changes, by=by, at=self.clock.now())
+            self._write(change)
+            case = change.file.case
+            return self.store.save_case(case, next_due=self.next_due(case))
+
+    def recompute(self, case_ids: Iterable[str] | None = None) -> int:
+        """Recompute the next due instants (after the rule book or a calendar
+        changed); fired actions stay fired. Returns how many moved."""
+        moved = 0
+        ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
+        for i in range(0, len(ids), self.batch):
+            with self.store.transaction():
+                for case_id in ids[i : i + self.batch]:
+                    case = self.store.get_case(case_id)
+                    self.store.save_case(case, next_due=self.next_due(case))
+                    moved += 1
+        return moved
+
+    # -- tick ------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        """Carry out every due action once; see the module docstring."""
+        now = self.clock.now()
+        fired: list[Fired] = []
+        errors: list[tuple[str, str]] = []
+        tried: set[str] = set()
+        while True:
+            batch = [
+                c
+                for c in self.store.due_cases(now, limit=self.batch)
+                if c.id not in tried
+            ]
+            if not batch:
+                break
+            for case in batch:
+                tried.add(case.id)
+                try:
+                    fired += self._handle(case.id, now)
+                except ConflictError as e:
+                    errors.append(
+                        (case.id, f"changed meanwhile, retried next tick: {e}")
+                    )
+                except EscalateError as e:
+                    errors.append((case.id, str(e)))
+        return TickReport(
+            at=now, cases=len(tried), fired=tuple(fired), errors=tuple(errors)
+        )
+
+    def _handle(self, case_id: str, now: datetime) -> list[Fired]:
+        done: list[Fired] = []
+        with self.store.transaction():
+            file = self._file(self.store.get_case(case_id))
+            ev = evaluate(self.book, file.case, now, self.calendars)
+            fired_before = {s.key for s in ev.steps if self.store.is_fired(s.key)}
+            if ev.expiry is not None and self.store.is_fired(ev.expiry.key):
+                fired_before.add(ev.expiry.key)
+            for action in due_actions(
+                self.book, [file.case], now, self.calendars, fired_before
+            ):
+                if not self.store.record_fired(action.key, now):
+                    continue  # another worker carried it out first
+                file, mails = self._carry_out(file, action, now)
+                for mail in mails:
+                    self.store.enqueue(mail, at=now)
+                done.append(
+                    Fired(
+                        key=action.key,
+                        case_id=case_id,
+                        kind=action.kind,
+                        due_at=action.due_at,
+                        mails=len(mails),
+                    )
+                )
+            self.store.save_case(file.case, next_due=self.next_due(file.case))
+        return done
+
+    def _carry_out(
+        self, file: CaseFile, action: DueAction, now: datetime
+    ) -> tuple[CaseFile, list[OutgoingMail]]:
+        if action.kind is ActionKind.EXPIRY:
+            assert action.new_status is not None
+            change = expire(file, at=now, expired=action.new_status)
+            self._write(change)
+            return change.file, []
+        step = action.action
+        assert step is not None
+        before = file.case
+        if (
+            action.kind is ActionKind.ESCALATION
+            and step.new_owner
+            and step.new_owner != before.owner
+        ):
+            change = apply_change(file, {"owner": step.new_owner}, by=None, at=now)
+            self._write(change)
+            file = change.file
+        context = {
+            "case": _case_context(file.case),
+            "action": step,
+            "kind": action.kind.value,
+            "due_at": action.due_at,
+            "basis_at": action.basis_at,
+            "rule": action.rule,
+            "item": action.item_id,
+            "threshold": action.threshold,
+        }
+        mails: list[OutgoingMail] = []
+        if action.kind is ActionKind.WARNING:
+            owner = self.addresses.get(before.owner or "")
+            if owner:
+                mails += self._mails(
+                    self.warning_template, action.key, [owner], context
+                )
+            return file, mails
+        to = [a for a in (self.addresses.get(step.escalate_to),) if a]
+        mails += self._mails(
+            step.escalation_template or "escalation",
+            action.key,
+            [*to, *step.extra_emails],
+            context,
+        )
+        if step.new_owner:
+            owner = self.addresses.get(step.new_owner)
+            if owner:
+                mails += self._mails(
+                    step.notify_template or "assignment", action.key, [owner], context
+                )
+        return file, mails
+
+    def _mails(
+        self,
+        template: str,
+        key: str,
+        recipients: Iterable[str],
+        context: Mapping[str, Any],
+    ) -> list[OutgoingMail]:
+        if not recipients:
+            return []
+        rendered = self.templates.render_mail(template, **context)
+        return [
+            OutgoingMail(
+                key=key,
+                recipient=r,
+                sender=self.sender,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+            )
+            for r in dict.fromkeys(recipients)  # distinct, in order
+        ]
+
+    # -- dispatch -------------------------------------------------------------
+
+    def dispatch(self, *, limit: int = 100) -> DispatchReport:
+        """Send queued mails (at least once each); failures wait with backoff."""
+        now = self.clock.now()
+        sent: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for claim in self.store.claim(now, lease=self.lease, limit=limit):
+            try:
+                self.mailer.send(claim.mail)
+            except DeliveryError as e:
+                backoff = min(
+                    timedelta(minutes=1) * 2 ** (claim.attempt - 1), _MAX_BACKOFF
+                )
+                self.store.mark_failed(claim, error=str(e), retry_at=now + backoff)
+                failed.append((claim.mail.message_id, str(e)))
+                continue
+            self.store.mark_sent(claim, at=now)
+            sent.append(claim.mail.message_id)
+        return DispatchReport(at=now, sent=tuple(sent), failed=tuple(failed))
+
+
+def _case_context(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "number": case.number,
+        "status": case.status.name,
+        "priority": case.priority,
+        "owner": case.owner,
+        "fields": dict(case.fields),
+        "created_at": case.created_at,
+    }
