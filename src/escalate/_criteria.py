@@ -441,14 +441,7 @@ def compile_logic(node: Node, conditions: Sequence[Predicate]) -> Predicate:
             return lambda c: left(c) and right(c)
         return lambda c: left(c) or right(c)
     if op == "and":
-
-        def all_of(c: Any) -> bool:
-            for part in parts:  # noqa: SIM110 - a loop is cheaper than all(genexpr)
-                if not part(c):
-                    return False
-            return True
-
-        return all_of
+        return all_of(parts)
 
     def any_of(c: Any) -> bool:
         for part in parts:  # noqa: SIM110 - a loop is cheaper than any(genexpr)
@@ -457,6 +450,23 @@ def compile_logic(node: Node, conditions: Sequence[Predicate]) -> Predicate:
         return False
 
     return any_of
+
+
+def all_of(parts: Sequence[Predicate]) -> Predicate:
+    """A predicate that holds when every part does (short-circuiting)."""
+    if not parts:
+        return lambda c: True
+    if len(parts) == 1:
+        return parts[0]
+    parts = tuple(parts)
+
+    def all_parts(c: Any) -> bool:
+        for part in parts:  # noqa: SIM110 - a loop is cheaper than all(genexpr)
+            if not part(c):
+                return False
+        return True
+
+    return all_parts
 
 
 def _chain(node: Node, op: str) -> list[Node]:

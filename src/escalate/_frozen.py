@@ -49,3 +49,13 @@ class FrozenMap(dict[K, V]):
             else:
                 out[k] = v
         return FrozenMap(out)
+
+
+def deep_freeze(value: Any) -> Any:
+    """``value`` with its dicts as FrozenMaps and its lists as tuples, all the
+    way down (JSON read back into the shape of frozen values)."""
+    if isinstance(value, dict):
+        return FrozenMap({k: deep_freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(deep_freeze(v) for v in value)
+    return value

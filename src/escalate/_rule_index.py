@@ -11,9 +11,16 @@ an item whose clause fails never changes which item governs a case.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from escalate._criteria import Node, Operator, Predicate, compile_logic, field_getter
+from escalate._criteria import (
+    Node,
+    Operator,
+    Predicate,
+    all_of,
+    compile_logic,
+    field_getter,
+)
 from escalate._instants import fraction_of, us_of
 from escalate._keys import key_part
 from escalate.hours import BusinessHours
@@ -76,7 +83,7 @@ class Entry:
         )
         # What remains to check once the clauses hold (they are not re-checked).
         compiled = [c.compile() for c in item.conditions]
-        self.predicate = _all_of([compile_logic(n, compiled) for n in residual])
+        self.predicate = all_of([compile_logic(n, compiled) for n in residual])
 
     def accepts(self, field: str, value: str | None) -> bool:
         """Whether the single-field clauses on ``field`` let ``value`` through."""
@@ -85,21 +92,6 @@ class Entry:
             for clause in self.clauses
             if len(clause) == 1 and clause[0][0] == field
         )
-
-
-def _all_of(parts: list[Predicate]) -> Predicate:
-    if not parts:
-        return lambda case: True
-    if len(parts) == 1:
-        return parts[0]
-
-    def all_of(case: Any) -> bool:
-        for part in parts:  # noqa: SIM110 - a loop is cheaper than all(genexpr)
-            if not part(case):
-                return False
-        return True
-
-    return all_of
 
 
 def _conjuncts(tree: Node | None) -> list[Node]:

@@ -39,7 +39,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from escalate._frozen import FrozenMap
+from escalate._frozen import deep_freeze
 from escalate._instants import require_aware, require_duration, to_us, utc_from_us
 from escalate.errors import ConfigError, InvalidOperation, WrongTypeError
 from escalate.model import Actor, Case, Permission, Status
@@ -184,14 +184,6 @@ def _instant_text(us: int) -> str:
     return utc_from_us(us).isoformat(timespec="microseconds")
 
 
-def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
-        return FrozenMap({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
 def encode_entry(
     *,
     case_id: str,
@@ -318,7 +310,7 @@ class HistoryEntry:
             action=action,
             at=utc_from_us(to_us(at, "at")),
             actor=actor,
-            details=_frozen(canonical_details(dict(details or {}))),
+            details=deep_freeze(canonical_details(dict(details or {}))),
             prev=head.hash,
             hash="",
         )

@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -90,6 +90,7 @@ __all__ = [
     "evaluate",
 ]
 
+_V = TypeVar("_V")
 _EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _ALWAYS: Final = BusinessHours.always()
 
@@ -210,21 +211,7 @@ def _as_items(value: Iterable[RuleItem | Mapping[str, Any]]) -> tuple[RuleItem, 
 
 
 def _items(value: Iterable[object], rule: str) -> tuple[RuleItem, ...]:
-    out = []
-    for i, item in enumerate(value):
-        if isinstance(item, Mapping):
-            try:
-                item = RuleItem(**item)
-            except RuleError as e:
-                raise _rule_error(f"rule {rule!r}, items[{i}]", e) from e
-            except TypeError as e:
-                raise RuleError(f"rule {rule!r}, items[{i}]: {e}") from e
-        if not isinstance(item, RuleItem):
-            raise RuleError(
-                f"rule {rule!r}, items[{i}]: expected a RuleItem, got {item!r}"
-            )
-        out.append(item)
-    return tuple(out)
+    return _built(value, RuleItem, f"rule {rule!r}, items")
 
 
 def _rules(value: Iterable[Rule]) -> tuple[Rule, ...]:
@@ -278,18 +265,24 @@ class EscalationAction:
 def _actions(
     value: Iterable[EscalationAction | Mapping[str, Any]],
 ) -> tuple[EscalationAction, ...]:
+    return _built(value, EscalationAction, "actions")
+
+
+def _built(value: Iterable[object], cls: type[_V], where: str) -> tuple[_V, ...]:
+    """Values of ``cls``, built from mappings where given as such; errors name
+    ``where[index]``."""
     out = []
-    for i, a in enumerate(value):
-        if isinstance(a, Mapping):
+    for i, v in enumerate(value):
+        if isinstance(v, Mapping):
             try:
-                a = EscalationAction(**a)
+                v = cls(**v)
             except RuleError as e:
-                raise _rule_error(f"actions[{i}]", e) from e
+                raise _rule_error(f"{where}[{i}]", e) from e
             except TypeError as e:
-                raise RuleError(f"actions[{i}]: {e}") from e
-        if not isinstance(a, EscalationAction):
-            raise RuleError(f"actions[{i}]: expected an EscalationAction, got {a!r}")
-        out.append(a)
+                raise RuleError(f"{where}[{i}]: {e}") from e
+        if not isinstance(v, cls):
+            raise RuleError(f"{where}[{i}]: expected a {cls.__name__}, got {v!r}")
+        out.append(v)
     return tuple(out)
 
 

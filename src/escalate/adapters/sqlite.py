@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from escalate._codec import case_from_json, case_to_json, mail_from_json, mail_to_json
-from escalate._frozen import FrozenMap
+from escalate._frozen import deep_freeze
 from escalate._instants import to_us, utc_from_us
 from escalate.errors import ConflictError, NotFound, StoreError
 from escalate.history import (
@@ -270,7 +270,7 @@ class SqliteStore:
                 action=HistoryAction(r[2]),
                 at=datetime.fromisoformat(r[3]),
                 actor=r[4],
-                details=_frozen(json.loads(r[5])),
+                details=deep_freeze(json.loads(r[5])),
                 prev=r[6],
                 hash=r[7],
             )
@@ -452,14 +452,6 @@ class SqliteStore:
         return int(
             self._rows("SELECT COUNT(*) FROM outbox WHERE sent_us IS NULL")[0][0]
         )
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
-        return FrozenMap({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value
 
 
 def _statements(script: str) -> list[str]:
