@@ -1231,7 +1231,39 @@ def due_actions(
     plan = _plan(book, calendars, x_now)
     rule = book.active or ""
     found: list[tuple[tuple[Any, ...], DueAction]] = []
-    add = found.append
+
+    def emit(
+        case: Case,
+        entry: Entry,
+        basis: int,
+        i: int,
+        need: int,
+        key: str,
+        kind: ActionKind,
+        threshold: Fraction | None,
+    ) -> None:
+        """Add the action due once ``need`` of business time has passed."""
+        due = _reach(entry.hours, basis, need)
+        due = x_now if due is None else due
+        # Sorted by due instant, case, item, step; a warning before its step.
+        order = (0, threshold) if kind is ActionKind.WARNING else (1,)
+        found.append(
+            (
+                (due, case.id, entry.index, i, *order),
+                DueAction(
+                    key=key,
+                    kind=kind,
+                    case_id=case.id,
+                    due_at=utc_from_us(due),
+                    basis_at=utc_from_us(basis),
+                    rule=rule,
+                    item_id=entry.item.id,
+                    action=entry.item.actions[i],
+                    threshold=threshold,
+                ),
+            )
+        )
+
     expiry_policy = book.expiry
     created, modified = TimeBasis.CREATED, TimeBasis.MODIFIED
     for case in cases:
@@ -1241,7 +1273,7 @@ def due_actions(
             expiry = _expiry(book, case, x_now, calendars)
             if expiry is not None and expiry[1] and expiry[0].key not in already_done:
                 e = expiry[0]
-                add(((to_us(e.due_at, "due_at"), case.id, -1, -1, 0), e))
+                found.append(((to_us(e.due_at, "due_at"), case.id, -1, -1, 0), e))
         if plan is None:
             continue
         entry = plan.governing(case)
@@ -1266,43 +1298,14 @@ def due_actions(
         tail = "/" + basis_part(basis)
         for i in due_steps:
             key = "escalation/" + head + entry.action_parts[i] + tail
-            if key in already_done:
-                continue
-            due = _reach(entry.hours, basis, afters[i])
-            due = x_now if due is None else due
-            action = DueAction(
-                key=key,
-                kind=ActionKind.ESCALATION,
-                case_id=case.id,
-                due_at=utc_from_us(due),
-                basis_at=utc_from_us(basis),
-                rule=rule,
-                item_id=item.id,
-                action=item.actions[i],
-            )
-            add(((due, case.id, entry.index, i, 1), action))
+            if key not in already_done:
+                emit(case, entry, basis, i, afters[i], key, ActionKind.ESCALATION, None)
         for i in range(len(afters)):
             if item.latest_only and elapsed >= afters[i]:
                 continue  # its step is due: the warning is superseded
             for f, need, f_part in entry.warnings[i]:
-                if elapsed < need:
-                    continue
                 key = "warning/" + head + entry.action_parts[i] + tail + "/" + f_part
-                if key in already_done:
-                    continue
-                due = _reach(entry.hours, basis, need)
-                due = x_now if due is None else due
-                warning = DueAction(
-                    key=key,
-                    kind=ActionKind.WARNING,
-                    case_id=case.id,
-                    due_at=utc_from_us(due),
-                    basis_at=utc_from_us(basis),
-                    rule=rule,
-                    item_id=item.id,
-                    action=item.actions[i],
-                    threshold=f,
-                )
-                add(((due, case.id, entry.index, i, 0, f), warning))
+                if elapsed >= need and key not in already_done:
+                    emit(case, entry, basis, i, need, key, ActionKind.WARNING, f)
     found.sort(key=lambda pair: pair[0])
     return [action for _, action in found]
