@@ -20,7 +20,7 @@ receiver can drop duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -98,6 +98,9 @@ class Escalator:
         warning_template: The template for warnings before a step.
         batch: How many due cases a tick reads at a time.
         lease: How long a claimed mail is a worker's before another may take it.
+        progress: Called with the name of each step as it happens ("fired",
+            "queued", "saved", "committed", "sent", "marked"): for progress
+            displays, and for tests that stop a worker at a chosen point.
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class Escalator:
         warning_template: str = "warning",
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.mailer = mailer
@@ -126,6 +130,7 @@ class Escalator:
         self.warning_template = warning_template
         self.batch = batch
         self.lease = lease
+        self.progress = progress or _quiet
 
     # -- cases ---------------------------------------------------------------------
 
@@ -233,9 +238,11 @@ class Escalator:
             ):
                 if not self.store.record_fired(action.key, now):
                     continue  # another worker carried it out first
+                self.progress("fired")
                 file, mails = self._carry_out(file, action, now)
                 for mail in mails:
                     self.store.enqueue(mail, at=now)
+                    self.progress("queued")
                 done.append(
                     Fired(
                         key=action.key,
@@ -246,6 +253,8 @@ class Escalator:
                     )
                 )
             self.store.save_case(file.case, next_due=self.next_due(file.case))
+            self.progress("saved")
+        self.progress("committed")
         return done
 
     def _carry_out(
@@ -332,6 +341,7 @@ class Escalator:
         for claim in self.store.claim(now, lease=self.lease, limit=limit):
             try:
                 self.mailer.send(claim.mail)
+                self.progress("sent")
             except DeliveryError as e:
                 backoff = min(
                     timedelta(minutes=1) * 2 ** (claim.attempt - 1), _MAX_BACKOFF
@@ -340,8 +350,13 @@ class Escalator:
                 failed.append((claim.mail.message_id, str(e)))
                 continue
             self.store.mark_sent(claim, at=now)
+            self.progress("marked")
             sent.append(claim.mail.message_id)
         return DispatchReport(at=now, sent=tuple(sent), failed=tuple(failed))
+
+
+def _quiet(step: str) -> None:
+    """The default progress hook: nothing."""
 
 
 def _case_context(case: Case) -> dict[str, Any]:
