@@ -13,6 +13,7 @@ from escalate.adapters.memory import MemoryNumbering
 from escalate.errors import ConfigError, InvalidOperation, PermissionDenied
 from escalate.history import (
     GENESIS,
+    TRACKED_FIELDS,
     CaseFile,
     DocumentKind,
     DocumentSettings,
@@ -224,6 +225,20 @@ class TestFollowUp:
         change = log_message(opened(), kind, "sent", at=T + H)
         assert kinds(change) == [kind.value]
         assert change.entries == ()
+
+    @pytest.mark.parametrize(("field", "kind"), TRACKED_FIELDS)
+    def test_each_tracked_field_writes_its_line(
+        self, field: str, kind: FollowUpKind
+    ) -> None:
+        """A change of each tracked field writes its own automatic line."""
+        changes = (
+            {field: Status.ACTIVE_ASSIGNED if field == "status" else "new value"}
+            if field in ("owner", "status", "priority")
+            else {"fields": {field: "new value"}}
+        )
+        change = apply_change(opened(), changes, by=ANN, at=T + H)
+        assert kinds(change) == [kind.value]
+        assert change.lines[0].kind.automatic
 
     def test_only_messages_through_log_message(self) -> None:
         """log_message refuses a kind that is not a message."""
