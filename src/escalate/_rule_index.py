@@ -82,7 +82,7 @@ class Entry:
             clauses
         )
         # What remains to check once the clauses hold (they are not re-checked).
-        compiled = [c.compile() for c in item.conditions]
+        compiled = item._compiled
         self.predicate = all_of([compile_logic(n, compiled) for n in residual])
 
     def accepts(self, field: str, value: str | None) -> bool:

@@ -39,7 +39,7 @@ from escalate.hours import BusinessHours
 from escalate.mail import OutgoingMail
 from escalate.model import Actor, Case
 from escalate.ports import Mailer, Store
-from escalate.rules import ActionKind, DueAction, RuleBook, due_actions, evaluate
+from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
 from escalate.templates import Templates
 from escalate.timers import Clock
 
@@ -233,9 +233,7 @@ class Escalator:
             fired_before = {s.key for s in ev.steps if self.store.is_fired(s.key)}
             if ev.expiry is not None and self.store.is_fired(ev.expiry.key):
                 fired_before.add(ev.expiry.key)
-            for action in due_actions(
-                self.book, [file.case], now, self.calendars, fired_before
-            ):
+            for action in ev.actions(fired_before):
                 if not self.store.record_fired(action.key, now):
                     continue  # another worker carried it out first
                 self.progress("fired")

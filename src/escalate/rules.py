@@ -312,6 +312,8 @@ class RuleItem:
     id: str | None = None
     _tree: Node | None = attrs.field(init=False, eq=False, repr=False)
     _predicate: Predicate = attrs.field(init=False, eq=False, repr=False)
+    # Each condition compiled once, for the predicate, explanations and plans.
+    _compiled: tuple[Predicate, ...] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         label = self.id or self.name
@@ -336,6 +338,7 @@ class RuleItem:
         if len(ids) != len(set(ids)):
             raise RuleError(f"actions: action ids must be unique in an item, got {ids}")
         tree: Node | None = None
+        compiled = tuple(c.compile() for c in self.conditions)
         if self.conditions:
             logic = (
                 self.logic
@@ -350,7 +353,7 @@ class RuleItem:
                     expression=logic,
                     position=len(logic),
                 )
-            predicate = compile_logic(tree, [c.compile() for c in self.conditions])
+            predicate = compile_logic(tree, compiled)
         elif self.logic not in (None, ""):
             raise CriteriaSyntaxError(
                 "logic given but there are no conditions",
@@ -364,6 +367,7 @@ class RuleItem:
 
         object.__setattr__(self, "_tree", tree)
         object.__setattr__(self, "_predicate", predicate)
+        object.__setattr__(self, "_compiled", compiled)
 
     def matches(self, case: Case) -> bool:
         """Whether the case meets the criteria (no conditions: every case)."""
@@ -376,9 +380,11 @@ class RuleItem:
                 number=i,
                 condition=c,
                 actual=case.get(c.field),
-                result=c.compile()(case),
+                result=test(case),
             )
-            for i, c in enumerate(self.conditions, 1)
+            for i, (c, test) in enumerate(
+                zip(self.conditions, self._compiled, strict=True), 1
+            )
         )
 
     def action(self, action_id: str) -> EscalationAction:
@@ -450,6 +456,20 @@ class ExpiryPolicy:
             _text("", "hours", self.hours, optional=True)
         except RuleError as e:
             raise _rule_error("expiry", e) from e
+
+
+def _numbered(
+    actions: Iterable[EscalationAction], counter: int
+) -> tuple[tuple[EscalationAction, ...], int]:
+    """The actions, those without an id given ``action-<n>`` from ``counter``;
+    and the counter after them."""
+    out = []
+    for a in actions:
+        if a.id is None:
+            a = attrs.evolve(a, id=f"action-{counter}")
+            counter += 1
+        out.append(a)
+    return tuple(out), counter
 
 
 def _require(by: Actor, action: str) -> None:
@@ -645,13 +665,8 @@ class RuleBook:
         if item.id is None:
             item = attrs.evolve(item, id=f"item-{counter}")
             counter += 1
-        actions = []
-        for a in item.actions:
-            if a.id is None:
-                a = attrs.evolve(a, id=f"action-{counter}")
-                counter += 1
-            actions.append(a)
-        item = attrs.evolve(item, actions=tuple(actions))
+        actions, counter = _numbered(item.actions, counter)
+        item = attrs.evolve(item, actions=actions)
         items = list(r.items)
         items.insert(len(items) if position is None else position, item)
         return self._next(
@@ -664,14 +679,8 @@ class RuleBook:
         _require(by, "replace_item")
         r = self.rule(rule)
         old = r.item(item.id or "")
-        actions = []
-        counter = self.next_id
-        for a in item.actions:
-            if a.id is None:
-                a = attrs.evolve(a, id=f"action-{counter}")
-                counter += 1
-            actions.append(a)
-        item = attrs.evolve(item, actions=tuple(actions))
+        actions, counter = _numbered(item.actions, self.next_id)
+        item = attrs.evolve(item, actions=actions)
         items = tuple(item if it is old else it for it in r.items)
         return self._next(
             rules=self._replace(rule, attrs.evolve(r, items=items)), next_id=counter
@@ -729,10 +738,7 @@ class RuleBook:
         _require(by, "add_action")
         r = self.rule(rule)
         item = r.item(item_id)
-        counter = self.next_id
-        if action.id is None:
-            action = attrs.evolve(action, id=f"action-{counter}")
-            counter += 1
+        (action,), counter = _numbered((action,), self.next_id)
         actions = list(item.actions)
         actions.insert(len(actions) if position is None else position, action)
         new_item = attrs.evolve(item, actions=tuple(actions))
@@ -862,6 +868,43 @@ class Evaluation:
             future.append(to_us(self.expiry.due_at, "due_at"))
         future = [f for f in future if f > x]
         return None if not future else from_us(min(future), UTC)
+
+    def actions(self, already_done: Collection[str] = frozenset()) -> list[DueAction]:
+        """The due actions of this case not in ``already_done``: what
+        ``due_actions`` yields for it, in the same order, with UTC instants."""
+        now = to_us(self.now, "now")
+        found: list[tuple[tuple[Any, ...], DueAction]] = []
+        expiry = self.expiry
+        if expiry is not None and self.expiry_due and expiry.key not in already_done:
+            found.append(((to_us(expiry.due_at, "due_at"), -1), expiry))
+        basis = (
+            None
+            if self.basis_at is None
+            else utc_from_us(to_us(self.basis_at, "basis"))
+        )
+        for s in self.due:
+            if s.key in already_done or basis is None or self.item is None:
+                continue
+            due = now if s.due_at is None else to_us(s.due_at, "due_at")
+            order = (0, s.threshold) if s.kind is ActionKind.WARNING else (1,)
+            found.append(
+                (
+                    (due, s.index, *order),
+                    DueAction(
+                        key=s.key,
+                        kind=s.kind,
+                        case_id=self.case.id,
+                        due_at=utc_from_us(due),
+                        basis_at=basis,
+                        rule=self.rule,
+                        item_id=self.item.id,
+                        action=s.action,
+                        threshold=s.threshold,
+                    ),
+                )
+            )
+        found.sort(key=lambda pair: pair[0])
+        return [action for _, action in found]
 
     def explain(self) -> Explanation:
         """The reasons, as data, with a text rendering (``str(...)``)."""

@@ -309,3 +309,7 @@ class TestEvaluateAgrees:
         }
         got = {(d.key, d.kind) for d in due_actions(book, cs, now, CALENDARS)}
         assert got == expected
+        for c in cs:
+            assert evaluate(book, c, now, CALENDARS).actions() == due_actions(
+                book, [c], now, CALENDARS
+            )
