@@ -7,14 +7,19 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
+import pytest
+
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.sqlite import SqliteStore
 from escalate.engine import Escalator
-from escalate.errors import DeliveryError
+from escalate.errors import DeliveryError, InvalidOperation, WrongTypeError
+from escalate.history import DocumentKind, DocumentSettings
 from escalate.hours import BusinessHours
 from escalate.mail import OutgoingMail
-from escalate.model import Actor, Case, Status
+from escalate.model import Actor, Case, Status, Task
 from escalate.rules import EscalationAction, ExpiryPolicy, Rule, RuleBook, RuleItem
+from escalate.settings import Settings
 from escalate.templates import Templates
 from escalate.testing import RecordingMailer
 from escalate.timers import ManualClock
@@ -205,10 +210,182 @@ class TestTick:
             ],
             active="m",
         )
-        esc.book = bad_book
+        esc.use_settings(Settings(bad_book, esc.calendars))
         clock.advance(H)
         report = esc.tick()
+        assert report.recomputed == 1
         assert "unknown calendar 'night'" in report.errors[0][1]
+        assert esc.tick().errors == report.errors  # reported until it is fixed
+
+
+class TestSettings:
+    def test_first_tick_stores_the_settings(self) -> None:
+        """The store learns the settings; the same settings recompute nothing."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        assert esc.tick().recomputed == 1
+        record = store.settings_record()
+        assert record is not None
+        assert (record.digest, record.recomputed) == (esc.settings.digest, True)
+        assert Settings.from_document(record.document) == esc.settings
+        assert esc.tick().recomputed == 0
+        assert escalator(store, clock).sync_settings() == 0  # another worker
+
+    def test_a_calendar_change_moves_deadlines_and_fired_stays_fired(self) -> None:
+        """New opening hours recompute the open cases: the next step moves, the
+        one fired already does not fire again."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        clock.advance(H)
+        assert len(esc.tick().fired) == 2  # the warning and the first step
+        # the office now opens at 12:00 (a calendar is a value: the new hours
+        # count for the whole life of the case): the second step, 2h of office
+        # time, moves from 11:00 to 14:00; the first, now at 13:00, stays fired
+        late = BusinessHours.from_spec({"mon-fri": "12:00-17:00"}, tz="UTC")
+        esc.use_settings(Settings(BOOK, {"office": late}))
+        clock.advance(H)  # 11:00: the second step was due under the old hours
+        report = esc.tick()
+        assert (report.recomputed, report.fired) == (1, ())
+        clock.advance(3 * H - timedelta(microseconds=1))
+        assert esc.tick().fired == ()
+        clock.advance(timedelta(microseconds=1))
+        (fired,) = esc.tick().fired
+        assert (fired.key.split("/")[3], fired.due_at) == ("second", T0 + 5 * H)
+
+    def test_a_recompute_cut_short_is_finished_by_the_next_worker(self) -> None:
+        """A record left unfinished (a worker died) is recomputed again."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        esc.sync_settings()
+        record = store.settings_record()
+        assert record is not None
+        store.save_settings(attrs.evolve(record, recomputed=False))
+        assert escalator(store, clock).sync_settings() == 1
+
+
+TASK_TEMPLATES = Templates(
+    {
+        "task overdue.subject": "Overdue: {{ task.title }}",
+        "task overdue.txt": "{{ task.title }} was due at {{ due_at }}.\n",
+    }
+)
+
+
+class TestTasks:
+    def task(self, **kw: object) -> Task:
+        return Task(
+            id=str(kw.pop("id", "t1")),
+            title="Call back",
+            owner="lead",
+            due_at=T0 + H,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    def test_reminder_once_at_the_due_instant(self) -> None:
+        """The owner is reminded by the first tick at or after the due instant,
+        once; the mail is rendered from the task template."""
+        clock = ManualClock(T0)
+        store, mailer = MemoryStore(), RecordingMailer()
+        esc = escalator(store, clock, mailer, templates=TASK_TEMPLATES)
+        esc.save_task(self.task())
+        clock.advance(H - timedelta(microseconds=1))
+        assert esc.tick().reminded == ()
+        clock.advance(timedelta(microseconds=1))
+        assert esc.tick().reminded == ("t1",)
+        assert esc.tick().reminded == ()
+        esc.dispatch()
+        (mail,) = mailer.sent
+        assert (mail.recipient, mail.subject) == (
+            "lead@example.com",
+            "Overdue: Call back",
+        )
+        esc.save_task(self.task())  # saved again unchanged: no second reminder
+        assert esc.tick().reminded == ()
+
+    def test_done_in_time_or_moved(self) -> None:
+        """A task done before it is due is not reminded; a new due instant is a
+        new reminder."""
+        clock = ManualClock(T0)
+        esc = escalator(MemoryStore(), clock, templates=TASK_TEMPLATES)
+        esc.save_task(self.task().done(T0))
+        esc.save_task(self.task(id="t2"))
+        clock.advance(H)
+        assert esc.tick().reminded == ("t2",)
+        esc.save_task(attrs.evolve(self.task(id="t2"), due_at=T0 + 2 * H))
+        clock.advance(H)
+        assert esc.tick().reminded == ("t2",)
+
+    def test_missing_template_is_reported_and_retried(self) -> None:
+        """Without the task template: an error, nothing recorded; once the
+        template exists the reminder goes out."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.save_task(self.task())
+        clock.advance(H)
+        report = esc.tick()
+        assert report.errors[0][0] == "t1"
+        assert "task overdue.subject" in report.errors[0][1]
+        assert store.pending() == 0
+        assert escalator(store, clock, templates=TASK_TEMPLATES).tick().reminded == (
+            "t1",
+        )
+
+    def test_bad_task_is_refused(self) -> None:
+        """save_task takes a Task."""
+        esc = escalator(MemoryStore(), ManualClock(T0))
+        with pytest.raises(WrongTypeError, match="task: expected a Task"):
+            esc.save_task("t1")  # type: ignore[arg-type]
+
+
+class TestDocumentsAndDeletion:
+    def test_escalate_to_document_numbers_and_closes(self) -> None:
+        """The store numbers the document; closing the case is in the history."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        doc = esc.escalate_to_document(
+            "c1",
+            DocumentKind.COMPLAINT,
+            by=Actor("ann"),
+            settings=DocumentSettings(close_case=True),
+        )
+        assert doc.number == "CMP-0001"
+        assert store.documents("c1") == [doc]
+        assert store.get_case("c1").status == Status.CLOSED
+        assert store.history("c1")[-1].action.value == "case closed"
+
+    def test_a_refused_document_takes_no_number(self) -> None:
+        """A kind not enabled: InvalidOperation, and no number is used up."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        only_actions = DocumentSettings(enabled=frozenset({DocumentKind.ACTION}))
+        with pytest.raises(InvalidOperation):
+            esc.escalate_to_document(
+                "c1", DocumentKind.COMPLAINT, by=Actor("ann"), settings=only_actions
+            )
+        assert store.next_number(DocumentKind.COMPLAINT) == "CMP-0001"
+
+    def test_delete_case(self) -> None:
+        """A deleted case leaves the store and the due index; its record stays."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        deletion = esc.delete_case("c1", by=Actor("ann"))
+        assert store.case_deletions() == [deletion]
+        assert deletion.head == store.history_head("c1")
+        clock.advance(3 * H)
+        assert esc.tick().fired == ()
 
 
 class FailingMailer:

@@ -64,9 +64,10 @@ class TestCrashes:
             for i in range(CASES):
                 setup.add_case(case(i), by=Actor("ann"))
             setup.store.close()  # type: ignore[attr-defined]
-            # progress events of a whole run: per action fired + queued mails,
-            # per case saved + committed, per mail sent + marked
-            crash_after = rng.randint(1, ACTIONS + MAILS + 2 * CASES + 2 * MAILS)
+            # progress events of a whole run: one batch recomputed (the first
+            # tick stores the settings), per action fired + queued mails, per
+            # case saved + committed, per mail sent, and one batch marked sent
+            crash_after = rng.randint(1, 1 + ACTIONS + MAILS + 2 * CASES + MAILS + 1)
             p = ctx.Process(target=doomed, args=(path, outbox, crash_after))
             p.start()
             p.join(timeout=120)

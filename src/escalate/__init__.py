@@ -77,7 +77,7 @@ from escalate.matching import (
     suggest,
 )
 from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
-from escalate.ports import Claim, Store
+from escalate.ports import Claim, SettingsRecord, Store
 from escalate.rules import (
     ActionKind,
     Condition,
@@ -98,6 +98,7 @@ from escalate.rules import (
     due_actions,
     evaluate,
 )
+from escalate.settings import Settings
 from escalate.templates import Limits, Rendered, Templates
 from escalate.timers import (
     TIMER_TRANSITIONS,
@@ -179,6 +180,8 @@ __all__ = [
     "RuleError",
     "RuleItem",
     "ScheduleError",
+    "Settings",
+    "SettingsRecord",
     "SlaTimer",
     "Status",
     "StepStatus",

@@ -11,9 +11,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from escalate._frozen import FrozenMap
+from escalate.history import CaseDeletion, DocumentKind, EscalationDocument, HistoryHead
 from escalate.mail import OutgoingMail
-from escalate.model import Case, Status
+from escalate.model import Case, Status, Task
 
 
 def _tag(value: Any) -> Any:
@@ -110,3 +113,41 @@ def mail_from_json(text: str) -> OutgoingMail:
     data = loads(text)
     data["headers"] = FrozenMap(data["headers"])
     return OutgoingMail(**data)
+
+
+def task_to_json(task: Task) -> str:
+    """A task as JSON text."""
+    return dumps(attrs.asdict(task, recurse=False))
+
+
+def task_from_json(text: str) -> Task:
+    """The task of :func:`task_to_json` text."""
+    return Task(**loads(text))
+
+
+def document_to_json(document: EscalationDocument) -> str:
+    """An escalation document as JSON text."""
+    data = attrs.asdict(document, recurse=False)
+    data["kind"] = document.kind.value
+    return dumps(data)
+
+
+def document_from_json(text: str) -> EscalationDocument:
+    """The document of :func:`document_to_json` text."""
+    data = loads(text)
+    data["kind"] = DocumentKind(data["kind"])
+    return EscalationDocument(**data)
+
+
+def deletion_to_json(deletion: CaseDeletion) -> str:
+    """A case deletion record as JSON text."""
+    data = attrs.asdict(deletion, recurse=False)
+    data["head"] = [deletion.head.case_id, deletion.head.count, deletion.head.hash]
+    return dumps(data)
+
+
+def deletion_from_json(text: str) -> CaseDeletion:
+    """The record of :func:`deletion_to_json` text."""
+    data = loads(text)
+    data["head"] = HistoryHead(*data["head"])
+    return CaseDeletion(**data)

@@ -3,8 +3,9 @@
 ``kind/case/item/action/basis[/n:d]``: the kind (``escalation``, ``warning``,
 ``expiry``), the case id, the item and action ids, the basis instant in
 microseconds since the Unix epoch (exact, and cheap to build for every case on
-every tick), and for a warning its fraction. Each part is percent-encoded where
-needed, so ids may hold any character.
+every tick), and for a warning its fraction. A task's overdue reminder is
+``reminder/task/due``, the due instant in microseconds. Each part is
+percent-encoded where needed, so ids may hold any character.
 """
 
 from __future__ import annotations
@@ -33,3 +34,8 @@ def action_key(*parts: object) -> str:
 def basis_part(us: int) -> str:
     """The basis part of a key: the UTC instant in µs since the Unix epoch."""
     return str(us)
+
+
+def task_key(task_id: str, due_us: int) -> str:
+    """The key of a task's overdue reminder (a new due instant, a new key)."""
+    return action_key("reminder", task_id, basis_part(due_us))

@@ -27,19 +27,27 @@ from typing import Any, Final
 import attrs
 
 from escalate._instants import to_us, utc_from_us
-from escalate.errors import ConflictError, DeliveryError, EscalateError
+from escalate._keys import task_key
+from escalate.errors import ConflictError, DeliveryError, EscalateError, WrongTypeError
 from escalate.history import (
+    CaseDeletion,
     CaseFile,
     Change,
+    DocumentKind,
+    DocumentSettings,
+    EscalationDocument,
     apply_change,
     create_case,
+    delete_case,
+    escalate_to_document,
     expire,
 )
 from escalate.hours import BusinessHours
 from escalate.mail import OutgoingMail
-from escalate.model import Actor, Case
-from escalate.ports import Mailer, Store
+from escalate.model import Actor, Case, Task
+from escalate.ports import Claim, Mailer, SettingsRecord, Store
 from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
+from escalate.settings import Settings
 from escalate.templates import Templates
 from escalate.timers import Clock
 
@@ -61,12 +69,25 @@ class Fired:
 
 @attrs.frozen(kw_only=True)
 class TickReport:
-    """What a tick did: the actions fired, and the cases it could not handle."""
+    """What a tick did.
+
+    Attributes:
+        at: The tick's instant.
+        cases: How many due cases it handled.
+        fired: The case actions it carried out.
+        reminded: The ids of the tasks whose overdue reminder it sent.
+        errors: ``(case or task id, message)`` of what it could not handle (left
+            as it was, for the next tick).
+        recomputed: How many open cases it recomputed because the settings
+            changed.
+    """
 
     at: datetime
     cases: int
     fired: tuple[Fired, ...]
+    reminded: tuple[str, ...] = ()
     errors: tuple[tuple[str, str], ...]
+    recomputed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -115,6 +136,7 @@ class Escalator:
         addresses: Mapping[str, str] | None = None,
         sender: str = "escalate@example.com",
         warning_template: str = "warning",
+        task_template: str = "task overdue",
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
         progress: Callable[[str], None] | None = None,
@@ -122,15 +144,63 @@ class Escalator:
         self.store = store
         self.mailer = mailer
         self.clock = clock
-        self.book = book
-        self.calendars = dict(calendars or {})
+        self.use_settings(Settings(book, calendars or {}))
         self.templates = templates or Templates({})
         self.addresses = dict(addresses or {})
         self.sender = sender
         self.warning_template = warning_template
+        self.task_template = task_template
         self.batch = batch
         self.lease = lease
         self.progress = progress or _quiet
+
+    # -- settings ------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The rule book and calendars this escalator works under."""
+        return self._settings
+
+    @property
+    def book(self) -> RuleBook:
+        """The rule book."""
+        return self._settings.book
+
+    @property
+    def calendars(self) -> Mapping[str, BusinessHours]:
+        """Calendar name to business hours."""
+        return self._settings.calendars
+
+    def use_settings(self, settings: Settings) -> None:
+        """Work under other settings from now on (the next :meth:`tick`, or
+        :meth:`sync_settings`, stores them and recomputes the open cases)."""
+        if not isinstance(settings, Settings):
+            raise WrongTypeError(f"settings: expected a Settings, got {settings!r}")
+        self._settings = settings
+        self._digest = settings.digest
+
+    def sync_settings(self) -> int:
+        """Make the store's settings this escalator's, recomputing every open
+        case's next due instant when they differ (in batches); returns how many
+        cases were recomputed (0 when the store had these settings already).
+
+        The store's record says whether the recompute finished, so a worker that
+        dies in the middle leaves it to the next one to finish.
+        """
+        record = self.store.settings_record()
+        if record is not None and record.digest == self._digest and record.recomputed:
+            return 0
+        now = self.clock.now()
+        stored = SettingsRecord(
+            digest=self._digest,
+            document=self._settings.document(),
+            saved_at=now,
+            recomputed=False,
+        )
+        self.store.save_settings(stored)
+        moved = self.recompute()
+        self.store.save_settings(attrs.evolve(stored, recomputed=True))
+        return moved
 
     # -- cases ---------------------------------------------------------------------
 
@@ -183,23 +253,116 @@ class Escalator:
             return self.store.save_case(case, next_due=self.next_due(case))
 
     def recompute(self, case_ids: Iterable[str] | None = None) -> int:
-        """Recompute the next due instants (after the rule book or a calendar
-        changed); fired actions stay fired. Returns how many moved."""
-        moved = 0
+        """Recompute the next due instants of the given cases (all open cases if
+        None), a batch per transaction; fired actions stay fired. Returns how
+        many cases were recomputed. :meth:`sync_settings` calls it when the
+        settings change."""
+        done = 0
+        now = self.clock.now()
         ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
         for i in range(0, len(ids), self.batch):
             with self.store.transaction():
                 for case_id in ids[i : i + self.batch]:
                     case = self.store.get_case(case_id)
-                    self.store.save_case(case, next_due=self.next_due(case))
-                    moved += 1
-        return moved
+                    try:
+                        due: datetime | None = self.next_due(case)
+                    except EscalateError:
+                        due = now  # due at once: the tick reports what is wrong
+                    self.store.save_case(case, next_due=due)
+                    done += 1
+            self.progress("recomputed")
+        return done
+
+    def delete_case(self, case_id: str, *, by: Actor) -> CaseDeletion:
+        """Delete a case: it leaves the store, its history stays, and a deletion
+        record (who, when, the history head) is kept."""
+        with self.store.transaction():
+            deletion = delete_case(
+                self._file(self.store.get_case(case_id)), by=by, at=self.clock.now()
+            )
+            self.store.delete_case(deletion)
+        return deletion
+
+    def escalate_to_document(
+        self,
+        case_id: str,
+        kind: DocumentKind,
+        *,
+        by: Actor,
+        settings: DocumentSettings | None = None,
+        **fields: Any,
+    ) -> EscalationDocument:
+        """Escalate a stored case into a complaint, service report or action:
+        the document gets the store's next number and is stored with the case's
+        history, in one transaction (see ``history.escalate_to_document`` for
+        ``fields``)."""
+        with self.store.transaction():
+            file = self._file(self.store.get_case(case_id))
+            document, change = escalate_to_document(
+                file,
+                kind,
+                by=by,
+                at=self.clock.now(),
+                numbering=self.store,
+                settings=settings,
+                **fields,
+            )
+            self.store.save_document(document)
+            if change.file is not file:
+                self._write(change)
+                case = change.file.case
+                self.store.save_case(case, next_due=self.next_due(case))
+        return document
+
+    # -- tasks -----------------------------------------------------------------------
+
+    def save_task(self, task: Task) -> None:
+        """Store a task; its owner is reminded by the first tick at or after its
+        due instant, once (unless it is done before)."""
+        if not isinstance(task, Task):
+            raise WrongTypeError(f"task: expected a Task, got {task!r}")
+        due = task.reminder_at()
+        if due is not None and self.store.is_fired(_task_key(task, due)):
+            due = None
+        self.store.save_task(task, next_due=due)
+
+    def _remind(self, task_id: str, now: datetime) -> bool:
+        with self.store.transaction():
+            task = self.store.get_task(task_id)
+            due = task.reminder_at()
+            if due is None or to_us(due, "due_at") > to_us(now, "now"):
+                self.store.save_task(task, next_due=due)
+                return False
+            key = _task_key(task, due)
+            fresh = self.store.record_fired(key, now)
+            if fresh:
+                owner = self.addresses.get(task.owner)
+                mails = (
+                    self._mails(
+                        self.task_template,
+                        key,
+                        [owner],
+                        {"task": attrs.asdict(task, recurse=False), "due_at": due},
+                    )
+                    if owner
+                    else []
+                )
+                for mail in mails:
+                    self.store.enqueue(mail, at=now)
+            self.store.save_task(task, next_due=None)
+        return fresh
 
     # -- tick ------------------------------------------------------------------------
 
     def tick(self) -> TickReport:
-        """Carry out every due action once; see the module docstring."""
+        """Carry out every due action once; see the module docstring.
+
+        First the store is brought to this escalator's settings
+        (:meth:`sync_settings`); then due cases are handled, then due task
+        reminders.
+        """
         now = self.clock.now()
+        recomputed = self.sync_settings()
         fired: list[Fired] = []
         errors: list[tuple[str, str]] = []
         tried: set[str] = set()
@@ -221,8 +384,30 @@ class Escalator:
                     )
                 except EscalateError as e:
                     errors.append((case.id, str(e)))
+        reminded: list[str] = []
+        seen: set[str] = set()
+        while True:
+            tasks = [
+                t
+                for t in self.store.due_tasks(now, limit=self.batch)
+                if t.id not in seen
+            ]
+            if not tasks:
+                break
+            for task in tasks:
+                seen.add(task.id)
+                try:
+                    if self._remind(task.id, now):
+                        reminded.append(task.id)
+                except EscalateError as e:
+                    errors.append((task.id, f"task: {e}"))
         return TickReport(
-            at=now, cases=len(tried), fired=tuple(fired), errors=tuple(errors)
+            at=now,
+            cases=len(tried),
+            fired=tuple(fired),
+            reminded=tuple(reminded),
+            errors=tuple(errors),
+            recomputed=recomputed,
         )
 
     def _handle(self, case_id: str, now: datetime) -> list[Fired]:
@@ -336,6 +521,7 @@ class Escalator:
         now = self.clock.now()
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
+        done: list[Claim] = []
         for claim in self.store.claim(now, lease=self.lease, limit=limit):
             try:
                 self.mailer.send(claim.mail)
@@ -347,10 +533,15 @@ class Escalator:
                 self.store.mark_failed(claim, error=str(e), retry_at=now + backoff)
                 failed.append((claim.mail.message_id, str(e)))
                 continue
-            self.store.mark_sent(claim, at=now)
+            done.append(claim)
+        if done:
+            sent = self.store.mark_sent(done, at=now)
             self.progress("marked")
-            sent.append(claim.mail.message_id)
         return DispatchReport(at=now, sent=tuple(sent), failed=tuple(failed))
+
+
+def _task_key(task: Task, due: datetime) -> str:
+    return task_key(task.id, to_us(due, "due_at"))
 
 
 def _quiet(step: str) -> None:

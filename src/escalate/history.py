@@ -909,6 +909,12 @@ class DocumentKind(enum.Enum):
     SERVICE_REPORT = "service report"
     ACTION = "action"
 
+    def number(self, n: int, *, width: int = 4) -> str:
+        """The ``n``-th document number of this kind: ``CMP-0001``,
+        ``SRV-0001``, ``ACT-0001``."""
+        prefix = {"complaint": "CMP", "service report": "SRV", "action": "ACT"}
+        return f"{prefix[self.value]}-{n:0{width}d}"
+
 
 class Numbering(Protocol):
     """Hands out document numbers (a port: stores supply their own sequences)."""

@@ -15,11 +15,19 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from escalate.history import FollowUpLine, HistoryEntry, HistoryHead, LineDeletion
+from escalate.history import (
+    CaseDeletion,
+    DocumentKind,
+    EscalationDocument,
+    FollowUpLine,
+    HistoryEntry,
+    HistoryHead,
+    LineDeletion,
+)
 from escalate.mail import Mailer, OutgoingMail
-from escalate.model import Case
+from escalate.model import Case, Task
 
-__all__ = ["Claim", "Mailer", "Store"]
+__all__ = ["Claim", "Mailer", "SettingsRecord", "Store"]
 
 
 @attrs.frozen(kw_only=True)
@@ -37,6 +45,25 @@ class Claim:
     token: str
     attempt: int
     lease_until: datetime
+
+
+@attrs.frozen(kw_only=True)
+class SettingsRecord:
+    """The settings a store's next due instants were computed under.
+
+    Attributes:
+        digest: ``Settings.digest`` of them.
+        document: ``Settings.document()`` of them (read back with
+            ``Settings.from_document``).
+        saved_at: When they were stored.
+        recomputed: Whether every open case's next due instant was recomputed
+            under them (False while a recompute is under way or was cut short).
+    """
+
+    digest: str
+    document: str
+    saved_at: datetime
+    recomputed: bool
 
 
 @runtime_checkable
@@ -57,7 +84,10 @@ class Store(Protocol):
     * ``record_fired`` is unique on the key: it returns False for a key recorded
       before.
     * The outbox holds each Message-ID once; ``claim`` hands a message to one
-      worker for a lease; an expired lease makes it claimable again.
+      worker for a lease; an expired lease makes it claimable again; ``mark_sent``
+      marks only the claims still held.
+    * ``next_number`` counts per document kind and rolls back with its
+      transaction; case deletion records are never removed.
     """
 
     def transaction(self) -> AbstractContextManager[None]: ...
@@ -67,6 +97,24 @@ class Store(Protocol):
     def save_case(self, case: Case, *, next_due: datetime | None) -> Case: ...
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]: ...
     def open_case_ids(self) -> Iterator[str]: ...
+
+    def delete_case(self, deletion: CaseDeletion) -> None: ...
+    def case_deletions(self) -> list[CaseDeletion]: ...
+
+    # tasks
+    def save_task(self, task: Task, *, next_due: datetime | None) -> None: ...
+    def get_task(self, task_id: str) -> Task: ...
+    def due_tasks(self, until: datetime, *, limit: int) -> list[Task]: ...
+
+    # escalation documents and their numbers
+    def next_number(self, kind: DocumentKind) -> str: ...
+    def save_document(self, document: EscalationDocument) -> None: ...
+    def get_document(self, number: str) -> EscalationDocument: ...
+    def documents(self, case_id: str) -> list[EscalationDocument]: ...
+
+    # settings (the rule book and calendars)
+    def save_settings(self, record: SettingsRecord) -> None: ...
+    def settings_record(self) -> SettingsRecord | None: ...
 
     # history and follow-up
     def append_history(self, entries: Sequence[HistoryEntry]) -> None: ...
@@ -84,6 +132,6 @@ class Store(Protocol):
     # outbox
     def enqueue(self, mail: OutgoingMail, *, at: datetime) -> bool: ...
     def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]: ...
-    def mark_sent(self, claim: Claim, *, at: datetime) -> None: ...
+    def mark_sent(self, claims: Sequence[Claim], *, at: datetime) -> list[str]: ...
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None: ...
     def pending(self) -> int: ...

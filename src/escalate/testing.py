@@ -22,13 +22,26 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Final
 
+import attrs
 import pytest
 
 from escalate.errors import ConflictError, NaiveDatetimeError, NotFound
-from escalate.history import add_line, apply_change, create_case, delete_line, verify
+from escalate.history import (
+    CaseFile,
+    DocumentKind,
+    HistoryHead,
+    add_line,
+    apply_change,
+    create_case,
+    delete_case,
+    delete_line,
+    escalate_to_document,
+    update_document,
+    verify,
+)
 from escalate.mail import Mailer, OutgoingMail
-from escalate.model import Actor, Case, Status
-from escalate.ports import Store
+from escalate.model import Actor, Case, Status, Task
+from escalate.ports import SettingsRecord, Store
 from escalate.timers import ManualClock
 
 __all__ = [
@@ -164,8 +177,9 @@ class StoreContract:
     Subclass it in a test module as ``class TestMyStore(StoreContract)`` and
     implement :meth:`make_store`; pytest then runs every ``test_*`` method
     against your adapter: optimistic concurrency, atomic transactions,
-    append-only history and follow-up, unique fired keys, and the outbox's
-    claim, lease and expiry.
+    append-only history and follow-up, unique fired keys, the outbox's claim,
+    lease and expiry, tasks, document numbers and documents, case deletion
+    records and the settings record.
     """
 
     def make_store(self) -> Store:
@@ -293,10 +307,11 @@ class StoreContract:
         assert store.claim(_T0 + timedelta(minutes=4), lease=lease, limit=10) == []
         (second,) = store.claim(_T0 + lease, lease=lease, limit=10)
         assert second.attempt == 2
-        with pytest.raises(ConflictError):
-            store.mark_sent(first, at=_T0 + lease)  # its lease lapsed
-        store.mark_sent(second, at=_T0 + lease)
+        # the first claim lapsed: it is not marked, the second is
+        ids = store.mark_sent([first, second], at=_T0 + lease)
+        assert ids == [mail.message_id]
         assert store.pending() == 0
+        assert store.mark_sent([second], at=_T0 + lease) == []  # not held any more
         assert store.claim(_T0 + 10 * lease, lease=lease, limit=10) == []
 
     def test_outbox_retry(self) -> None:
@@ -316,6 +331,108 @@ class StoreContract:
         )
         assert again.attempt == 2
         assert store.pending() == 1
+
+    def test_mark_sent_in_one_go(self) -> None:
+        """Several claims are marked in one call, in the order given."""
+        store = self.make_store()
+        mails = [example_mail(recipient=f"u{i}@example.com") for i in range(3)]
+        for mail in mails:
+            store.enqueue(mail, at=_T0)
+        claims = store.claim(_T0, lease=timedelta(minutes=5), limit=3)
+        marked = store.mark_sent(claims[::-1], at=_T0)
+        assert marked == [m.message_id for m in mails[::-1]]
+        assert store.pending() == 0
+
+    def test_tasks_and_their_due_index(self) -> None:
+        """Tasks come back equal; due_tasks reads the next due instants."""
+        store = self.make_store()
+        h = timedelta(hours=1)
+        tasks = [
+            Task(id=i, title="call back", owner="ann", due_at=_T0 + n * h)
+            for i, n in (("b", 2), ("a", 2), ("c", 1), ("d", 9))
+        ]
+        for t in tasks:
+            store.save_task(t, next_due=t.due_at)
+        store.save_task(tasks[3], next_due=None)  # replaced: reminded already
+        assert store.get_task("d") == tasks[3]
+        assert [t.id for t in store.due_tasks(_T0 + 2 * h, limit=10)] == [
+            "c",
+            "a",
+            "b",
+        ]
+        assert [t.id for t in store.due_tasks(_T0 + 9 * h, limit=2)] == ["c", "a"]
+        with pytest.raises(NotFound):
+            store.get_task("nope")
+
+    def test_numbers_per_kind_and_rolled_back(self) -> None:
+        """Numbers count per kind; a rolled-back number is handed out again."""
+        store = self.make_store()
+        assert store.next_number(DocumentKind.COMPLAINT) == "CMP-0001"
+        assert store.next_number(DocumentKind.ACTION) == "ACT-0001"
+
+        def crash() -> None:
+            with store.transaction():
+                store.next_number(DocumentKind.COMPLAINT)
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            crash()
+        assert store.next_number(DocumentKind.COMPLAINT) == "CMP-0002"
+
+    def test_documents(self) -> None:
+        """Documents are stored by number, updated in place, listed per case."""
+        store = self.make_store()
+        file = create_case(self.case(), by=None).file
+        docs = [
+            escalate_to_document(file, kind, by=Actor("ann"), at=_T0, numbering=store)[
+                0
+            ]
+            for kind in (DocumentKind.SERVICE_REPORT, DocumentKind.COMPLAINT)
+        ]
+        for d in docs:
+            store.save_document(d)
+        store.save_document(update_document(docs[0], status="done"))
+        assert store.get_document("SRV-0001").status == "done"
+        assert [d.number for d in store.documents("c1")] == ["SRV-0001", "CMP-0001"]
+        assert store.documents("other") == []
+        with pytest.raises(NotFound):
+            store.get_document("CMP-0009")
+
+    def test_case_deletion_keeps_history_and_a_record(self) -> None:
+        """A deleted case is gone; its history and the deletion record stay."""
+        store = self.make_store()
+        change = create_case(self.case(), by=None)
+        store.append_history(change.entries)
+        store.save_case(change.file.case, next_due=_T0)
+        stale = delete_case(
+            CaseFile(case=change.file.case, head=HistoryHead("c1")),
+            by=Actor("ann"),
+            at=_T0,
+        )
+        with pytest.raises(ConflictError):
+            store.delete_case(stale)  # made before the history it would hide
+        deletion = delete_case(change.file, by=Actor("ann"), at=_T0)
+        store.delete_case(deletion)
+        with pytest.raises(NotFound):
+            store.get_case("c1")
+        with pytest.raises(NotFound):
+            store.delete_case(deletion)
+        assert store.case_deletions() == [deletion]
+        assert store.history("c1") == list(change.entries)
+        assert store.due_cases(_T0, limit=10) == []
+
+    def test_settings_record(self) -> None:
+        """The settings record is absent, then the last one saved."""
+        store = self.make_store()
+        assert store.settings_record() is None
+        first = SettingsRecord(
+            digest="a" * 64, document="{}", saved_at=_T0, recomputed=False
+        )
+        store.save_settings(first)
+        assert store.settings_record() == first
+        second = attrs.evolve(first, recomputed=True)
+        store.save_settings(second)
+        assert store.settings_record() == second
 
     def test_outbox_order(self) -> None:
         """Messages are claimed in the order they became due, then queued."""

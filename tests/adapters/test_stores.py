@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from escalate._codec import case_to_json
 from escalate.adapters.memory import MemoryStore
-from escalate.adapters.sqlite import SCHEMA_VERSION, SqliteStore
+from escalate.adapters.sqlite import (
+    _MIGRATIONS,
+    SCHEMA_VERSION,
+    SqliteStore,
+    _statements,
+)
 from escalate.errors import StoreError
-from escalate.history import add_line, create_case, delete_line
-from escalate.model import Actor, Case
+from escalate.history import add_line, create_case, delete_case, delete_line
+from escalate.model import Actor, Case, Task
 from escalate.ports import Store
 from escalate.testing import StoreContract
 
@@ -42,6 +48,8 @@ class TestSqliteStore(StoreContract):
         store.append_history([*change.entries, *gone.entries])
         store.append_lines([*change.lines, *line.lines])
         store.append_deletions(gone.deletions)
+        store.save_case(change.file.case, next_due=None)
+        store.delete_case(delete_case(gone.file, by=ann, at=T))
         db = sqlite3.connect(self.path)
         for sql in (
             "UPDATE history SET actor = 'mallory'",
@@ -49,6 +57,7 @@ class TestSqliteStore(StoreContract):
             "UPDATE lines SET text = 'x'",
             "DELETE FROM lines",
             "DELETE FROM line_deletions",
+            "DELETE FROM case_deletions",
         ):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 db.execute(sql)
@@ -70,6 +79,26 @@ class TestSqliteStore(StoreContract):
         )
         assert version == SCHEMA_VERSION
         SqliteStore(self.path).close()  # opening again migrates nothing
+
+    def test_migrates_a_version_1_file(self) -> None:
+        """A file made by schema version 1 is migrated in place; its cases stay."""
+        db = sqlite3.connect(self.path)
+        for statement in _statements(_MIGRATIONS[1]):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.commit()
+        db.close()
+        case = Case(id="c1", number="1", created_at=T)
+        with sqlite3.connect(self.path) as db:  # a row as version 1 wrote it
+            db.execute(
+                "INSERT INTO cases VALUES ('c1', 1, ?, 1, NULL)", (case_to_json(case),)
+            )
+        store = SqliteStore(self.path)
+        assert store.get_case("c1").version == 1
+        store.save_task(Task(id="t", title="x", owner="ann", due_at=T), next_due=T)
+        assert [t.id for t in store.due_tasks(T, limit=1)] == ["t"]
+        (version,) = store._db.execute("PRAGMA user_version").fetchone()
+        assert version == SCHEMA_VERSION == 2
 
     def test_newer_schema_is_refused(self) -> None:
         """A database from a newer escalate is refused with a clear error."""

@@ -7,30 +7,26 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
 from escalate._instants import to_us, utc_from_us
 from escalate.errors import ConflictError, NotFound
 from escalate.history import (
+    CaseDeletion,
     DocumentKind,
+    EscalationDocument,
     FollowUpLine,
     HistoryEntry,
     HistoryHead,
     LineDeletion,
 )
 from escalate.mail import OutgoingMail
-from escalate.model import Case
-from escalate.ports import Claim
+from escalate.model import Case, Task
+from escalate.ports import Claim, SettingsRecord
 
 __all__ = ["MemoryNumbering", "MemoryStore"]
-
-_PREFIXES: Final = {
-    DocumentKind.COMPLAINT: "CMP",
-    DocumentKind.SERVICE_REPORT: "SRV",
-    DocumentKind.ACTION: "ACT",
-}
 
 
 class MemoryNumbering:
@@ -49,7 +45,7 @@ class MemoryNumbering:
         with self._lock:
             n = self._next[kind]
             self._next[kind] = n + 1
-        return f"{_PREFIXES[kind]}-{n:0{self._width}d}"
+        return kind.number(n, width=self._width)
 
 
 @attrs.define
@@ -80,18 +76,31 @@ class MemoryStore:
         self._deletions: dict[str, list[LineDeletion]] = {}
         self._fired: dict[str, int] = {}
         self._outbox: dict[str, _Outgoing] = {}
+        self._tasks: dict[str, tuple[Task, int | None]] = {}
+        self._documents: dict[str, EscalationDocument] = {}
+        self._case_deletions: list[CaseDeletion] = []
+        self._numbers: dict[DocumentKind, int] = {}
+        self._settings: SettingsRecord | None = None
 
     # -- transactions ------------------------------------------------------------
 
-    def _state(self) -> tuple[Any, ...]:
-        return (
-            dict(self._cases),
-            {k: list(v) for k, v in self._history.items()},
-            {k: list(v) for k, v in self._lines.items()},
-            {k: list(v) for k, v in self._deletions.items()},
-            dict(self._fired),
-            {k: attrs.evolve(v) for k, v in self._outbox.items()},
-        )
+    def _state(self) -> dict[str, Any]:
+        """A copy of everything a transaction may change (values are frozen, so
+        copying the containers is enough; outbox rows are copied too)."""
+        state = {}
+        for name, value in vars(self).items():
+            if name in ("_lock", "_depth"):
+                continue
+            if name == "_outbox":
+                value = {k: attrs.evolve(v) for k, v in value.items()}
+            elif isinstance(value, dict):
+                value = {
+                    k: list(v) if isinstance(v, list) else v for k, v in value.items()
+                }
+            elif isinstance(value, list):
+                value = list(value)
+            state[name] = value
+        return state
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -103,14 +112,7 @@ class MemoryStore:
                 yield
             except BaseException:
                 if snapshot is not None:
-                    (
-                        self._cases,
-                        self._history,
-                        self._lines,
-                        self._deletions,
-                        self._fired,
-                        self._outbox,
-                    ) = snapshot
+                    vars(self).update(snapshot)
                 raise
             finally:
                 self._depth -= 1
@@ -161,6 +163,96 @@ class MemoryStore:
     def open_case_ids(self) -> Iterator[str]:
         """The ids of the open cases, sorted."""
         return iter(sorted(cid for cid, (c, _) in self._cases.items() if not c.closed))
+
+    def delete_case(self, deletion: CaseDeletion) -> None:
+        """Remove a case and keep its deletion record (its history stays).
+
+        Raises:
+            NotFound: No such case.
+            ConflictError: The history moved on since the record was made.
+        """
+        with self.transaction():
+            self.get_case(deletion.case_id)
+            head = self.history_head(deletion.case_id)
+            if head != deletion.head:
+                raise ConflictError(
+                    f"case {deletion.case_id!r}: the deletion was made at history "
+                    f"entry {deletion.head.count}, the history is at {head.count}"
+                )
+            del self._cases[deletion.case_id]
+            self._case_deletions.append(deletion)
+
+    def case_deletions(self) -> list[CaseDeletion]:
+        """The deletion records, in the order made."""
+        return list(self._case_deletions)
+
+    # -- tasks --------------------------------------------------------------------
+
+    def save_task(self, task: Task, *, next_due: datetime | None) -> None:
+        """Store a task (replacing one with its id) with its next due instant."""
+        due = None if next_due is None else to_us(next_due, "next_due")
+        with self.transaction():
+            self._tasks[task.id] = (task, due)
+
+    def get_task(self, task_id: str) -> Task:
+        """The stored task.
+
+        Raises:
+            NotFound: No such task.
+        """
+        try:
+            return self._tasks[task_id][0]
+        except KeyError:
+            raise NotFound(f"task {task_id!r} is not in the store") from None
+
+    def due_tasks(self, until: datetime, *, limit: int) -> list[Task]:
+        """Tasks whose next due instant is at or before ``until``, earliest first
+        (then by id), at most ``limit``."""
+        x = to_us(until, "until")
+        due = sorted(
+            (d, t.id, t) for t, d in self._tasks.values() if d is not None and d <= x
+        )
+        return [t for _, _, t in due[:limit]]
+
+    # -- escalation documents ------------------------------------------------------
+
+    def next_number(self, kind: DocumentKind) -> str:
+        """A new number for a document of ``kind`` (taken back on rollback)."""
+        with self.transaction():
+            n = self._numbers.get(kind, 0) + 1
+            self._numbers[kind] = n
+            return kind.number(n)
+
+    def save_document(self, document: EscalationDocument) -> None:
+        """Store a document, or its new state (by number)."""
+        with self.transaction():
+            self._documents[document.number] = document
+
+    def get_document(self, number: str) -> EscalationDocument:
+        """The document with this number.
+
+        Raises:
+            NotFound: No such document.
+        """
+        try:
+            return self._documents[number]
+        except KeyError:
+            raise NotFound(f"document {number!r} is not in the store") from None
+
+    def documents(self, case_id: str) -> list[EscalationDocument]:
+        """The documents escalated from a case, in the order first stored."""
+        return [d for d in self._documents.values() if d.case_id == case_id]
+
+    # -- settings --------------------------------------------------------------------
+
+    def save_settings(self, record: SettingsRecord) -> None:
+        """Store the settings in force (replacing the record before)."""
+        with self.transaction():
+            self._settings = record
+
+    def settings_record(self) -> SettingsRecord | None:
+        """The settings in force, or None before any were stored."""
+        return self._settings
 
     # -- history and follow-up ------------------------------------------------
 
@@ -285,11 +377,18 @@ class MemoryStore:
             )
         return row
 
-    def mark_sent(self, claim: Claim, *, at: datetime) -> None:
-        """Mark a claimed mail sent."""
+    def mark_sent(self, claims: Sequence[Claim], *, at: datetime) -> list[str]:
+        """Mark claimed mails sent, in one transaction; returns the Message-IDs
+        marked (a claim whose lease lapsed to another worker is not marked)."""
+        x = to_us(at, "at")
+        marked = []
         with self.transaction():
-            row = self._row(claim)
-            row.sent, row.token = to_us(at, "at"), None
+            for claim in claims:
+                row = self._outbox.get(claim.mail.message_id)
+                if row is not None and row.token == claim.token:
+                    row.sent, row.token = x, None
+                    marked.append(claim.mail.message_id)
+        return marked
 
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None:
         """Release a claimed mail for another try at ``retry_at``."""

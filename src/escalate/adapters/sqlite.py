@@ -19,11 +19,25 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from escalate._codec import case_from_json, case_to_json, mail_from_json, mail_to_json
+from escalate._codec import (
+    case_from_json,
+    case_to_json,
+    deletion_from_json,
+    deletion_to_json,
+    document_from_json,
+    document_to_json,
+    mail_from_json,
+    mail_to_json,
+    task_from_json,
+    task_to_json,
+)
 from escalate._frozen import deep_freeze
 from escalate._instants import to_us, utc_from_us
 from escalate.errors import ConflictError, NotFound, StoreError
 from escalate.history import (
+    CaseDeletion,
+    DocumentKind,
+    EscalationDocument,
     FollowUpKind,
     FollowUpLine,
     HistoryAction,
@@ -32,12 +46,12 @@ from escalate.history import (
     LineDeletion,
 )
 from escalate.mail import OutgoingMail
-from escalate.model import Case
-from escalate.ports import Claim
+from escalate.model import Case, Task
+from escalate.ports import Claim, SettingsRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _MIGRATIONS: Final = {
     1: """
@@ -83,6 +97,24 @@ _MIGRATIONS: Final = {
     """
         for table in ("history", "lines", "line_deletions")
     ),
+    2: """
+    CREATE TABLE tasks (id TEXT PRIMARY KEY, data TEXT NOT NULL, next_due_us INTEGER);
+    CREATE INDEX tasks_due ON tasks (next_due_us, id) WHERE next_due_us IS NOT NULL;
+    CREATE TABLE documents (
+        number TEXT PRIMARY KEY, case_id TEXT NOT NULL, data TEXT NOT NULL
+    );
+    CREATE INDEX documents_case ON documents (case_id);
+    CREATE TABLE numbering (kind TEXT PRIMARY KEY, last INTEGER NOT NULL);
+    CREATE TABLE case_deletions (case_id TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL,
+        document TEXT NOT NULL, saved_at TEXT NOT NULL, recomputed INTEGER NOT NULL
+    );
+    CREATE TRIGGER case_deletions_no_update BEFORE UPDATE ON case_deletions
+    BEGIN SELECT RAISE(ABORT, 'case_deletions is append-only'); END;
+    CREATE TRIGGER case_deletions_no_delete BEFORE DELETE ON case_deletions
+    BEGIN SELECT RAISE(ABORT, 'case_deletions is append-only'); END;
+    """,
 }
 
 
@@ -229,6 +261,137 @@ class SqliteStore:
                 r[0]
                 for r in self._rows("SELECT id FROM cases WHERE open = 1 ORDER BY id")
             ]
+        )
+
+    def delete_case(self, deletion: CaseDeletion) -> None:
+        """Remove a case and keep its deletion record (its history stays).
+
+        Raises:
+            NotFound: No such case.
+            ConflictError: The history moved on since the record was made.
+        """
+        with self.transaction():
+            self.get_case(deletion.case_id)
+            head = self.history_head(deletion.case_id)
+            if head != deletion.head:
+                raise ConflictError(
+                    f"case {deletion.case_id!r}: the deletion was made at history "
+                    f"entry {deletion.head.count}, the history is at {head.count}"
+                )
+            self._write("DELETE FROM cases WHERE id = ?", (deletion.case_id,))
+            self._write(
+                "INSERT INTO case_deletions VALUES (?, ?)",
+                (deletion.case_id, deletion_to_json(deletion)),
+            )
+
+    def case_deletions(self) -> list[CaseDeletion]:
+        """The deletion records, in the order made."""
+        return [
+            deletion_from_json(r[0])
+            for r in self._rows("SELECT data FROM case_deletions ORDER BY rowid")
+        ]
+
+    # -- tasks --------------------------------------------------------------------
+
+    def save_task(self, task: Task, *, next_due: datetime | None) -> None:
+        """Store a task (replacing one with its id) with its next due instant."""
+        due = None if next_due is None else to_us(next_due, "next_due")
+        with self.transaction():
+            self._write(
+                "INSERT INTO tasks VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "data = excluded.data, next_due_us = excluded.next_due_us",
+                (task.id, task_to_json(task), due),
+            )
+
+    def get_task(self, task_id: str) -> Task:
+        """The stored task.
+
+        Raises:
+            NotFound: No such task.
+        """
+        rows = self._rows("SELECT data FROM tasks WHERE id = ?", (task_id,))
+        if not rows:
+            raise NotFound(f"task {task_id!r} is not in the store")
+        return task_from_json(rows[0][0])
+
+    def due_tasks(self, until: datetime, *, limit: int) -> list[Task]:
+        """Tasks whose next due instant is at or before ``until``, earliest first
+        (then by id), at most ``limit`` (through the due index)."""
+        rows = self._rows(
+            "SELECT data FROM tasks WHERE next_due_us IS NOT NULL "
+            "AND next_due_us <= ? ORDER BY next_due_us, id LIMIT ?",
+            (to_us(until, "until"), limit),
+        )
+        return [task_from_json(r[0]) for r in rows]
+
+    # -- escalation documents ------------------------------------------------------
+
+    def next_number(self, kind: DocumentKind) -> str:
+        """A new number for a document of ``kind`` (taken back on rollback)."""
+        with self.transaction():
+            (n,) = self._write(
+                "INSERT INTO numbering VALUES (?, 1) ON CONFLICT (kind) "
+                "DO UPDATE SET last = last + 1 RETURNING last",
+                (kind.value,),
+            ).fetchone()
+        return kind.number(n)
+
+    def save_document(self, document: EscalationDocument) -> None:
+        """Store a document, or its new state (by number)."""
+        with self.transaction():
+            self._write(
+                "INSERT INTO documents VALUES (?, ?, ?) ON CONFLICT (number) "
+                "DO UPDATE SET data = excluded.data",
+                (document.number, document.case_id, document_to_json(document)),
+            )
+
+    def get_document(self, number: str) -> EscalationDocument:
+        """The document with this number.
+
+        Raises:
+            NotFound: No such document.
+        """
+        rows = self._rows("SELECT data FROM documents WHERE number = ?", (number,))
+        if not rows:
+            raise NotFound(f"document {number!r} is not in the store")
+        return document_from_json(rows[0][0])
+
+    def documents(self, case_id: str) -> list[EscalationDocument]:
+        """The documents escalated from a case, in the order first stored."""
+        return [
+            document_from_json(r[0])
+            for r in self._rows(
+                "SELECT data FROM documents WHERE case_id = ? ORDER BY rowid",
+                (case_id,),
+            )
+        ]
+
+    # -- settings --------------------------------------------------------------------
+
+    def save_settings(self, record: SettingsRecord) -> None:
+        """Store the settings in force (replacing the record before)."""
+        with self.transaction():
+            self._write(
+                "INSERT OR REPLACE INTO settings VALUES (1, ?, ?, ?, ?)",
+                (
+                    record.digest,
+                    record.document,
+                    record.saved_at.isoformat(),
+                    int(record.recomputed),
+                ),
+            )
+
+    def settings_record(self) -> SettingsRecord | None:
+        """The settings in force, or None before any were stored."""
+        rows = self._rows("SELECT digest, document, saved_at, recomputed FROM settings")
+        if not rows:
+            return None
+        digest, document, saved_at, recomputed = rows[0]
+        return SettingsRecord(
+            digest=digest,
+            document=document,
+            saved_at=datetime.fromisoformat(saved_at),
+            recomputed=bool(recomputed),
         )
 
     # -- history and follow-up ------------------------------------------------
@@ -428,14 +591,21 @@ class SqliteStore:
                 "another worker holds it"
             )
 
-    def mark_sent(self, claim: Claim, *, at: datetime) -> None:
-        """Mark a claimed mail sent."""
+    def mark_sent(self, claims: Sequence[Claim], *, at: datetime) -> list[str]:
+        """Mark claimed mails sent, in one transaction; returns the Message-IDs
+        marked (a claim whose lease lapsed to another worker is not marked)."""
+        x = to_us(at, "at")
+        marked = []
         with self.transaction():
-            self._check(claim)
-            self._write(
-                "UPDATE outbox SET sent_us = ?, token = NULL WHERE message_id = ?",
-                (to_us(at, "at"), claim.mail.message_id),
-            )
+            for claim in claims:
+                cursor = self._write(
+                    "UPDATE outbox SET sent_us = ?, token = NULL "
+                    "WHERE message_id = ? AND token = ?",
+                    (x, claim.mail.message_id, claim.token),
+                )
+                if cursor.rowcount == 1:
+                    marked.append(claim.mail.message_id)
+        return marked
 
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None:
         """Release a claimed mail for another try at ``retry_at``."""
