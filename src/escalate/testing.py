@@ -233,13 +233,35 @@ class StoreContract:
         store = self.make_store()
         change = create_case(self.case(), by=None)
 
+        kept = create_case(self.case("kept"), by=None)
+        store.append_history(kept.entries)
+        store.save_case(kept.file.case, next_due=_T0)
+        store.enqueue(example_mail(), at=_T0)
+        (claim,) = store.claim(_T0, lease=timedelta(minutes=5), limit=1)
+        task = Task(id="t1", title="call back", owner="ann", due_at=_T0)
+        record = SettingsRecord(
+            digest="a" * 64, document="{}", saved_at=_T0, recomputed=True
+        )
+
         def crash() -> None:
             with store.transaction():
                 store.save_case(change.file.case, next_due=_T0)
                 store.append_history(change.entries)
                 store.append_lines(change.lines)
                 store.record_fired("k1", _T0)
-                store.enqueue(example_mail(), at=_T0)
+                store.enqueue(example_mail(recipient="x@example.com"), at=_T0)
+                store.mark_sent([claim], at=_T0)
+                store.save_task(task, next_due=_T0)
+                document, _ = escalate_to_document(
+                    kept.file,
+                    DocumentKind.ACTION,
+                    by=Actor("ann"),
+                    at=_T0,
+                    numbering=store,
+                )
+                store.save_document(document)
+                store.delete_case(delete_case(kept.file, by=Actor("ann"), at=_T0))
+                store.save_settings(record)
                 raise RuntimeError("crash")
 
         with pytest.raises(RuntimeError):
@@ -249,7 +271,14 @@ class StoreContract:
         assert store.history("c1") == []
         assert store.lines("c1") == []
         assert not store.is_fired("k1")
-        assert store.pending() == 0
+        assert store.pending() == 1  # the first mail, still claimed, not sent
+        assert store.mark_sent([claim], at=_T0) == [claim.mail.message_id]
+        assert store.due_tasks(_T0, limit=10) == []
+        assert store.documents("kept") == []
+        assert [c.id for c in store.due_cases(_T0, limit=10)] == ["kept"]
+        assert store.case_deletions() == []
+        assert store.settings_record() is None
+        assert store.next_number(DocumentKind.ACTION) == "ACT-0001"
 
     def test_history_round_trip_and_chain(self) -> None:
         """Entries come back equal and verifiable; only the next entry fits."""

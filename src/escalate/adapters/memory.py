@@ -3,8 +3,9 @@ persisted."""
 
 from __future__ import annotations
 
+import heapq
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +49,7 @@ class MemoryNumbering:
         return kind.number(n, width=self._width)
 
 
-@attrs.define
+@attrs.frozen
 class _Outgoing:
     mail: OutgoingMail
     order: int
@@ -63,8 +64,10 @@ class _Outgoing:
 class MemoryStore:
     """A :class:`~escalate.ports.Store` in memory, for tests and simulations.
 
-    Transactions are serialised by a lock and roll back by restoring a snapshot
-    taken when the outermost one began. Nothing outlives the process.
+    Transactions are serialised by a lock; every write inside one logs how to
+    undo it, and a failed transaction undoes its writes in reverse (so a
+    transaction costs what it writes, not what the store holds). Nothing
+    outlives the process.
     """
 
     def __init__(self) -> None:
@@ -76,46 +79,51 @@ class MemoryStore:
         self._deletions: dict[str, list[LineDeletion]] = {}
         self._fired: dict[str, int] = {}
         self._outbox: dict[str, _Outgoing] = {}
+        self._unsent: dict[str, None] = {}  # Message-IDs not sent, queue order
         self._tasks: dict[str, tuple[Task, int | None]] = {}
         self._documents: dict[str, EscalationDocument] = {}
         self._case_deletions: list[CaseDeletion] = []
         self._numbers: dict[DocumentKind, int] = {}
-        self._settings: SettingsRecord | None = None
+        self._settings: dict[str, SettingsRecord] = {}
+        self._undo: list[Callable[[], object]] = []
 
     # -- transactions ------------------------------------------------------------
-
-    def _state(self) -> dict[str, Any]:
-        """A copy of everything a transaction may change (values are frozen, so
-        copying the containers is enough; outbox rows are copied too)."""
-        state = {}
-        for name, value in vars(self).items():
-            if name in ("_lock", "_depth"):
-                continue
-            if name == "_outbox":
-                value = {k: attrs.evolve(v) for k, v in value.items()}
-            elif isinstance(value, dict):
-                value = {
-                    k: list(v) if isinstance(v, list) else v for k, v in value.items()
-                }
-            elif isinstance(value, list):
-                value = list(value)
-            state[name] = value
-        return state
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All or nothing; nested transactions join the outermost one."""
         with self._lock:
-            snapshot = self._state() if self._depth == 0 else None
+            outermost = self._depth == 0
             self._depth += 1
             try:
                 yield
             except BaseException:
-                if snapshot is not None:
-                    vars(self).update(snapshot)
+                if outermost:
+                    while self._undo:
+                        self._undo.pop()()
                 raise
             finally:
                 self._depth -= 1
+                if outermost:
+                    self._undo.clear()
+
+    def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if key in table:
+            old = table[key]
+            self._undo.append(lambda: table.__setitem__(key, old))
+        else:
+            self._undo.append(lambda: table.pop(key))
+        table[key] = value
+
+    def _drop(self, table: dict[Any, Any], key: Any) -> None:
+        old = table.pop(key)
+        self._undo.append(lambda: table.__setitem__(key, old))
+
+    def _add(self, table: dict[Any, list[Any]], key: Any, value: Any) -> None:
+        if key not in table:
+            self._put(table, key, [])
+        table[key].append(value)
+        self._undo.append(table[key].pop)
 
     # -- cases -----------------------------------------------------------------------
 
@@ -148,7 +156,7 @@ class MemoryStore:
             due = (
                 None if next_due is None or case.closed else to_us(next_due, "next_due")
             )
-            self._cases[case.id] = (new, due)
+            self._put(self._cases, case.id, (new, due))
             return new
 
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
@@ -179,8 +187,9 @@ class MemoryStore:
                     f"case {deletion.case_id!r}: the deletion was made at history "
                     f"entry {deletion.head.count}, the history is at {head.count}"
                 )
-            del self._cases[deletion.case_id]
+            self._drop(self._cases, deletion.case_id)
             self._case_deletions.append(deletion)
+            self._undo.append(self._case_deletions.pop)
 
     def case_deletions(self) -> list[CaseDeletion]:
         """The deletion records, in the order made."""
@@ -192,7 +201,7 @@ class MemoryStore:
         """Store a task (replacing one with its id) with its next due instant."""
         due = None if next_due is None else to_us(next_due, "next_due")
         with self.transaction():
-            self._tasks[task.id] = (task, due)
+            self._put(self._tasks, task.id, (task, due))
 
     def get_task(self, task_id: str) -> Task:
         """The stored task.
@@ -220,13 +229,13 @@ class MemoryStore:
         """A new number for a document of ``kind`` (taken back on rollback)."""
         with self.transaction():
             n = self._numbers.get(kind, 0) + 1
-            self._numbers[kind] = n
+            self._put(self._numbers, kind, n)
             return kind.number(n)
 
     def save_document(self, document: EscalationDocument) -> None:
         """Store a document, or its new state (by number)."""
         with self.transaction():
-            self._documents[document.number] = document
+            self._put(self._documents, document.number, document)
 
     def get_document(self, number: str) -> EscalationDocument:
         """The document with this number.
@@ -248,11 +257,11 @@ class MemoryStore:
     def save_settings(self, record: SettingsRecord) -> None:
         """Store the settings in force (replacing the record before)."""
         with self.transaction():
-            self._settings = record
+            self._put(self._settings, "settings", record)
 
     def settings_record(self) -> SettingsRecord | None:
         """The settings in force, or None before any were stored."""
-        return self._settings
+        return self._settings.get("settings")
 
     # -- history and follow-up ------------------------------------------------
 
@@ -270,7 +279,7 @@ class MemoryStore:
                         f"case {entry.case_id!r}: history entry {entry.seq} does not "
                         f"follow the stored head (entry {head.count})"
                     )
-                self._history.setdefault(entry.case_id, []).append(entry)
+                self._add(self._history, entry.case_id, entry)
 
     def history(self, case_id: str) -> list[HistoryEntry]:
         """A case's history, in order."""
@@ -287,24 +296,24 @@ class MemoryStore:
         """Append follow-up lines (numbered after the stored ones)."""
         with self.transaction():
             for line in lines:
-                stored = self._lines.setdefault(line.case_id, [])
-                if line.seq != len(stored) + 1:
+                count = len(self._lines.get(line.case_id, ()))
+                if line.seq != count + 1:
                     raise ConflictError(
                         f"case {line.case_id!r}: follow-up line {line.seq} does not "
-                        f"follow line {len(stored)}"
+                        f"follow line {count}"
                     )
-                stored.append(line)
+                self._add(self._lines, line.case_id, line)
 
     def append_deletions(self, deletions: Sequence[LineDeletion]) -> None:
         """Append deletion markers (one per line)."""
         with self.transaction():
             for d in deletions:
-                stored = self._deletions.setdefault(d.case_id, [])
+                stored = self._deletions.get(d.case_id, ())
                 if any(x.line_seq == d.line_seq for x in stored):
                     raise ConflictError(
                         f"case {d.case_id!r}: line {d.line_seq} is deleted already"
                     )
-                stored.append(d)
+                self._add(self._deletions, d.case_id, d)
 
     def lines(self, case_id: str) -> list[FollowUpLine]:
         """A case's follow-up lines, in order."""
@@ -321,7 +330,7 @@ class MemoryStore:
         with self.transaction():
             if key in self._fired:
                 return False
-            self._fired[key] = to_us(at, "at")
+            self._put(self._fired, key, to_us(at, "at"))
             return True
 
     def is_fired(self, key: str) -> bool:
@@ -335,33 +344,43 @@ class MemoryStore:
         with self.transaction():
             if mail.message_id in self._outbox:
                 return False
-            self._outbox[mail.message_id] = _Outgoing(
+            row = _Outgoing(
                 mail=mail, order=len(self._outbox), next_attempt=to_us(at, "at")
             )
+            self._put(self._outbox, mail.message_id, row)
+            self._put(self._unsent, mail.message_id, None)
             return True
 
     def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]:
         """Claim up to ``limit`` unsent messages that are due and not leased."""
         x = to_us(now, "now")
+        until = x + lease // timedelta(microseconds=1)
         with self.transaction():
-            ready = sorted(
-                (row.next_attempt, row.order, row)
-                for row in self._outbox.values()
-                if row.sent is None
-                and row.next_attempt <= x
-                and (row.token is None or row.lease_until <= x)
+            rows = (self._outbox[m] for m in self._unsent)
+            ready = heapq.nsmallest(
+                limit,
+                (
+                    (row.next_attempt, row.order, row)
+                    for row in rows
+                    if row.next_attempt <= x
+                    and (row.token is None or row.lease_until <= x)
+                ),
             )
             claims = []
-            for _, _, row in ready[:limit]:
-                row.attempts += 1
-                row.token = f"{row.mail.message_id}#{row.attempts}"
-                row.lease_until = x + lease // timedelta(microseconds=1)
+            for _, _, row in ready:
+                attempt = row.attempts + 1
+                token = f"{row.mail.message_id}#{attempt}"
+                self._put(
+                    self._outbox,
+                    row.mail.message_id,
+                    attrs.evolve(row, attempts=attempt, token=token, lease_until=until),
+                )
                 claims.append(
                     Claim(
                         mail=row.mail,
-                        token=row.token,
-                        attempt=row.attempts,
-                        lease_until=utc_from_us(row.lease_until),
+                        token=token,
+                        attempt=attempt,
+                        lease_until=utc_from_us(until),
                     )
                 )
             return claims
@@ -384,19 +403,31 @@ class MemoryStore:
         marked = []
         with self.transaction():
             for claim in claims:
-                row = self._outbox.get(claim.mail.message_id)
+                message_id = claim.mail.message_id
+                row = self._outbox.get(message_id)
                 if row is not None and row.token == claim.token:
-                    row.sent, row.token = x, None
-                    marked.append(claim.mail.message_id)
+                    self._put(
+                        self._outbox, message_id, attrs.evolve(row, sent=x, token=None)
+                    )
+                    self._drop(self._unsent, message_id)
+                    marked.append(message_id)
         return marked
 
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None:
         """Release a claimed mail for another try at ``retry_at``."""
         with self.transaction():
             row = self._row(claim)
-            row.token, row.error = None, error
-            row.next_attempt = to_us(retry_at, "retry_at")
+            self._put(
+                self._outbox,
+                claim.mail.message_id,
+                attrs.evolve(
+                    row,
+                    token=None,
+                    error=error,
+                    next_attempt=to_us(retry_at, "retry_at"),
+                ),
+            )
 
     def pending(self) -> int:
         """How many mails are not sent yet."""
-        return sum(row.sent is None for row in self._outbox.values())
+        return len(self._unsent)

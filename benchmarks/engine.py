@@ -1,0 +1,226 @@
+"""Engine speed on the embedded default store (SQLite, one file).
+
+Run: ``python benchmarks/engine.py``
+
+Prints:
+
+* SQLite history appends per second: one entry per transaction (as a tick
+  writes them, a case at a time) and a batch of 100 per transaction;
+* ``tick()`` over 100,000 open cases of which 1,000 are due (target: under 2 s);
+  each due case fires one escalation with one mail;
+* outbox dispatch with 2 worker processes and a memory mailer (target: over
+  10,000 messages/s), checking that every message was sent exactly once; and the
+  same with 2 threads on a ``MemoryStore``, side by side.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from escalate import (
+    Case,
+    EscalationAction,
+    HistoryAction,
+    HistoryEntry,
+    HistoryHead,
+    ManualClock,
+    OutgoingMail,
+    Rule,
+    RuleBook,
+    RuleItem,
+    Templates,
+)
+from escalate._codec import case_to_json
+from escalate.adapters.memory import MemoryStore
+from escalate.adapters.sqlite import SqliteStore
+from escalate.engine import Escalator
+from escalate.ports import Store
+
+T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
+H = timedelta(hours=1)
+OPEN, DUE = 100_000, 1_000
+MAILS = 40_000
+BOOK = RuleBook.build(
+    [
+        Rule(
+            name="main",
+            items=[
+                RuleItem(
+                    id="all",
+                    actions=[EscalationAction(id="lead", after=H, escalate_to="lead")],
+                )
+            ],
+        )
+    ],
+    active="main",
+)
+TEMPLATES = Templates(
+    {
+        "escalation.subject": "Case {{ case.number }} escalated",
+        "escalation.txt": "Case {{ case.number }} needs {{ action.escalate_to }}.\n",
+    }
+)
+
+
+class MemoryMailer:
+    """Keeps what it is given: the mailer of the dispatch figure."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, mail: OutgoingMail) -> None:
+        self.sent.append(mail.message_id)
+
+
+def appends(folder: Path) -> None:
+    store = SqliteStore(folder / "history.db")
+    for per_transaction in (1, 100):
+        n, head, case = 10_000, HistoryHead("h"), f"h{per_transaction}"
+        head = HistoryHead(case)
+        entries = []
+        for i in range(n):
+            entry = HistoryEntry.chained(
+                head,
+                action=HistoryAction.CASE_MODIFIED,
+                at=T0 + timedelta(seconds=i),
+                actor="ann",
+                details={"changes": {"priority": {"old": "low", "new": "high"}}},
+            )
+            entries.append(entry)
+            head = head.after(entry)
+        t0 = time.perf_counter()
+        for i in range(0, n, per_transaction):
+            with store.transaction():
+                store.append_history(entries[i : i + per_transaction])
+        took = time.perf_counter() - t0
+        print(
+            f"history appends, {per_transaction:>3} per transaction: "
+            f"{n / took:>9,.0f} entries/s"
+        )
+
+
+def tick(folder: Path) -> None:
+    path = folder / "tick.db"
+    clock = ManualClock(T0 + H)
+    esc = Escalator(
+        SqliteStore(path),
+        MemoryMailer(),
+        clock,
+        book=BOOK,
+        templates=TEMPLATES,
+        addresses={"lead": "lead@example.com"},
+    )
+    esc.sync_settings()  # the store knows these settings: no recompute in the tick
+    # 100,000 open cases written straight into the table: 1,000 are due now,
+    # the rest in a week (what add_case would have stored, without its history)
+    due_us = (T0 + H - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    later_us = due_us + 7 * 24 * 3_600_000_000
+    rows = []
+    for i in range(OPEN):
+        created = T0 if i < DUE else T0 + 7 * 24 * H - H
+        case = Case(id=f"c{i:06d}", number=f"C-{i}", created_at=created, owner="queue")
+        rows.append((case.id, 1, case_to_json(case), 1, due_us if i < DUE else later_us))
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?)", rows)
+    db.close()
+    t0 = time.perf_counter()
+    report = esc.tick()
+    took = time.perf_counter() - t0
+    assert report.ok and len(report.fired) == DUE and report.recomputed == 0, report
+    print(
+        f"tick over {OPEN:,} open cases, {DUE:,} due: {took:.2f} s "
+        f"(target < 2 s), {DUE / took:,.0f} actions/s"
+    )
+
+
+def _fill(store: Store) -> None:
+    with store.transaction():
+        for i in range(MAILS):
+            store.enqueue(
+                OutgoingMail(
+                    key=f"escalation/c{i}/all/lead/0",
+                    recipient="lead@example.com",
+                    sender="escalate@example.com",
+                    subject=f"Case C-{i} escalated",
+                    text=f"Case C-{i} needs lead.\n",
+                ),
+                at=T0,
+            )
+
+
+def _dispatcher(store: Store) -> tuple[Escalator, MemoryMailer]:
+    mailer = MemoryMailer()
+    return Escalator(store, mailer, ManualClock(T0), book=BOOK), mailer
+
+
+def _work(path: Path, results: multiprocessing.Queue[list[str]]) -> None:
+    esc, mailer = _dispatcher(SqliteStore(path))
+    while esc.dispatch(limit=1_000).sent:
+        pass
+    results.put(mailer.sent)
+
+
+def _check(sent: list[list[str]], took: float, what: str) -> None:
+    counts = Counter(m for part in sent for m in part)
+    assert len(counts) == MAILS and set(counts.values()) == {1}, "not exactly once"
+    shares = "/".join(f"{len(p):,}" for p in sent)
+    print(
+        f"dispatch, {what}: {MAILS / took:>9,.0f} messages/s (target > 10,000), "
+        f"each exactly once (shares {shares})"
+    )
+
+
+def dispatch_sqlite(folder: Path) -> None:
+    path = folder / "outbox.db"
+    _fill(SqliteStore(path))
+    ctx = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue[list[str]] = ctx.Queue()
+    workers = [ctx.Process(target=_work, args=(path, results)) for _ in range(2)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    sent = [results.get() for _ in workers]
+    took = time.perf_counter() - t0
+    for w in workers:
+        w.join()
+    _check(sent, took, "SQLite, 2 processes")
+
+
+def dispatch_memory() -> None:
+    store = MemoryStore()
+    _fill(store)
+    pairs = [_dispatcher(store) for _ in range(2)]
+
+    def work(esc: Escalator) -> None:
+        while esc.dispatch(limit=1_000).sent:
+            pass
+
+    threads = [threading.Thread(target=work, args=(esc,)) for esc, _ in pairs]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - t0
+    _check([m.sent for _, m in pairs], took, "memory,  2 threads  ")
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        appends(folder)
+        tick(folder)
+        dispatch_sqlite(folder)
+        dispatch_memory()
+
+
+if __name__ == "__main__":
+    main()
