@@ -15,6 +15,7 @@ import attrs
 
 from escalate._frozen import FrozenMap
 from escalate.history import CaseDeletion, DocumentKind, EscalationDocument, HistoryHead
+from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Status, Task
 
@@ -151,3 +152,15 @@ def deletion_from_json(text: str) -> CaseDeletion:
     data = loads(text)
     data["head"] = HistoryHead(*data["head"])
     return CaseDeletion(**data)
+
+
+def lead_to_json(lead: Lead) -> str:
+    """A lead as JSON text (its version is stored beside it)."""
+    data = attrs.asdict(lead, recurse=False)
+    del data["version"]
+    return dumps(data)
+
+
+def lead_from_json(text: str, version: int) -> Lead:
+    """The lead of :func:`lead_to_json` text, at ``version``."""
+    return Lead(version=version, **loads(text))

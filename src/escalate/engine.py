@@ -28,7 +28,13 @@ import attrs
 
 from escalate._instants import to_us, utc_from_us
 from escalate._keys import task_key
-from escalate.errors import ConflictError, DeliveryError, EscalateError, WrongTypeError
+from escalate.errors import (
+    ConfigError,
+    ConflictError,
+    DeliveryError,
+    EscalateError,
+    WrongTypeError,
+)
 from escalate.history import (
     CaseDeletion,
     CaseFile,
@@ -43,6 +49,13 @@ from escalate.history import (
     expire,
 )
 from escalate.hours import BusinessHours
+from escalate.leads import (
+    Lead,
+    LeadAction,
+    LeadSettings,
+    due_lead_actions,
+    lead_steps,
+)
 from escalate.mail import OutgoingMail
 from escalate.model import Actor, Case, Task
 from escalate.ports import Claim, Mailer, SettingsRecord, Store
@@ -75,6 +88,7 @@ class TickReport:
         at: The tick's instant.
         cases: How many due cases it handled.
         fired: The case actions it carried out.
+        leads: The lead escalation steps it carried out.
         reminded: The ids of the tasks whose overdue reminder it sent.
         errors: ``(case or task id, message)`` of what it could not handle (left
             as it was, for the next tick).
@@ -85,6 +99,7 @@ class TickReport:
     at: datetime
     cases: int
     fired: tuple[Fired, ...]
+    leads: tuple[LeadAction, ...] = ()
     reminded: tuple[str, ...] = ()
     errors: tuple[tuple[str, str], ...]
     recomputed: int = 0
@@ -113,10 +128,15 @@ class Escalator:
         clock: Tells the time (a ``ManualClock`` in tests and simulations).
         book: The rule book.
         calendars: Calendar name to business hours.
+        leads: The lead types and team overrides (leads in the store escalate
+            under them).
         templates: The mail templates the actions name.
         addresses: User id to e-mail address (escalate-to users, new owners).
         sender: The From address.
         warning_template: The template for warnings before a step.
+        task_template: The template of a task's overdue reminder.
+        lead_templates: The templates of a lead's internal reminder (to the
+            responsible users) and external escalation (to the agency).
         batch: How many due cases a tick reads at a time.
         lease: How long a claimed mail is a worker's before another may take it.
         progress: Called with the name of each step as it happens ("fired",
@@ -132,11 +152,13 @@ class Escalator:
         *,
         book: RuleBook,
         calendars: Mapping[str, BusinessHours] | None = None,
+        leads: LeadSettings | None = None,
         templates: Templates | None = None,
         addresses: Mapping[str, str] | None = None,
         sender: str = "escalate@example.com",
         warning_template: str = "warning",
         task_template: str = "task overdue",
+        lead_templates: tuple[str, str] = ("lead reminder", "lead external"),
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
         progress: Callable[[str], None] | None = None,
@@ -144,12 +166,13 @@ class Escalator:
         self.store = store
         self.mailer = mailer
         self.clock = clock
-        self.use_settings(Settings(book, calendars or {}))
+        self.use_settings(Settings(book, calendars or {}, leads or LeadSettings()))
         self.templates = templates or Templates({})
         self.addresses = dict(addresses or {})
         self.sender = sender
         self.warning_template = warning_template
         self.task_template = task_template
+        self.lead_templates = lead_templates
         self.batch = batch
         self.lease = lease
         self.progress = progress or _quiet
@@ -253,10 +276,10 @@ class Escalator:
             return self.store.save_case(case, next_due=self.next_due(case))
 
     def recompute(self, case_ids: Iterable[str] | None = None) -> int:
-        """Recompute the next due instants of the given cases (all open cases if
-        None), a batch per transaction; fired actions stay fired. Returns how
-        many cases were recomputed. :meth:`sync_settings` calls it when the
-        settings change."""
+        """Recompute the next due instants of the given cases (all open cases and
+        all leads if None), a batch per transaction; fired actions stay fired.
+        Returns how many cases and leads were recomputed; :meth:`sync_settings`
+        calls it when the settings change."""
         done = 0
         now = self.clock.now()
         ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
@@ -271,6 +294,19 @@ class Escalator:
                     self.store.save_case(case, next_due=due)
                     done += 1
             self.progress("recomputed")
+        if case_ids is None:
+            lead_ids = list(self.store.lead_ids())
+            for i in range(0, len(lead_ids), self.batch):
+                with self.store.transaction():
+                    for lead_id in lead_ids[i : i + self.batch]:
+                        lead = self.store.get_lead(lead_id)
+                        try:
+                            due = self._lead_due(lead)
+                        except EscalateError:
+                            due = now
+                        self.store.save_lead(lead, next_due=due)
+                        done += 1
+                self.progress("recomputed")
         return done
 
     def delete_case(self, case_id: str, *, by: Actor) -> CaseDeletion:
@@ -313,6 +349,61 @@ class Escalator:
                 case = change.file.case
                 self.store.save_case(case, next_due=self.next_due(case))
         return document
+
+    # -- leads -----------------------------------------------------------------------
+
+    def _lead_due(self, lead: Lead) -> datetime | None:
+        instants = [
+            to_us(a.due_at, "due_at")
+            for a in lead_steps(lead, self._settings.leads)
+            if not self.store.is_fired(a.key)
+        ]
+        return utc_from_us(min(instants)) if instants else None
+
+    def save_lead(self, lead: Lead) -> Lead:
+        """Store a new or changed lead (optimistic, on its version) with its next
+        due instant; returns it as stored."""
+        if not isinstance(lead, Lead):
+            raise WrongTypeError(f"lead: expected a Lead, got {lead!r}")
+        self._settings.leads.lead_type(lead.lead_type)  # a known type
+        with self.store.transaction():
+            return self.store.save_lead(lead, next_due=self._lead_due(lead))
+
+    def _escalate_lead(self, lead_id: str, now: datetime) -> list[LeadAction]:
+        done = []
+        with self.store.transaction():
+            lead = self.store.get_lead(lead_id)
+            for action in due_lead_actions(lead, self._settings.leads, now):
+                if not self.store.record_fired(action.key, now):
+                    continue  # carried out before, or by another worker
+                self.progress("fired")
+                context = {
+                    "lead": attrs.asdict(lead, recurse=False),
+                    "phase": action.phase.value,
+                    "step": action.step.value,
+                    "due_at": action.due_at,
+                    "responsible": action.responsible,
+                    "external": action.external,
+                }
+                if action.external is not None:
+                    recipients = [action.external.email]
+                    template = self.lead_templates[1]
+                else:
+                    if not action.responsible:
+                        raise ConfigError(
+                            f"lead type {lead.lead_type!r} escalates, but team "
+                            f"{lead.team!r} has no responsible users for it"
+                        )
+                    recipients = [
+                        a for u in action.responsible if (a := self.addresses.get(u))
+                    ]
+                    template = self.lead_templates[0]
+                for mail in self._mails(template, action.key, recipients, context):
+                    self.store.enqueue(mail, at=now)
+                    self.progress("queued")
+                done.append(action)
+            self.store.save_lead(lead, next_due=self._lead_due(lead))
+        return done
 
     # -- tasks -----------------------------------------------------------------------
 
@@ -358,8 +449,8 @@ class Escalator:
         """Carry out every due action once; see the module docstring.
 
         First the store is brought to this escalator's settings
-        (:meth:`sync_settings`); then due cases are handled, then due task
-        reminders.
+        (:meth:`sync_settings`); then due cases are handled, then due leads,
+        then due task reminders.
         """
         now = self.clock.now()
         recomputed = self.sync_settings()
@@ -384,8 +475,24 @@ class Escalator:
                     )
                 except EscalateError as e:
                     errors.append((case.id, str(e)))
-        reminded: list[str] = []
+        leads: list[LeadAction] = []
         seen: set[str] = set()
+        while True:
+            batch_leads = [
+                d
+                for d in self.store.due_leads(now, limit=self.batch)
+                if d.id not in seen
+            ]
+            if not batch_leads:
+                break
+            for lead in batch_leads:
+                seen.add(lead.id)
+                try:
+                    leads += self._escalate_lead(lead.id, now)
+                except EscalateError as e:
+                    errors.append((lead.id, f"lead: {e}"))
+        reminded: list[str] = []
+        seen = set()
         while True:
             tasks = [
                 t
@@ -405,6 +512,7 @@ class Escalator:
             at=now,
             cases=len(tried),
             fired=tuple(fired),
+            leads=tuple(leads),
             reminded=tuple(reminded),
             errors=tuple(errors),
             recomputed=recomputed,

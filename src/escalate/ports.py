@@ -24,6 +24,7 @@ from escalate.history import (
     HistoryHead,
     LineDeletion,
 )
+from escalate.leads import Lead
 from escalate.mail import Mailer, OutgoingMail
 from escalate.model import Case, Task
 
@@ -76,9 +77,9 @@ class Store(Protocol):
 
     Invariants every adapter keeps (the contract suite checks them):
 
-    * ``save_case`` is optimistic: it refuses with ``ConflictError`` unless the
-      stored version is ``case.version`` (or the case is new, version 0), and
-      stores the case as ``version + 1``.
+    * ``save_case`` and ``save_lead`` are optimistic: each refuses with
+      ``ConflictError`` unless the stored version is the value's ``version`` (0
+      for a new one), and stores it as ``version + 1``.
     * History entries and follow-up lines are append-only; an entry must follow
       the stored head (``ConflictError`` otherwise). A deletion is a marker.
     * ``record_fired`` is unique on the key: it returns False for a key recorded
@@ -100,6 +101,12 @@ class Store(Protocol):
 
     def delete_case(self, deletion: CaseDeletion) -> None: ...
     def case_deletions(self) -> list[CaseDeletion]: ...
+
+    # leads
+    def save_lead(self, lead: Lead, *, next_due: datetime | None) -> Lead: ...
+    def get_lead(self, lead_id: str) -> Lead: ...
+    def due_leads(self, until: datetime, *, limit: int) -> list[Lead]: ...
+    def lead_ids(self) -> Iterator[str]: ...
 
     # tasks
     def save_task(self, task: Task, *, next_due: datetime | None) -> None: ...

@@ -1,4 +1,5 @@
-"""Settings: the rule book and the named calendars, as one value with a digest.
+"""Settings: the rule book, named calendars and lead settings, as one value with a
+digest.
 
 The engine evaluates cases under a :class:`Settings`; a store keeps the settings
 it last computed deadlines under (as a canonical JSON document with its SHA-256
@@ -27,6 +28,7 @@ from escalate._codec import dumps, loads
 from escalate._frozen import FrozenMap
 from escalate.errors import ConfigError, EscalateError
 from escalate.hours import BusinessHours
+from escalate.leads import ExternalEscalation, LeadSettings, LeadType, TeamOverride
 from escalate.rules import (
     Condition,
     EscalationAction,
@@ -58,6 +60,12 @@ def _calendars(value: Mapping[str, BusinessHours]) -> FrozenMap[str, BusinessHou
     return FrozenMap(sorted(value.items()))
 
 
+def _leads(value: object) -> LeadSettings:
+    if not isinstance(value, LeadSettings):
+        raise ConfigError(f"leads: expected a LeadSettings, got {value!r}")
+    return value
+
+
 def _book(value: object) -> RuleBook:
     if not isinstance(value, RuleBook):
         raise ConfigError(f"book: expected a RuleBook, got {value!r}")
@@ -71,12 +79,14 @@ class Settings:
     Attributes:
         book: The rule book.
         calendars: Calendar name to business hours (sorted by name).
+        leads: The lead types and team overrides.
     """
 
     book: RuleBook = attrs.field(factory=RuleBook, converter=_book)
     calendars: FrozenMap[str, BusinessHours] = attrs.field(
         factory=FrozenMap, converter=_calendars
     )
+    leads: LeadSettings = attrs.field(factory=LeadSettings, converter=_leads)
 
     def document(self) -> str:
         """The canonical JSON document of these settings."""
@@ -85,6 +95,7 @@ class Settings:
                 "format": FORMAT,
                 "book": _dump_book(self.book),
                 "calendars": {n: _dump_hours(n, h) for n, h in self.calendars.items()},
+                "leads": _dump_leads(self.leads),
             }
         )
 
@@ -117,7 +128,7 @@ class Settings:
                     f"settings: the stored rule book is not valid: {e}"
                 ) from e
             calendars = {n: _load_hours(n, h) for n, h in data["calendars"].items()}
-            return cls(book=book, calendars=calendars)
+            return cls(book=book, calendars=calendars, leads=_load_leads(data["leads"]))
         except EscalateError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -267,3 +278,70 @@ def _load_hours(name: str, data: dict[str, Any]) -> BusinessHours:
         )
     except EscalateError as e:
         raise ConfigError(f"calendars[{name!r}]: {e}") from e
+
+
+# -- lead settings -------------------------------------------------------------------
+
+
+def _dump_leads(leads: LeadSettings) -> dict[str, Any]:
+    return {
+        "team_types_allowed": leads.team_types_allowed,
+        "types": [
+            {
+                **{
+                    f.name: getattr(t, f.name)
+                    for f in attrs.fields(LeadType)
+                    if f.name not in ("hours", "external")
+                },
+                "hours": _dump_hours(t.name, t.hours),
+                "external": None
+                if t.external is None
+                else attrs.asdict(t.external, recurse=False),
+            }
+            for t in leads.types.values()
+        ],
+        "teams": [
+            [
+                lead_type,
+                team,
+                {
+                    "hours": None
+                    if o.hours is None
+                    else _dump_hours(f"{lead_type}/{team}", o.hours),
+                    "accept_within": o.accept_within,
+                    "first_activity_within": o.first_activity_within,
+                    "responsible": list(o.responsible),
+                },
+            ]
+            for (lead_type, team), o in leads.teams.items()
+        ],
+    }
+
+
+def _load_leads(data: dict[str, Any]) -> LeadSettings:
+    types = {}
+    for t in data["types"]:
+        external = t["external"]
+        types[t["name"]] = LeadType(
+            **{
+                **t,
+                "hours": _load_hours(t["name"], t["hours"]),
+                "external": None
+                if external is None
+                else ExternalEscalation(**external),
+            }
+        )
+    teams = {}
+    for lead_type, team, o in data["teams"]:
+        hours = o["hours"]
+        teams[(lead_type, team)] = TeamOverride(
+            **{
+                **o,
+                "hours": None
+                if hours is None
+                else _load_hours(f"{lead_type}/{team}", hours),
+            }
+        )
+    return LeadSettings(
+        types=types, teams=teams, team_types_allowed=data["team_types_allowed"]
+    )

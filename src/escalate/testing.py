@@ -39,6 +39,7 @@ from escalate.history import (
     update_document,
     verify,
 )
+from escalate.leads import Lead
 from escalate.mail import Mailer, OutgoingMail
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import SettingsRecord, Store
@@ -178,7 +179,7 @@ class StoreContract:
     implement :meth:`make_store`; pytest then runs every ``test_*`` method
     against your adapter: optimistic concurrency, atomic transactions,
     append-only history and follow-up, unique fired keys, the outbox's claim,
-    lease and expiry, tasks, document numbers and documents, case deletion
+    lease and expiry, leads, tasks, document numbers and documents, case deletion
     records and the settings record.
     """
 
@@ -252,6 +253,9 @@ class StoreContract:
                 store.enqueue(example_mail(recipient="x@example.com"), at=_T0)
                 store.mark_sent([claim], at=_T0)
                 store.save_task(task, next_due=_T0)
+                store.save_lead(
+                    Lead(id="l1", lead_type="web", received_at=_T0), next_due=_T0
+                )
                 document, _ = escalate_to_document(
                     kept.file,
                     DocumentKind.ACTION,
@@ -274,6 +278,7 @@ class StoreContract:
         assert store.pending() == 1  # the first mail, still claimed, not sent
         assert store.mark_sent([claim], at=_T0) == [claim.mail.message_id]
         assert store.due_tasks(_T0, limit=10) == []
+        assert store.due_leads(_T0, limit=10) == []
         assert store.documents("kept") == []
         assert [c.id for c in store.due_cases(_T0, limit=10)] == ["kept"]
         assert store.case_deletions() == []
@@ -392,6 +397,36 @@ class StoreContract:
         assert [t.id for t in store.due_tasks(_T0 + 9 * h, limit=2)] == ["c", "a"]
         with pytest.raises(NotFound):
             store.get_task("nope")
+
+    def test_leads_versions_and_due_index(self) -> None:
+        """Leads come back equal, one version up; a stale version is a conflict;
+        due_leads reads the next due instants."""
+        store = self.make_store()
+        h = timedelta(hours=1)
+        leads = {
+            i: store.save_lead(
+                Lead(
+                    id=i,
+                    lead_type="web",
+                    received_at=_T0,
+                    team="north",
+                    reached_team_at=_T0,
+                ),
+                next_due=None if n is None else _T0 + n * h,
+            )
+            for i, n in (("b", 2), ("a", 2), ("c", 1), ("d", None))
+        }
+        assert leads["a"].version == 1
+        assert store.get_lead("a") == leads["a"]
+        assert [d.id for d in store.due_leads(_T0 + 2 * h, limit=10)] == ["c", "a", "b"]
+        assert [d.id for d in store.due_leads(_T0 + 2 * h, limit=1)] == ["c"]
+        accepted = store.save_lead(leads["a"].accept(_T0 + h), next_due=None)
+        assert accepted.version == 2
+        with pytest.raises(ConflictError):
+            store.save_lead(leads["a"], next_due=None)
+        assert list(store.lead_ids()) == ["a", "b", "c", "d"]
+        with pytest.raises(NotFound):
+            store.get_lead("nope")
 
     def test_numbers_per_kind_and_rolled_back(self) -> None:
         """Numbers count per kind; a rolled-back number is handed out again."""

@@ -23,6 +23,7 @@ from escalate.history import (
     HistoryHead,
     LineDeletion,
 )
+from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
 from escalate.ports import Claim, SettingsRecord
@@ -81,6 +82,7 @@ class MemoryStore:
         self._outbox: dict[str, _Outgoing] = {}
         self._unsent: dict[str, None] = {}  # Message-IDs not sent, queue order
         self._tasks: dict[str, tuple[Task, int | None]] = {}
+        self._leads: dict[str, tuple[Lead, int | None]] = {}
         self._documents: dict[str, EscalationDocument] = {}
         self._case_deletions: list[CaseDeletion] = []
         self._numbers: dict[DocumentKind, int] = {}
@@ -194,6 +196,53 @@ class MemoryStore:
     def case_deletions(self) -> list[CaseDeletion]:
         """The deletion records, in the order made."""
         return list(self._case_deletions)
+
+    # -- leads --------------------------------------------------------------------
+
+    def save_lead(self, lead: Lead, *, next_due: datetime | None) -> Lead:
+        """Store ``lead`` as ``version + 1`` if the stored version is
+        ``lead.version``.
+
+        Raises:
+            ConflictError: The stored version differs (someone saved it first).
+        """
+        due = None if next_due is None else to_us(next_due, "next_due")
+        with self.transaction():
+            stored = self._leads.get(lead.id)
+            current = 0 if stored is None else stored[0].version
+            if current != lead.version:
+                raise ConflictError(
+                    f"lead {lead.id!r}: stored version is {current}, the change was "
+                    f"made to version {lead.version}"
+                )
+            new = attrs.evolve(lead, version=lead.version + 1)
+            self._put(self._leads, lead.id, (new, due))
+            return new
+
+    def get_lead(self, lead_id: str) -> Lead:
+        """The stored lead.
+
+        Raises:
+            NotFound: No such lead.
+        """
+        try:
+            return self._leads[lead_id][0]
+        except KeyError:
+            raise NotFound(f"lead {lead_id!r} is not in the store") from None
+
+    def due_leads(self, until: datetime, *, limit: int) -> list[Lead]:
+        """Leads whose next due instant is at or before ``until``, earliest first
+        (then by id), at most ``limit``."""
+        x = to_us(until, "until")
+        due = heapq.nsmallest(
+            limit,
+            ((d, k.id) for k, d in self._leads.values() if d is not None and d <= x),
+        )
+        return [self._leads[i][0] for _, i in due]
+
+    def lead_ids(self) -> Iterator[str]:
+        """The ids of all stored leads, sorted."""
+        return iter(sorted(self._leads))
 
     # -- tasks --------------------------------------------------------------------
 

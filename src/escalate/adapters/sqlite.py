@@ -26,6 +26,8 @@ from escalate._codec import (
     deletion_to_json,
     document_from_json,
     document_to_json,
+    lead_from_json,
+    lead_to_json,
     mail_from_json,
     mail_to_json,
     task_from_json,
@@ -45,13 +47,14 @@ from escalate.history import (
     HistoryHead,
     LineDeletion,
 )
+from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
 from escalate.ports import Claim, SettingsRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 _MIGRATIONS: Final = {
     1: """
@@ -114,6 +117,13 @@ _MIGRATIONS: Final = {
     BEGIN SELECT RAISE(ABORT, 'case_deletions is append-only'); END;
     CREATE TRIGGER case_deletions_no_delete BEFORE DELETE ON case_deletions
     BEGIN SELECT RAISE(ABORT, 'case_deletions is append-only'); END;
+    """,
+    3: """
+    CREATE TABLE leads (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL,
+        next_due_us INTEGER
+    );
+    CREATE INDEX leads_due ON leads (next_due_us, id) WHERE next_due_us IS NOT NULL;
     """,
 }
 
@@ -290,6 +300,58 @@ class SqliteStore:
             deletion_from_json(r[0])
             for r in self._rows("SELECT data FROM case_deletions ORDER BY rowid")
         ]
+
+    # -- leads --------------------------------------------------------------------
+
+    def save_lead(self, lead: Lead, *, next_due: datetime | None) -> Lead:
+        """Store ``lead`` as ``version + 1`` if the stored version is
+        ``lead.version``.
+
+        Raises:
+            ConflictError: The stored version differs (someone saved it first).
+        """
+        due = None if next_due is None else to_us(next_due, "next_due")
+        with self.transaction():
+            rows = self._rows("SELECT version FROM leads WHERE id = ?", (lead.id,))
+            current = rows[0][0] if rows else 0
+            if current != lead.version:
+                raise ConflictError(
+                    f"lead {lead.id!r}: stored version is {current}, the change was "
+                    f"made to version {lead.version}"
+                )
+            text = lead_to_json(lead)
+            self._write(
+                "INSERT INTO leads VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "version = excluded.version, data = excluded.data, "
+                "next_due_us = excluded.next_due_us",
+                (lead.id, lead.version + 1, text, due),
+            )
+        return lead_from_json(text, lead.version + 1)
+
+    def get_lead(self, lead_id: str) -> Lead:
+        """The stored lead.
+
+        Raises:
+            NotFound: No such lead.
+        """
+        rows = self._rows("SELECT data, version FROM leads WHERE id = ?", (lead_id,))
+        if not rows:
+            raise NotFound(f"lead {lead_id!r} is not in the store")
+        return lead_from_json(rows[0][0], rows[0][1])
+
+    def due_leads(self, until: datetime, *, limit: int) -> list[Lead]:
+        """Leads whose next due instant is at or before ``until``, earliest first
+        (then by id), at most ``limit`` (through the due index)."""
+        rows = self._rows(
+            "SELECT data, version FROM leads WHERE next_due_us IS NOT NULL "
+            "AND next_due_us <= ? ORDER BY next_due_us, id LIMIT ?",
+            (to_us(until, "until"), limit),
+        )
+        return [lead_from_json(data, version) for data, version in rows]
+
+    def lead_ids(self) -> Iterator[str]:
+        """The ids of all stored leads, sorted."""
+        return iter([r[0] for r in self._rows("SELECT id FROM leads ORDER BY id")])
 
     # -- tasks --------------------------------------------------------------------
 
