@@ -20,9 +20,9 @@ receiver can drop duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
@@ -67,6 +67,12 @@ from escalate.timers import Clock
 __all__ = ["DispatchReport", "Escalator", "Fired", "TickReport"]
 
 _MAX_BACKOFF: Final = timedelta(hours=1)
+_T = TypeVar("_T")
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -417,13 +423,13 @@ class Escalator:
             due = None
         self.store.save_task(task, next_due=due)
 
-    def _remind(self, task_id: str, now: datetime) -> bool:
+    def _remind(self, task_id: str, now: datetime) -> list[str]:
         with self.store.transaction():
             task = self.store.get_task(task_id)
             due = task.reminder_at()
             if due is None or to_us(due, "due_at") > to_us(now, "now"):
                 self.store.save_task(task, next_due=due)
-                return False
+                return []
             key = _task_key(task, due)
             fresh = self.store.record_fired(key, now)
             if fresh:
@@ -441,7 +447,7 @@ class Escalator:
                 for mail in mails:
                     self.store.enqueue(mail, at=now)
             self.store.save_task(task, next_due=None)
-        return fresh
+        return [task_id] if fresh else []
 
     # -- tick ------------------------------------------------------------------------
 
@@ -454,69 +460,51 @@ class Escalator:
         """
         now = self.clock.now()
         recomputed = self.sync_settings()
-        fired: list[Fired] = []
         errors: list[tuple[str, str]] = []
-        tried: set[str] = set()
-        while True:
-            batch = [
-                c
-                for c in self.store.due_cases(now, limit=self.batch)
-                if c.id not in tried
-            ]
-            if not batch:
-                break
-            for case in batch:
-                tried.add(case.id)
-                try:
-                    fired += self._handle(case.id, now)
-                except ConflictError as e:
-                    errors.append(
-                        (case.id, f"changed meanwhile, retried next tick: {e}")
-                    )
-                except EscalateError as e:
-                    errors.append((case.id, str(e)))
-        leads: list[LeadAction] = []
-        seen: set[str] = set()
-        while True:
-            batch_leads = [
-                d
-                for d in self.store.due_leads(now, limit=self.batch)
-                if d.id not in seen
-            ]
-            if not batch_leads:
-                break
-            for lead in batch_leads:
-                seen.add(lead.id)
-                try:
-                    leads += self._escalate_lead(lead.id, now)
-                except EscalateError as e:
-                    errors.append((lead.id, f"lead: {e}"))
-        reminded: list[str] = []
-        seen = set()
-        while True:
-            tasks = [
-                t
-                for t in self.store.due_tasks(now, limit=self.batch)
-                if t.id not in seen
-            ]
-            if not tasks:
-                break
-            for task in tasks:
-                seen.add(task.id)
-                try:
-                    if self._remind(task.id, now):
-                        reminded.append(task.id)
-                except EscalateError as e:
-                    errors.append((task.id, f"task: {e}"))
+        cases, fired = self._each_due(self.store.due_cases, self._handle, now, errors)
+        _, leads = self._each_due(
+            self.store.due_leads, self._escalate_lead, now, errors, "lead: "
+        )
+        _, reminded = self._each_due(
+            self.store.due_tasks, self._remind, now, errors, "task: "
+        )
         return TickReport(
             at=now,
-            cases=len(tried),
+            cases=cases,
             fired=tuple(fired),
             leads=tuple(leads),
             reminded=tuple(reminded),
             errors=tuple(errors),
             recomputed=recomputed,
         )
+
+    def _each_due(
+        self,
+        read: Callable[..., Sequence[_Identified]],
+        handle: Callable[[str, datetime], list[_T]],
+        now: datetime,
+        errors: list[tuple[str, str]],
+        label: str = "",
+    ) -> tuple[int, list[_T]]:
+        """Handle each item ``read(now, limit=batch)`` gives, once, in batches,
+        until none is due; a failure goes into ``errors`` and the rest goes on.
+        Returns how many were handled, and what ``handle`` returned."""
+        done: list[_T] = []
+        seen: set[str] = set()
+        while True:
+            batch = [x for x in read(now, limit=self.batch) if x.id not in seen]
+            if not batch:
+                return len(seen), done
+            for item in batch:
+                seen.add(item.id)
+                try:
+                    done += handle(item.id, now)
+                except ConflictError as e:
+                    errors.append(
+                        (item.id, f"{label}changed meanwhile, retried next tick: {e}")
+                    )
+                except EscalateError as e:
+                    errors.append((item.id, f"{label}{e}"))
 
     def _handle(self, case_id: str, now: datetime) -> list[Fired]:
         done: list[Fired] = []

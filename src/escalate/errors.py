@@ -147,3 +147,12 @@ class NotFound(StoreError, KeyError):
 
 class ConflictError(StoreError):
     """Someone else changed it first: a stale version, or a chain that moved on."""
+
+    @classmethod
+    def stale(cls, what: str, stored: int, given: int) -> ConflictError:
+        """The error for saving a change made to version ``given`` of ``what``
+        when the store holds version ``stored``."""
+        return cls(
+            f"{what}: stored version is {stored}, the change was made to version "
+            f"{given}"
+        )

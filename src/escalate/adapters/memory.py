@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -29,6 +29,17 @@ from escalate.model import Case, Task
 from escalate.ports import Claim, SettingsRecord
 
 __all__ = ["MemoryNumbering", "MemoryStore"]
+
+
+class _Versioned(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+
+
+_V = TypeVar("_V", bound=_Versioned)
+_D = TypeVar("_D")
 
 
 class MemoryNumbering:
@@ -121,6 +132,18 @@ class MemoryStore:
         old = table.pop(key)
         self._undo.append(lambda: table.__setitem__(key, old))
 
+    def _save_versioned(
+        self, table: dict[str, tuple[_V, int | None]], what: str, value: _V, due: Any
+    ) -> _V:
+        with self.transaction():
+            stored = table.get(value.id)
+            current = 0 if stored is None else stored[0].version
+            if current != value.version:
+                raise ConflictError.stale(what, current, value.version)
+            new: _V = attrs.evolve(value, version=value.version + 1)  # type: ignore[misc]  # attrs values
+            self._put(table, value.id, (new, due))
+            return new
+
     def _add(self, table: dict[Any, list[Any]], key: Any, value: Any) -> None:
         if key not in table:
             self._put(table, key, [])
@@ -146,29 +169,13 @@ class MemoryStore:
         Raises:
             ConflictError: The stored version differs (someone saved it first).
         """
-        with self.transaction():
-            stored = self._cases.get(case.id)
-            current = 0 if stored is None else stored[0].version
-            if current != case.version:
-                raise ConflictError(
-                    f"case {case.id!r}: stored version is {current}, the change was "
-                    f"made to version {case.version}"
-                )
-            new = attrs.evolve(case, version=case.version + 1)
-            due = (
-                None if next_due is None or case.closed else to_us(next_due, "next_due")
-            )
-            self._put(self._cases, case.id, (new, due))
-            return new
+        due = None if next_due is None or case.closed else to_us(next_due, "next_due")
+        return self._save_versioned(self._cases, f"case {case.id!r}", case, due)
 
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
         """Open cases whose next due instant is at or before ``until``, earliest
         first (then by id), at most ``limit``."""
-        x = to_us(until, "until")
-        due = sorted(
-            (d, c.id, c) for c, d in self._cases.values() if d is not None and d <= x
-        )
-        return [c for _, _, c in due[:limit]]
+        return _due(self._cases, until, limit)
 
     def open_case_ids(self) -> Iterator[str]:
         """The ids of the open cases, sorted."""
@@ -207,17 +214,7 @@ class MemoryStore:
             ConflictError: The stored version differs (someone saved it first).
         """
         due = None if next_due is None else to_us(next_due, "next_due")
-        with self.transaction():
-            stored = self._leads.get(lead.id)
-            current = 0 if stored is None else stored[0].version
-            if current != lead.version:
-                raise ConflictError(
-                    f"lead {lead.id!r}: stored version is {current}, the change was "
-                    f"made to version {lead.version}"
-                )
-            new = attrs.evolve(lead, version=lead.version + 1)
-            self._put(self._leads, lead.id, (new, due))
-            return new
+        return self._save_versioned(self._leads, f"lead {lead.id!r}", lead, due)
 
     def get_lead(self, lead_id: str) -> Lead:
         """The stored lead.
@@ -233,12 +230,7 @@ class MemoryStore:
     def due_leads(self, until: datetime, *, limit: int) -> list[Lead]:
         """Leads whose next due instant is at or before ``until``, earliest first
         (then by id), at most ``limit``."""
-        x = to_us(until, "until")
-        due = heapq.nsmallest(
-            limit,
-            ((d, k.id) for k, d in self._leads.values() if d is not None and d <= x),
-        )
-        return [self._leads[i][0] for _, i in due]
+        return _due(self._leads, until, limit)
 
     def lead_ids(self) -> Iterator[str]:
         """The ids of all stored leads, sorted."""
@@ -266,11 +258,7 @@ class MemoryStore:
     def due_tasks(self, until: datetime, *, limit: int) -> list[Task]:
         """Tasks whose next due instant is at or before ``until``, earliest first
         (then by id), at most ``limit``."""
-        x = to_us(until, "until")
-        due = sorted(
-            (d, t.id, t) for t, d in self._tasks.values() if d is not None and d <= x
-        )
-        return [t for _, _, t in due[:limit]]
+        return _due(self._tasks, until, limit)
 
     # -- escalation documents ------------------------------------------------------
 
@@ -480,3 +468,15 @@ class MemoryStore:
     def pending(self) -> int:
         """How many mails are not sent yet."""
         return len(self._unsent)
+
+
+def _due(
+    table: Mapping[str, tuple[_D, int | None]], until: datetime, limit: int
+) -> list[_D]:
+    """The values whose due instant is at or before ``until``, earliest first
+    (then by id), at most ``limit``."""
+    x = to_us(until, "until")
+    due = heapq.nsmallest(
+        limit, ((d, k) for k, (_, d) in table.items() if d is not None and d <= x)
+    )
+    return [table[k][0] for _, k in due]

@@ -215,6 +215,14 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: {e}") from e
 
+    def _check_version(self, table: str, kind: str, key: str, version: int) -> None:
+        rows = self._rows(
+            f"SELECT version FROM {table} WHERE id = ?", (key,)
+        )  # our table names
+        current = rows[0][0] if rows else 0
+        if current != version:
+            raise ConflictError.stale(f"{kind} {key!r}", current, version)
+
     # -- cases -----------------------------------------------------------------------
 
     def get_case(self, case_id: str) -> Case:
@@ -237,13 +245,7 @@ class SqliteStore:
         due = None if next_due is None or case.closed else to_us(next_due, "next_due")
         new_version = case.version + 1
         with self.transaction():
-            rows = self._rows("SELECT version FROM cases WHERE id = ?", (case.id,))
-            current = rows[0][0] if rows else 0
-            if current != case.version:
-                raise ConflictError(
-                    f"case {case.id!r}: stored version is {current}, the change was "
-                    f"made to version {case.version}"
-                )
+            self._check_version("cases", "case", case.id, case.version)
             self._write(
                 "INSERT INTO cases (id, version, data, open, next_due_us) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -312,13 +314,7 @@ class SqliteStore:
         """
         due = None if next_due is None else to_us(next_due, "next_due")
         with self.transaction():
-            rows = self._rows("SELECT version FROM leads WHERE id = ?", (lead.id,))
-            current = rows[0][0] if rows else 0
-            if current != lead.version:
-                raise ConflictError(
-                    f"lead {lead.id!r}: stored version is {current}, the change was "
-                    f"made to version {lead.version}"
-                )
+            self._check_version("leads", "lead", lead.id, lead.version)
             text = lead_to_json(lead)
             self._write(
                 "INSERT INTO leads VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
