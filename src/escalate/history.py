@@ -41,7 +41,12 @@ import attrs
 
 from escalate._frozen import deep_freeze
 from escalate._instants import require_aware, require_duration, to_us, utc_from_us
-from escalate.errors import ConfigError, InvalidOperation, WrongTypeError
+from escalate.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidOperation,
+    WrongTypeError,
+)
 from escalate.model import Actor, Case, Permission, Status
 
 __all__ = [
@@ -517,6 +522,18 @@ class CaseDeletion:
     by: str
     at: datetime
     head: HistoryHead
+
+    def require_current(self, head: HistoryHead) -> None:
+        """Refuse the deletion if the stored history moved on since it was made.
+
+        Raises:
+            ConflictError: ``head`` (the stored one) is not the record's head.
+        """
+        if head != self.head:
+            raise ConflictError(
+                f"case {self.case_id!r}: the deletion was made at history entry "
+                f"{self.head.count}, the history is at {head.count}"
+            )
 
 
 @attrs.frozen(kw_only=True)

@@ -190,12 +190,7 @@ class MemoryStore:
         """
         with self.transaction():
             self.get_case(deletion.case_id)
-            head = self.history_head(deletion.case_id)
-            if head != deletion.head:
-                raise ConflictError(
-                    f"case {deletion.case_id!r}: the deletion was made at history "
-                    f"entry {deletion.head.count}, the history is at {head.count}"
-                )
+            deletion.require_current(self.history_head(deletion.case_id))
             self._drop(self._cases, deletion.case_id)
             self._case_deletions.append(deletion)
             self._undo.append(self._case_deletions.pop)

@@ -284,12 +284,7 @@ class SqliteStore:
         """
         with self.transaction():
             self.get_case(deletion.case_id)
-            head = self.history_head(deletion.case_id)
-            if head != deletion.head:
-                raise ConflictError(
-                    f"case {deletion.case_id!r}: the deletion was made at history "
-                    f"entry {deletion.head.count}, the history is at {head.count}"
-                )
+            deletion.require_current(self.history_head(deletion.case_id))
             self._write("DELETE FROM cases WHERE id = ?", (deletion.case_id,))
             self._write(
                 "INSERT INTO case_deletions VALUES (?, ?)",
