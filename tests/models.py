@@ -6,7 +6,7 @@ minute at a time, and decides whether each minute is open from the wall clock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -40,11 +40,13 @@ class HoursModel:
         *,
         holidays: frozenset[date] = frozenset(),
         special: Mapping[date, Sequence[ModelShift]] | None = None,
+        recurring: Sequence[tuple[Callable[[date], bool], Sequence[ModelShift]]] = (),
     ) -> None:
         self.week = week
         self.tz = ZoneInfo(tz)
         self.holidays = holidays
         self.special = dict(special or {})
+        self.recurring = recurring
         self._walls: dict[date, list[tuple[datetime, datetime]]] = {}
 
     def wall_intervals(self, day: date) -> list[tuple[datetime, datetime]]:
@@ -59,6 +61,9 @@ class HoursModel:
             shifts = []
         else:
             shifts = self.week[day.weekday()]
+            for applies, hours in self.recurring:  # a later one wins
+                if applies(day):
+                    shifts = hours
         midnight = datetime(day.year, day.month, day.day)
         out = []
         for s, e in shifts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from escalate.hours import BusinessHours
+from escalate.recurrence import Recurrence
 from tests.models import HoursModel, ModelShift
 
 ZONES = (
@@ -89,6 +91,43 @@ def _bound(minute: int) -> time | str:
 
 
 @st.composite
+def recurrences(
+    draw: st.DrawFn, days: list[date], shifts: st.SearchStrategy[list[ModelShift]]
+) -> tuple[Recurrence, Callable[[date], bool], list[ModelShift]]:
+    """A recurring rule, the brute-force test of its dates, and its shifts."""
+    hours = draw(shifts)
+    kind = draw(st.sampled_from(("weekly", "every n days", "monthly", "count")))
+    start = draw(st.sampled_from(days))
+    applies: Callable[[date], bool]
+    if kind == "weekly":
+        wd = draw(st.integers(0, 6))
+        rule = Recurrence(
+            rule=f"FREQ=WEEKLY;BYDAY={_RRULE_DAYS[wd]}", hours=spec_of(hours)
+        )
+        applies = lambda d: d.weekday() == wd  # noqa: E731
+    elif kind == "every n days":
+        n = draw(st.integers(1, 3))
+        rule = Recurrence(
+            rule=f"FREQ=DAILY;INTERVAL={n}", start=start, hours=spec_of(hours)
+        )
+        applies = lambda d: d >= start and (d - start).days % n == 0  # noqa: E731
+    elif kind == "monthly":
+        md = start.day
+        rule = Recurrence(rule=f"FREQ=MONTHLY;BYMONTHDAY={md}", hours=spec_of(hours))
+        applies = lambda d: d.day == md  # noqa: E731
+    else:
+        n = draw(st.integers(1, 3))
+        rule = Recurrence(
+            rule=f"FREQ=DAILY;COUNT={n}", start=start, hours=spec_of(hours)
+        )
+        applies = lambda d: 0 <= (d - start).days < n  # noqa: E731
+    return rule, applies, hours
+
+
+_RRULE_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+@st.composite
 def scenarios(
     draw: st.DrawFn, *, max_days: int = 6
 ) -> tuple[BusinessHours, HoursModel, datetime, datetime]:
@@ -107,13 +146,21 @@ def scenarios(
     ]
     holiday_days = frozenset(draw(st.lists(st.sampled_from(local_days), max_size=3)))
     special = draw(st.dictionaries(st.sampled_from(local_days), shifts, max_size=2))
+    recurring = draw(st.lists(recurrences(local_days, shifts), max_size=2))
     bh = BusinessHours.from_spec(
         {i: spec_of(week[i]) for i in range(7)},
         tz=zone,
         holidays=holiday_days,
         special_days={d: spec_of(s) for d, s in special.items()},
+        recurring=[r for r, _, _ in recurring],
     )
-    model = HoursModel(week, zone, holidays=holiday_days, special=special)
+    model = HoursModel(
+        week,
+        zone,
+        holidays=holiday_days,
+        special=special,
+        recurring=[(applies, hours) for _, applies, hours in recurring],
+    )
     return bh, model, lo, hi
 
 

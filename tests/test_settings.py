@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from escalate.errors import ConfigError
 from escalate.hours import BusinessHours
 from escalate.model import Status
+from escalate.recurrence import Recurrence
 from escalate.rules import (
     EscalationAction,
     ExpiryPolicy,
@@ -86,11 +87,16 @@ def test_round_trip() -> None:
         {"mon-fri": "08:00-18:00"},
         tz="Europe/Amsterdam",
         holidays=holidays.country_holidays("NL"),
+        recurring=[
+            Recurrence(rule="FREQ=MONTHLY;BYDAY=1MO", hours="09:00-12:00"),
+            Recurrence(rule="FREQ=DAILY;COUNT=2", start=date(2026, 7, 1), name="move"),
+        ],
     )
     settings = Settings(BOOK, {"office": OFFICE, "nl": nl})
     back = Settings.from_document(settings.document())
     assert back.book == BOOK
     assert back.calendars["office"] == OFFICE
+    assert back.calendars["nl"].recurring == nl.recurring
     assert date(2026, 4, 27) in back.calendars["nl"].holidays  # King's Day
     assert back.document() == settings.document()
     assert back.digest == settings.digest

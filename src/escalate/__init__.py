@@ -58,6 +58,7 @@ from escalate.history import (
     work_list,
 )
 from escalate.hours import BusinessHours
+from escalate.ical import read_ical
 from escalate.leads import (
     ADMINISTER_LEADS,
     COUNTING_ACTIVITIES,
@@ -100,6 +101,7 @@ from escalate.matching import (
 )
 from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
 from escalate.ports import Claim, SettingsRecord, Store
+from escalate.recurrence import Recurrence
 from escalate.rules import (
     ActionKind,
     Condition,
@@ -203,6 +205,7 @@ __all__ = [
     "PullResult",
     "Qualification",
     "QualificationCatalog",
+    "Recurrence",
     "Relaxation",
     "Rendered",
     "ResolvedLeadSettings",
@@ -262,6 +265,7 @@ __all__ = [
     "missing_first_activity",
     "parse_thresholds",
     "pull",
+    "read_ical",
     "suggest",
     "team_admin",
     "unassigned_leads",

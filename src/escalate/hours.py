@@ -29,7 +29,7 @@ span. Holidays are read when a year is first used.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -49,6 +49,7 @@ from escalate._hours_spec import (
 from escalate._instants import EPOCH, MICROSECOND, from_us, to_us, us_of
 from escalate._instants import require_duration as _require_duration
 from escalate.errors import ScheduleError
+from escalate.recurrence import Recurrence
 
 __all__ = ["BusinessHours"]
 
@@ -150,6 +151,19 @@ def _special(value: object) -> tuple[tuple[date, DayShifts], ...]:
     )
 
 
+def _recurring(value: object) -> tuple[Recurrence, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Recurrence) or not isinstance(value, list | tuple):
+        raise ScheduleError(
+            f"recurring: expected a sequence of Recurrence values, got {value!r}"
+        )
+    for i, r in enumerate(value):
+        if not isinstance(r, Recurrence):
+            raise ScheduleError(f"recurring[{i}]: expected a Recurrence, got {r!r}")
+    return tuple(value)
+
+
 class _Year:
     """The open intervals of one UTC calendar year, as integer microseconds.
 
@@ -233,6 +247,8 @@ class BusinessHours:
         tz: The schedule's time zone; results are in this zone.
         holidays: Dates whose shifts do not open (a container of dates).
         special_days: ``(date, shifts)`` pairs that replace a date's shifts.
+        recurring: Recurring special days and closures (:class:`Recurrence`);
+            a later one wins over an earlier one on the same date.
     """
 
     weekly: tuple[DayShifts, ...] = attrs.field(converter=_weekly, repr=_weekly_repr)
@@ -243,10 +259,14 @@ class BusinessHours:
     special_days: tuple[tuple[date, DayShifts], ...] = attrs.field(
         default=None, converter=_special, repr=_special_repr
     )
+    recurring: tuple[Recurrence, ...] = attrs.field(default=(), converter=_recurring)
     _years: dict[int, _Year] = attrs.field(
         init=False, factory=dict, eq=False, repr=False
     )
     _specials: dict[date, DayShifts] = attrs.field(init=False, eq=False, repr=False)
+    _recurring_years: dict[int, dict[date, DayShifts]] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
 
     @_specials.default
     def _specials_default(self) -> dict[date, DayShifts]:
@@ -262,6 +282,7 @@ class BusinessHours:
         tz: str | ZoneInfo,
         holidays: Container[date] | None = None,
         special_days: Mapping[date, Any] | None = None,
+        recurring: Sequence[Recurrence] = (),
     ) -> BusinessHours:
         """A schedule from a weekly spec.
 
@@ -278,11 +299,20 @@ class BusinessHours:
                 any year asked).
             special_days: Date to day value; replaces that date's intervals, also
                 on a holiday.
+            recurring: Recurring special days and closures (RFC 5545 rules); a
+                holiday or special day wins over them, a later one over an
+                earlier one.
 
         Raises:
             ScheduleError: A malformed spec, naming the day and the text.
         """
-        return cls(weekly=spec, tz=tz, holidays=holidays, special_days=special_days)
+        return cls(
+            weekly=spec,
+            tz=tz,
+            holidays=holidays,
+            special_days=special_days,
+            recurring=tuple(recurring),
+        )
 
     @classmethod
     def always(cls, tz: str | ZoneInfo = "UTC") -> BusinessHours:
@@ -296,6 +326,7 @@ class BusinessHours:
         tz: str | ZoneInfo | None = None,
         holidays: Container[date] | None = None,
         special_days: Mapping[date, Any] | None = None,
+        recurring: Sequence[Recurrence] = (),
     ) -> BusinessHours:
         """A new schedule layered on this one; this one is unchanged.
 
@@ -306,6 +337,7 @@ class BusinessHours:
             holidays: A replacement holiday source, if given (``None`` keeps
                 this one's; pass an empty set to have no holidays).
             special_days: Dates to add or replace; others are kept.
+            recurring: Recurrences added after this one's (so they win).
         """
         week = list(self.weekly)
         for key, value in (spec or {}).items():
@@ -319,6 +351,7 @@ class BusinessHours:
             tz=self.tz if tz is None else tz,
             holidays=self.holidays if holidays is None else holidays,
             special_days=tuple(sorted(specials.items())),
+            recurring=self.recurring + tuple(recurring),
         )
 
     # -- questions ------------------------------------------------------------
@@ -494,14 +527,28 @@ class BusinessHours:
         return tuple((from_us(s, self.tz), from_us(e, self.tz)) for s, e in spans)
 
     def shifts_on(self, day: date) -> DayShifts:
-        """The shifts that start on local date ``day`` (special day, holiday or
-        the weekly spec, in that order of precedence)."""
+        """The shifts that start on local date ``day`` (special day, holiday,
+        recurrence or the weekly spec, in that order of precedence)."""
         special = self._specials.get(day)
         if special is not None:
             return special
         if day in self.holidays:
             return ()
+        if self.recurring:
+            recurring = self._recurring_on(day.year).get(day)
+            if recurring is not None:
+                return recurring
         return self.weekly[day.weekday()]
+
+    def _recurring_on(self, year: int) -> dict[date, DayShifts]:
+        days = self._recurring_years.get(year)
+        if days is None:
+            days = {}
+            first, last = date(year, 1, 1), date(year, 12, 31)
+            for r in self.recurring:  # later ones win
+                days.update(dict.fromkeys(r.dates(first, last), r.hours))
+            self._recurring_years[year] = days
+        return days
 
     def describe(self) -> str:
         """A one-line text of the weekly spec and zone, for humans."""

@@ -29,6 +29,7 @@ from escalate._frozen import FrozenMap
 from escalate.errors import ConfigError, EscalateError
 from escalate.hours import BusinessHours
 from escalate.leads import ExternalEscalation, LeadSettings, LeadType, TeamOverride
+from escalate.recurrence import Recurrence
 from escalate.rules import (
     Condition,
     EscalationAction,
@@ -229,6 +230,9 @@ def _dump_hours(name: str, hours: BusinessHours) -> dict[str, Any]:
         "tz": hours.tz.key,
         "weekly": [list(map(list, day)) for day in hours.weekly],
         "special_days": [[d, list(map(list, s))] for d, s in hours.special_days],
+        "recurring": [
+            [r.rule, r.start, list(map(list, r.hours)), r.name] for r in hours.recurring
+        ],
         "holidays": _dump_holidays(name, hours.holidays),
     }
 
@@ -275,6 +279,12 @@ def _load_hours(name: str, data: dict[str, Any]) -> BusinessHours:
             tz=data["tz"],
             holidays=source,
             special_days=special,
+            recurring=tuple(
+                Recurrence(
+                    rule=rule, start=start, hours=tuple(map(tuple, shifts)), name=label
+                )
+                for rule, start, shifts, label in data.get("recurring", ())
+            ),
         )
     except EscalateError as e:
         raise ConfigError(f"calendars[{name!r}]: {e}") from e
