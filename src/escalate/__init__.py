@@ -7,6 +7,13 @@ here, as it imports pytest.
 
 from __future__ import annotations
 
+from escalate.config import (
+    Config,
+    MailSettings,
+    SmtpSettings,
+    example_config,
+    load_config,
+)
 from escalate.engine import DispatchReport, Escalator, Fired, TickReport
 from escalate.errors import (
     ConfigError,
@@ -157,6 +164,7 @@ __all__ = [
     "Clock",
     "Condition",
     "ConditionResult",
+    "Config",
     "ConfigError",
     "ConflictError",
     "CriteriaSyntaxError",
@@ -190,6 +198,7 @@ __all__ = [
     "LeadType",
     "Limits",
     "LineDeletion",
+    "MailSettings",
     "Mailer",
     "ManualClock",
     "NaiveDatetimeError",
@@ -219,6 +228,7 @@ __all__ = [
     "Settings",
     "SettingsRecord",
     "SlaTimer",
+    "SmtpSettings",
     "Sourced",
     "Status",
     "StepStatus",
@@ -257,9 +267,11 @@ __all__ = [
     "escalate_to_document",
     "escalated_new_leads",
     "evaluate",
+    "example_config",
     "expire",
     "lead_deadlines",
     "lead_steps",
+    "load_config",
     "log_message",
     "message_id",
     "missing_first_activity",
