@@ -1,31 +1,53 @@
-"""The escalate command, end to end in a subprocess."""
+"""The escalate command, end to end in a subprocess: every command and its errors."""
 
 from __future__ import annotations
 
+import signal
+import sqlite3
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
 
 import escalate
+from escalate.config import example_config
+from escalate.scenario import example_scenario
+
+COMMANDS = ("demo", "simulate", "tick", "run", "explain", "verify", "check", "timeline")
+LATER = "2026-11-30T09:15:00+01:00"
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "escalate.cli", *args],
+        [sys.executable, "-m", "escalate.cli", *map(str, args)],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
+        cwd=cwd,
     )
 
 
-class TestCli:
-    def test_demo(self) -> None:
-        """`escalate demo` prints deadlines that skip closed time and exits 0."""
-        result = run("demo")
-        assert result.returncode == 0, result.stderr
-        assert "due Mon 30 Nov 2026 12:00 CET" in result.stdout
-        assert "business time 8:00:00" in result.stdout
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder where `escalate demo` ran once."""
+    folder = tmp_path_factory.mktemp("demo")
+    result = run("demo", "--dir", folder)
+    assert result.returncode == 0, result.stderr
+    (folder / "stdout.txt").write_text(result.stdout)
+    return folder
 
+
+def copy_db(demo: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy.db"
+    with sqlite3.connect(demo / "demo.db") as source, sqlite3.connect(target) as dest:
+        source.backup(dest)
+    return target
+
+
+class TestBasics:
     def test_version(self) -> None:
         """--version prints the installed version."""
         result = run("--version")
@@ -36,10 +58,342 @@ class TestCli:
         """Without a command it prints help and exits 2."""
         result = run()
         assert result.returncode == 2
-        assert "demo" in result.stdout
+        assert all(c in result.stdout for c in COMMANDS)
 
-    def test_unknown_command(self) -> None:
-        """An unknown command exits 2 with argparse's message."""
-        result = run("frobnicate")
+    @pytest.mark.parametrize("command", COMMANDS)
+    def test_help(self, command: str) -> None:
+        """Every command has --help."""
+        result = run(command, "--help")
+        assert result.returncode == 0
+        assert f"usage: escalate {command}" in result.stdout
+
+    def test_unknown_command_and_bad_instant(self) -> None:
+        """argparse errors exit 2; an instant must carry an offset."""
+        assert "invalid choice" in run("frobnicate").stderr
+        result = run("tick", "--config", "x", "--db", "y", "--now", "2026-11-23T09:00")
         assert result.returncode == 2
-        assert "invalid choice" in result.stderr
+        assert "expected an ISO 8601 instant with an offset" in result.stderr
+
+
+class TestDemo:
+    def test_a_week_of_escalations(self, demo: Path) -> None:
+        """The demo shows what escalated when, to whom and why, and where files are."""
+        out = (demo / "stdout.txt").read_text()
+        assert "Monday 23 November 2026" in out
+        assert "11:15  C-1001     escalated to tessa (step 'team-lead')" in out
+        assert "why:  2h of business time in 'office' since created at Mon 09:15" in out
+        assert "lead L-1   escalated to the agency Leadly" in out
+        assert "C-1003     status -> Expired" in out
+        assert "task T-1   overdue: reminded" in out
+        mails = sorted((demo / "mail").glob("*.eml"))
+        assert f"{len(mails)} mails written to {demo / 'mail'}" in out
+        assert len(mails) == 13
+        assert f"database: {demo / 'demo.db'}" in out
+
+    def test_again_in_the_same_folder(self, demo: Path, tmp_path: Path) -> None:
+        """A second run replaces its own files: the same timeline."""
+        folder = tmp_path / "again"
+        first = run("demo", "--dir", folder)
+        second = run("demo", "--dir", folder)
+        assert second.returncode == 0
+        assert first.stdout == second.stdout
+        assert len(list((folder / "mail").glob("*.eml"))) == 13
+
+
+class TestSimulate:
+    def test_what_if_nothing_stored(self, tmp_path: Path) -> None:
+        """A window of the bundled week; no file appears anywhere."""
+        result = run(
+            "simulate",
+            "--config",
+            example_config(),
+            "--case",
+            example_scenario(),
+            "--from",
+            "2026-11-25T00:00:00+01:00",
+            "--until",
+            "2026-11-26T00:00:00+01:00",
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "nothing is stored or sent" in result.stdout
+        assert "16:00  C-1003     status -> Expired" in result.stdout
+        assert "C-1001" not in result.stdout  # before the window
+        assert list(tmp_path.iterdir()) == []
+
+    def test_one_case(self, tmp_path: Path) -> None:
+        """A file with one [case] and its events; a week by default."""
+        case = tmp_path / "case.toml"
+        case.write_text(
+            '[case]\nid = "x"\nnumber = "X-1"\npriority = "high"\n'
+            "created_at = 2026-11-27T16:00:00+01:00\n"
+            '[[case.events]]\nat = 2026-11-30T09:45:00+01:00\nstatus = "Closed"\n'
+        )
+        result = run("simulate", "--config", example_config(), "--case", case)
+        assert result.returncode == 0, result.stderr
+        # Friday 16:00 + 1h30m of office time: Monday 09:30; + 2h: Monday 10:00
+        assert "09:30  X-1        warning: 75% of step 'team-lead'" in result.stdout
+        assert "09:45  X-1        status -> Closed (by agent)" in result.stdout
+        assert "escalated" not in result.stdout
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            (
+                "[case]\nid = 1\ncreated_at = 2026-11-27T16:00:00+01:00\n",
+                "case.id: expected a text, got 1",
+            ),
+            (
+                '[case]\nid = "x"\ncreated_at = 2026-11-27T16:00:00\n',
+                "case.created_at: expected an instant with an offset",
+            ),
+            (
+                '[[leads]]\nid = "l"\ntype = "web"\nreceived_at = '
+                "2026-11-27T16:00:00+01:00\n[[leads.events]]\nat = "
+                '2026-11-27T16:00:00+01:00\ndo = "dance"\n',
+                "leads[0].events[0].do: expected one of assign, accept, activity",
+            ),
+            ("", "expected [[cases]], [[leads]] or [[tasks]]"),
+        ],
+    )
+    def test_bad_case_files(self, tmp_path: Path, text: str, message: str) -> None:
+        """A bad scenario exits 1 naming the TOML path."""
+        case = tmp_path / "case.toml"
+        case.write_text(text)
+        result = run("simulate", "--config", example_config(), "--case", case)
+        assert result.returncode == 1
+        assert message in result.stderr
+
+    def test_until_before_from(self) -> None:
+        """--until before --from is refused."""
+        result = run(
+            "simulate",
+            "--config",
+            example_config(),
+            "--case",
+            example_scenario(),
+            "--until",
+            "2026-01-01T00:00:00+00:00",
+        )
+        assert result.returncode == 1
+        assert "--until: expected an instant after --from" in result.stderr
+
+
+def with_fourth_step(demo: Path, tmp_path: Path) -> Path:
+    """The demo's configuration with a fourth step for everyone else, at 40h."""
+    config = tmp_path / "helpdesk.toml"
+    old = 'after = "24h"\nescalate_to = "diana"\n'
+    text = (demo / "helpdesk.toml").read_text()
+    assert old in text
+    config.write_text(
+        text.replace(
+            old,
+            old + '\n[[rules.standard.items.actions]]\nid = "ceo"\nafter = "40h"\n'
+            'escalate_to = "diana"\n',
+        )
+    )
+    return config
+
+
+class TestTickAndRun:
+    def test_tick_reports_and_sends(self, demo: Path, tmp_path: Path) -> None:
+        """A tick on a copy of the demo's database: a summary, exit 0."""
+        db = copy_db(demo, tmp_path)
+        result = run(
+            "tick",
+            "--config",
+            demo / "helpdesk.toml",
+            "--db",
+            db,
+            "--now",
+            LATER,
+            "--outbox",
+            tmp_path / "out",
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith(f"tick at {LATER}: ")
+        assert "recomputed" not in result.stdout
+
+    def test_a_changed_configuration_recomputes(
+        self, demo: Path, tmp_path: Path
+    ) -> None:
+        """A fourth step: the open cases and leads are recomputed, one moves."""
+        db = copy_db(demo, tmp_path)
+        config = with_fourth_step(demo, tmp_path)
+        args = ("tick", "--config", config, "--db", db, "--now", LATER)
+        result = run(*args, "--outbox", tmp_path / "out")
+        assert result.returncode == 0, result.stderr
+        assert (
+            "the configuration changed: 4 open cases and leads recomputed, "
+            "1 next deadlines moved"
+        ) in result.stdout
+        again = run(*args, "--outbox", tmp_path / "out")
+        assert "configuration changed" not in again.stdout
+
+    def test_tick_errors_exit_1(self, demo: Path, tmp_path: Path) -> None:
+        """A case that cannot be handled (its template is missing): exit 1."""
+        db = copy_db(demo, tmp_path)
+        config = with_fourth_step(demo, tmp_path)
+        config.write_text(
+            config.read_text().replace('"escalation.txt" =', '"unused.txt" =')
+        )
+        now = "2026-12-31T12:00:00+01:00"
+        result = run("tick", "--config", config, "--db", db, "--now", now)
+        assert result.returncode == 1, result.stdout
+        assert "error: c2: template 'escalation.txt'" in result.stdout
+
+    def test_tick_on_a_bad_configuration(self, tmp_path: Path) -> None:
+        """A configuration error exits 1 with its TOML path, and writes nothing."""
+        config = tmp_path / "bad.toml"
+        config.write_text('[calendars.office]\ntz = "Nowhere/Else"\n')
+        result = run("tick", "--config", config, "--db", tmp_path / "x.db")
+        assert result.returncode == 1
+        assert "calendars.office: tz: expected an IANA time zone name" in result.stderr
+        assert not (tmp_path / "x.db").exists()
+
+    def test_run_stops_after_max_ticks(self, tmp_path: Path) -> None:
+        """--max-ticks N: N summaries, then a clean stop."""
+        result = run(
+            "run",
+            "--config",
+            example_config(),
+            "--db",
+            tmp_path / "run.db",
+            "--every",
+            "0s",
+            "--max-ticks",
+            "2",
+            "--outbox",
+            tmp_path / "out",
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.count("tick at ") == 2
+        assert "stopped after 2 ticks" in result.stdout
+
+    @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+    def test_run_stops_cleanly_on_a_signal(self, tmp_path: Path, signum: int) -> None:
+        """A signal between ticks ends the wait and the loop, with exit 0."""
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "escalate.cli",
+                "run",
+                "--config",
+                str(example_config()),
+                "--db",
+                str(tmp_path / "run.db"),
+                "--every",
+                "1h",
+                "--outbox",
+                str(tmp_path / "out"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("running: a tick every 1:00:00")
+        assert process.stdout.readline().startswith("tick at ")  # now waiting
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert "stopped after 1 ticks" in out
+
+    def test_bad_every(self) -> None:
+        """--every takes the configuration's duration syntax."""
+        result = run("run", "--config", "x", "--db", "y", "--every", "1d")
+        assert result.returncode == 2
+        assert "there is no" in result.stderr
+
+
+class TestInspect:
+    def test_explain(self, demo: Path) -> None:
+        """Why each step is or is not due, and which were carried out."""
+        result = run(
+            "explain",
+            "--config",
+            demo / "helpdesk.toml",
+            "--db",
+            demo / "demo.db",
+            "c2",
+            "--now",
+            "2026-11-24T12:00:00+01:00",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "item 'Everyone else': matches" in result.stdout
+        assert (
+            "step 'team-lead' (after 8:00:00, to tessa): not due until" in result.stdout
+        )
+        assert "carried out already:\n    escalation 'team-lead'" in result.stdout
+
+    def test_explain_unknown_case(self, demo: Path) -> None:
+        """An unknown case exits 1 naming it."""
+        config = demo / "helpdesk.toml"
+        result = run("explain", "--config", config, "--db", demo / "demo.db", "nope")
+        assert result.returncode == 1
+        assert "no case 'nope'" in result.stderr
+
+    def test_missing_database(self, tmp_path: Path) -> None:
+        """Inspecting commands never create a database."""
+        result = run("verify", "--db", tmp_path / "none.db")
+        assert result.returncode == 1
+        assert "--db: no database at" in result.stderr
+        assert not (tmp_path / "none.db").exists()
+
+    def test_check(self, tmp_path: Path) -> None:
+        """check prints what the file holds; a bad file exits 1 with its path."""
+        good = run("check", "--config", example_config())
+        assert good.returncode == 0
+        assert "lead types: phone, web" in good.stdout
+        bad = tmp_path / "bad.toml"
+        bad.write_text(
+            example_config().read_text().replace('after = "2h"', 'after = "2 hours"')
+        )
+        result = run("check", "--config", bad)
+        assert result.returncode == 1
+        assert (
+            "rules.standard.items[0].actions[0].after: expected a duration"
+            in result.stderr
+        )
+
+    def test_verify_finds_tampering(self, demo: Path, tmp_path: Path) -> None:
+        """An edited history entry: exit 1, naming the case and the entry."""
+        db = copy_db(demo, tmp_path)
+        ok = run("verify", "--db", db)
+        assert ok.returncode == 0
+        assert "4 case histories checked, 0 broken" in ok.stdout
+        with sqlite3.connect(db) as connection:  # what an attacker with the file does
+            triggers = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'history'"
+            ).fetchall()
+            for (name,) in triggers:
+                connection.execute(f"DROP TRIGGER {name}")
+            connection.execute(
+                "UPDATE history SET actor = 'mallory' WHERE case_id = 'c3' AND seq = 2"
+            )
+        result = run("verify", "--db", db)
+        assert result.returncode == 1
+        assert "TAMPERED case 'c3', entry 2:" in result.stdout
+        assert "4 case histories checked, 1 broken" in result.stdout
+
+    def test_timeline_svg(self, demo: Path, tmp_path: Path) -> None:
+        """The SVG parses and holds open hours, pauses, thresholds, fired dots."""
+        out = tmp_path / "c3.svg"
+        result = run("timeline", "--db", demo / "demo.db", "c3", "--svg", out)
+        assert result.returncode == 0, result.stderr
+        root = ET.parse(out).getroot()
+        classes = [e.get("class") for e in root.iter() if e.get("class")]
+        assert {"open", "pause", "threshold", "fired", "event"} <= set(classes)
+        titles = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}title")]
+        assert any(t.startswith("fired: team-lead -> tessa") for t in titles)
+        assert any(t.startswith("Pending from Tue 10:00") for t in titles)
+
+    def test_timeline_unknown_case(self, demo: Path, tmp_path: Path) -> None:
+        """An unknown case exits 1, and no file is written."""
+        out = tmp_path / "x.svg"
+        result = run("timeline", "--db", demo / "demo.db", "zz", "--svg", out)
+        assert result.returncode == 1
+        assert "no case 'zz'" in result.stderr
+        assert not out.exists()

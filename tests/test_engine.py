@@ -249,12 +249,18 @@ class TestSettings:
         esc.use_settings(Settings(BOOK, {"office": late}))
         clock.advance(H)  # 11:00: the second step was due under the old hours
         report = esc.tick()
-        assert (report.recomputed, report.fired) == (1, ())
+        assert (report.recomputed, report.moved, report.fired) == (1, 1, ())
         clock.advance(3 * H - timedelta(microseconds=1))
         assert esc.tick().fired == ()
         clock.advance(timedelta(microseconds=1))
         (fired,) = esc.tick().fired
         assert (fired.key.split("/")[3], fired.due_at) == ("second", T0 + 5 * H)
+        assert fired.action is not None
+        assert fired.action.basis_at == T0
+        # the same hours under another name: recomputed, but no deadline moved
+        esc.use_settings(Settings(BOOK, {"office": late, "spare": late}))
+        report = esc.tick()
+        assert (report.recomputed, report.moved) == (1, 0)
 
     def test_a_recompute_cut_short_is_finished_by_the_next_worker(self) -> None:
         """A record left unfinished (a worker died) is recomputed again."""

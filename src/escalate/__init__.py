@@ -129,7 +129,16 @@ from escalate.rules import (
     due_actions,
     evaluate,
 )
+from escalate.scenario import (
+    CaseEvent,
+    LeadEvent,
+    Scenario,
+    example_scenario,
+    load_scenario,
+)
 from escalate.settings import Settings
+from escalate.simulation import Moment, replay
+from escalate.svg import timeline_svg
 from escalate.templates import Limits, Rendered, Templates
 from escalate.timers import (
     TIMER_TRANSITIONS,
@@ -158,6 +167,7 @@ __all__ = [
     "COUNTING_ACTIVITIES",
     "Case",
     "CaseDeletion",
+    "CaseEvent",
     "CaseFile",
     "Change",
     "Claim",
@@ -192,6 +202,7 @@ __all__ = [
     "ItemTrial",
     "Lead",
     "LeadAction",
+    "LeadEvent",
     "LeadProblem",
     "LeadSettings",
     "LeadStep",
@@ -201,6 +212,7 @@ __all__ = [
     "MailSettings",
     "Mailer",
     "ManualClock",
+    "Moment",
     "NaiveDatetimeError",
     "NotFound",
     "Numbering",
@@ -223,6 +235,7 @@ __all__ = [
     "RuleBook",
     "RuleError",
     "RuleItem",
+    "Scenario",
     "ScheduleError",
     "SettingSource",
     "Settings",
@@ -268,18 +281,22 @@ __all__ = [
     "escalated_new_leads",
     "evaluate",
     "example_config",
+    "example_scenario",
     "expire",
     "lead_deadlines",
     "lead_steps",
     "load_config",
+    "load_scenario",
     "log_message",
     "message_id",
     "missing_first_activity",
     "parse_thresholds",
     "pull",
     "read_ical",
+    "replay",
     "suggest",
     "team_admin",
+    "timeline_svg",
     "unassigned_leads",
     "update_document",
     "verify",

@@ -1,24 +1,50 @@
-"""The ``escalate`` command: thin, it parses, calls the core and returns an exit code.
+"""The ``escalate`` command: thin, it parses, builds adapters, calls the core and
+returns an exit code.
 
-``escalate demo`` shows the business-hours clock answering the questions an
-escalation asks (the full simulated week arrives with the engine).
+Commands: ``demo``, ``simulate``, ``tick``, ``run``, ``explain``, ``verify``,
+``check``, ``timeline``. Options are spelled the same everywhere (``--config
+FILE``, ``--db FILE``, instants in ISO 8601 with an offset). Exit codes: 0 done,
+1 an error (a bad configuration, a failed case, tampering found), 2 a usage
+error. ``docs/cli.md`` is the reference.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
 import sys
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+from types import FrameType
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-import holidays
-
-from escalate.errors import EscalateError
-from escalate.hours import BusinessHours
+from escalate._toml import parse_duration
+from escalate.adapters.folder import FolderMailer
+from escalate.adapters.memory import MemoryStore
+from escalate.adapters.smtp import SmtpMailer
+from escalate.adapters.sqlite import SqliteStore
+from escalate.config import Config, example_config, load_config
+from escalate.engine import Escalator, TickReport
+from escalate.errors import ConfigError, EscalateError, NotFound
+from escalate.history import verify
+from escalate.mail import Mailer, OutgoingMail
+from escalate.ports import Store
+from escalate.rules import evaluate
+from escalate.scenario import example_scenario, load_scenario
+from escalate.settings import Settings
+from escalate.simulation import Moment, replay
+from escalate.svg import timeline_svg
+from escalate.timers import Clock, ManualClock, SystemClock
 
 __all__ = ["main"]
+
+_WEEK = timedelta(days=7)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,16 +61,141 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# -- the parser -----------------------------------------------------------------------
+
+
+def _instant(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        t = None
+    if t is None or t.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 instant with an offset like "
+            f"2026-11-23T09:00:00+01:00, got {text!r}"
+        )
+    return t
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text, "--every")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="escalate", description="Escalation machinery for CRMs and helpdesks."
+        prog="escalate",
+        description="Escalation machinery for CRMs and helpdesks.",
+        epilog="Run 'escalate COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser(
-        "demo", help="show business time at work on a Dutch helpdesk calendar"
+
+    def command(
+        name: str, run: Callable[[argparse.Namespace, TextIO], int], text: str
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.set_defaults(run=run)
+        return sub
+
+    def config(sub: argparse.ArgumentParser, *, required: bool = True) -> None:
+        sub.add_argument(
+            "--config",
+            type=Path,
+            required=required,
+            metavar="FILE",
+            help="the configuration file (TOML)",
+        )
+
+    def db(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--db", type=Path, required=True, metavar="FILE", help="the SQLite file"
+        )
+
+    def now(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--now",
+            type=_instant,
+            metavar="T",
+            help="act as if it were T (ISO 8601 with offset; default: the real time)",
+        )
+
+    def outbox(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--outbox",
+            type=Path,
+            metavar="DIR",
+            help="write mails as .eml files into DIR instead of [mail] in the config",
+        )
+
+    demo = command(
+        "demo", _demo, "run a week at the example helpdesk and show what escalated"
     )
-    demo.set_defaults(run=_demo)
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        metavar="DIR",
+        help="where to put the database and mails (default: a new temporary folder)",
+    )
+
+    simulate = command(
+        "simulate",
+        _simulate,
+        "the what-if timeline of cases and leads in a file; nothing is stored or sent",
+    )
+    config(simulate)
+    simulate.add_argument(
+        "--case", type=Path, required=True, metavar="FILE", help="the scenario (TOML)"
+    )
+    simulate.add_argument(
+        "--from", dest="start", type=_instant, metavar="T", help="default: its start"
+    )
+    simulate.add_argument(
+        "--until", type=_instant, metavar="T", help="default: a week after the start"
+    )
+
+    tick = command("tick", _tick, "carry out what is due once, and send the mail")
+    config(tick)
+    db(tick)
+    now(tick)
+    outbox(tick)
+
+    run = command("run", _run, "tick every interval until SIGINT or SIGTERM")
+    config(run)
+    db(run)
+    outbox(run)
+    run.add_argument(
+        "--every",
+        type=_duration,
+        default=timedelta(seconds=60),
+        metavar="DURATION",
+        help='the interval, e.g. "60s" or "5m" (default 60s)',
+    )
+    run.add_argument(
+        "--max-ticks", type=int, metavar="N", help="stop after N ticks (for tests)"
+    )
+
+    explain = command("explain", _explain, "why each action of a case is or is not due")
+    config(explain)
+    db(explain)
+    now(explain)
+    explain.add_argument("case", metavar="CASE", help="the case id")
+
+    check = command("check", _check, "validate a configuration file")
+    config(check)
+
+    ver = command("verify", _verify, "check every case's history hash chain")
+    db(ver)
+
+    timeline = command("timeline", _timeline, "draw a case's timeline as SVG")
+    db(timeline)
+    timeline.add_argument("case", metavar="CASE", help="the case id")
+    timeline.add_argument(
+        "--svg", type=Path, required=True, metavar="FILE", help="where to write it"
+    )
+    now(timeline)
     return parser
 
 
@@ -54,34 +205,368 @@ def _version() -> str:
     return f"escalate {version('escalate')}"
 
 
-def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    ams = ZoneInfo("Europe/Amsterdam")
-    bh = BusinessHours.from_spec(
-        {"mon-fri": "09:00-12:30, 13:30-17:00", "sat": "10:00-14:00"},
-        tz="Europe/Amsterdam",
-        holidays=holidays.country_holidays("NL"),
-        special_days={date(2026, 12, 24): "09:00-12:00"},
-    )
-    out.write(f"Helpdesk calendar: {bh.describe()}, Dutch holidays\n\n")
-    hour = timedelta(hours=1)
-    questions = [
-        ("Case opened Friday 16:00, respond within 8h", (2026, 11, 27, 16), 8 * hour),
-        ("Case opened Christmas Eve 11:00, within 4h", (2026, 12, 24, 11), 4 * hour),
-        ("Case opened before King's Day, within 10h", (2026, 4, 24, 15), 10 * hour),
-        ("Opened the Saturday DST ends, within 10h", (2026, 10, 24, 12), 10 * hour),
-    ]
-    for label, (y, m, d, h), within in questions:
-        opened = datetime(y, m, d, h, tzinfo=ams)
-        due = bh.add(opened, within)
-        out.write(
-            f"{label}:\n  opened {opened:%a %d %b %Y %H:%M}, "
-            f"due {due:%a %d %b %Y %H:%M %Z}; "
-            f"real time {due.astimezone(UTC) - opened.astimezone(UTC)}, "
-            f"business time {bh.elapsed(opened, due)}\n"
+# -- building the escalator -----------------------------------------------------------
+
+
+def _mailer(config: Config, outbox: Path | None) -> Mailer:
+    if outbox is not None:
+        return FolderMailer(outbox)
+    smtp = config.mail.smtp
+    if smtp is not None:
+        password = os.environ.get(smtp.password_env) if smtp.password_env else None
+        if smtp.password_env and password is None:
+            raise ConfigError(
+                f"mail.smtp.password_env: the environment variable "
+                f"{smtp.password_env!r} is not set"
+            )
+        return SmtpMailer(
+            smtp.host,
+            smtp.port,
+            security=smtp.security,  # type: ignore[arg-type]
+            username=smtp.username,
+            password=password,
         )
-    a = datetime(2026, 1, 1, tzinfo=ams)
-    b = datetime(2027, 1, 1, tzinfo=ams)
-    out.write(f"\nOpen business time in 2026: {bh.elapsed(a, b)}\n")
+    if config.mail.folder is not None:
+        return FolderMailer(config.mail.folder)
+    raise ConfigError("mail: expected folder or [mail.smtp], got neither")
+
+
+def _escalator(
+    config: Config,
+    store: Store,
+    mailer: Mailer,
+    clock: Clock,
+    progress: Callable[[str], None] | None = None,
+) -> Escalator:
+    mail = config.mail
+    return Escalator(
+        store,
+        mailer,
+        clock,
+        book=config.settings.book,
+        calendars=config.settings.calendars,
+        leads=config.settings.leads,
+        templates=config.compiled_templates(),
+        addresses=mail.addresses,
+        sender=mail.sender,
+        warning_template=mail.warning_template,
+        task_template=mail.task_template,
+        lead_templates=mail.lead_templates,
+        progress=progress,
+    )
+
+
+class _NoMail:
+    """A simulation sends nothing (it never dispatches)."""
+
+    def send(self, mail: OutgoingMail) -> None:  # pragma: no cover - never called
+        raise ConfigError("a simulation sends no mail")
+
+
+class _FixedClock:
+    """The instant ``--now`` names, for the whole command."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def _store(path: Path, *, must_exist: bool = True) -> SqliteStore:
+    if must_exist and not path.exists():
+        raise ConfigError(f"--db: no database at {str(path)!r}")
+    return SqliteStore(path)
+
+
+def _zone(config: Config | Settings) -> tzinfo:
+    settings = config if isinstance(config, Settings) else config.settings
+    for hours in settings.calendars.values():
+        return hours.tz
+    return ZoneInfo("UTC")
+
+
+def _progress(err: TextIO) -> Callable[[str], None] | None:
+    """Recompute progress on a terminal; nothing when not on one."""
+    if not err.isatty():
+        return None
+    count = 0
+
+    def show(step: str) -> None:
+        nonlocal count
+        if step == "recomputed":
+            count += 1
+            err.write(f"\rrecomputing deadlines: {count} batches")
+            err.flush()
+
+    return show
+
+
+# -- timelines ------------------------------------------------------------------------
+
+
+def _print_moments(moments: Iterable[Moment], out: TextIO) -> int:
+    """Print a timeline; returns how many errors it held."""
+    errors = 0
+    day = None
+    for m in moments:
+        if m.at.date() != day:
+            day = m.at.date()
+            out.write(f"\n{m.at:%A %d %B %Y}\n")
+        mark = "!" if m.error else " "
+        out.write(f" {mark}{m.at:%H:%M}  {m.subject:<10} {m.what}\n")
+        if m.why:
+            out.write(f"{'':19}why:  {m.why}\n")
+        if m.mails:
+            out.write(f"{'':19}mail: {', '.join(m.mails)}\n")
+        errors += m.error
+    return errors
+
+
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="escalate-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file = folder / "helpdesk.toml"
+    scenario_file = folder / "week.toml"
+    shutil.copyfile(example_config(), config_file)
+    shutil.copyfile(example_scenario(), scenario_file)
+    db = folder / "demo.db"
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    mail_folder = folder / "mail"
+    shutil.rmtree(mail_folder, ignore_errors=True)
+    config = load_config(config_file)
+    scenario = load_scenario(scenario_file)
+    start = scenario.first_instant()
+    assert start is not None
+    clock = ManualClock(start)
+    store = SqliteStore(db)
+    try:
+        esc = _escalator(config, store, FolderMailer(mail_folder), clock)
+        out.write(
+            "escalate demo: a week at a Dutch helpdesk (Utrecht), on a manual clock.\n"
+            "Office hours Mon-Fri 09:00-12:30 and 13:30-17:00 (Europe/Amsterdam),\n"
+            "Dutch holidays; gold customers escalate after 2h, 4h and 8h of office\n"
+            "time, others after 8h, 16h and 24h since the last change.\n"
+        )
+        moments = replay(
+            esc, clock, scenario, until=start + _WEEK, dispatch=True, tz=_zone(config)
+        )
+        errors = _print_moments(moments, out)
+        mails = sorted(mail_folder.glob("*.eml")) if mail_folder.exists() else []
+    finally:
+        store.close()
+    out.write(
+        f"\n{len(mails)} mails written to {mail_folder}\n"
+        f"database: {db}\nconfiguration: {config_file}\nscenario: {scenario_file}\n"
+        f"\nTry: escalate explain --config {config_file} --db {db} c2 "
+        f"--now {(start + _WEEK).isoformat()}\n"
+        f"     escalate timeline --db {db} c1 --svg {folder / 'c1.svg'}\n"
+        f"     escalate verify --db {db}\n"
+    )
+    return 1 if errors else 0
+
+
+def _simulate(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    scenario = load_scenario(args.case)
+    first = scenario.first_instant() or args.start
+    if first is None:
+        raise ConfigError("--from: expected an instant for a scenario of tasks only")
+    start = args.start or first
+    until = args.until or start + _WEEK
+    if until.timestamp() < start.timestamp():
+        raise ConfigError(f"--until: expected an instant after --from, got {until}")
+    clock = ManualClock(min(first, start, key=lambda t: t.timestamp()))
+    esc = _escalator(config, MemoryStore(), _NoMail(), clock)
+    moments = [
+        m
+        for m in replay(esc, clock, scenario, until=until, tz=_zone(config))
+        if m.at.timestamp() >= start.timestamp()
+    ]
+    out.write(
+        f"What would happen from {start.isoformat()} until {until.isoformat()} "
+        "(nothing is stored or sent):\n"
+    )
+    errors = _print_moments(moments, out)
+    if not moments:
+        out.write("\nnothing happens\n")
+    return 1 if errors else 0
+
+
+# -- tick and run ---------------------------------------------------------------------
+
+
+def _summary(report: TickReport, sent: int, failed: int) -> str:
+    parts = [
+        f"tick at {report.at.isoformat()}:",
+        f"{report.cases} due cases,",
+        f"{len(report.fired)} actions fired,",
+        f"{len(report.leads)} lead steps,",
+        f"{len(report.reminded)} task reminders,",
+        f"{sent} mails sent",
+    ]
+    text = " ".join(parts)
+    if failed:
+        text += f", {failed} mails failed (kept for a retry)"
+    if report.recomputed:
+        text += (
+            f"\nthe configuration changed: {report.recomputed} open cases and leads "
+            f"recomputed, {report.moved} next deadlines moved"
+        )
+    for subject, message in report.errors:
+        text += f"\nerror: {subject}: {message}"
+    return text
+
+
+def _tick_once(esc: Escalator, out: TextIO, shown: bool) -> bool:
+    report = esc.tick()
+    sent = failed = 0
+    while True:
+        dispatched = esc.dispatch(limit=500)
+        sent += len(dispatched.sent)
+        failed += len(dispatched.failed)
+        if len(dispatched.sent) + len(dispatched.failed) < 500:
+            break
+    if shown and report.recomputed:
+        sys.stderr.write("\n")  # end the progress line
+    out.write(_summary(report, sent, failed) + "\n")
+    out.flush()
+    return report.ok and not failed
+
+
+def _tick(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
+    store = _store(args.db, must_exist=False)
+    try:
+        mailer = _mailer(config, args.outbox)
+        progress = _progress(sys.stderr)
+        esc = _escalator(config, store, mailer, clock, progress)
+        return 0 if _tick_once(esc, out, progress is not None) else 1
+    finally:
+        store.close()
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    if args.max_ticks is not None and args.max_ticks < 1:
+        raise ConfigError(f"--max-ticks: expected 1 or more, got {args.max_ticks}")
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()  # finish the tick in progress, then stop
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    store = _store(args.db, must_exist=False)
+    ok = True
+    ticks = 0
+    try:
+        mailer = _mailer(config, args.outbox)
+        progress = _progress(sys.stderr)
+        esc = _escalator(config, store, mailer, SystemClock(), progress)
+        out.write(f"running: a tick every {args.every}; stop with Ctrl-C\n")
+        out.flush()
+        while not stop.is_set():
+            ok = _tick_once(esc, out, progress is not None) and ok
+            ticks += 1
+            if args.max_ticks is not None and ticks >= args.max_ticks:
+                break
+            stop.wait(args.every.total_seconds())
+    finally:
+        store.close()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    out.write(f"stopped after {ticks} ticks\n")
+    return 0 if ok else 1
+
+
+# -- explain, check, verify, timeline -------------------------------------------------
+
+
+def _explain(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    store = _store(args.db)
+    try:
+        case = store.get_case(args.case)
+        now = args.now or SystemClock().now()
+        ev = evaluate(config.settings.book, case, now, config.settings.calendars)
+        out.write(str(ev.explain()) + "\n")
+        fired = [s for s in ev.steps if store.is_fired(s.key)]
+        if fired:
+            out.write("  carried out already:\n")
+            for s in fired:
+                out.write(f"    {s.kind.value} {s.action.id!r} ({s.key})\n")
+    except NotFound as e:
+        raise ConfigError(f"CASE: no case {args.case!r} in {str(args.db)!r}") from e
+    finally:
+        store.close()
+    return 0
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    s = config.settings
+    items = sum(len(r.items) for r in s.book.rules)
+    out.write(
+        f"{args.config}: valid\n"
+        f"  calendars: {', '.join(s.calendars) or 'none'}\n"
+        f"  rules: {len(s.book.rules)} ({items} items), active {s.book.active!r}, "
+        f"scheduler {'on' if s.book.scheduler_on else 'off'}\n"
+        f"  lead types: {', '.join(s.leads.types) or 'none'}\n"
+        f"  templates: {len(config.templates)}\n"
+        f"  digest: {config.digest}\n"
+    )
+    return 0
+
+
+def _verify(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(args.db)
+    bad = 0
+    try:
+        ids = store.history_case_ids()
+        for case_id in ids:
+            result = verify(store.history(case_id), head=store.history_head(case_id))
+            if not result.ok:
+                bad += 1
+                out.write(
+                    f"TAMPERED case {case_id!r}, entry {result.seq}: {result.reason}\n"
+                )
+    finally:
+        store.close()
+    out.write(f"{len(ids)} case histories checked, {bad} broken\n")
+    return 1 if bad else 0
+
+
+def _timeline(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(args.db)
+    try:
+        record = store.settings_record()
+        if record is None:
+            raise ConfigError(
+                f"--db: {str(args.db)!r} holds no settings yet; run a tick first"
+            )
+        settings = Settings.from_document(record.document)
+        try:
+            case = store.get_case(args.case)
+        except NotFound as e:
+            raise ConfigError(f"CASE: no case {args.case!r} in {str(args.db)!r}") from e
+        history = store.history(args.case)
+        now = args.now or max(
+            [e.at for e in history], key=lambda t: t.timestamp(), default=None
+        )
+        svg = timeline_svg(
+            case,
+            history,
+            settings,
+            until=now or case.created_at,
+            fired=store.is_fired,
+            tz=_zone(settings),
+        )
+    finally:
+        store.close()
+    args.svg.write_text(svg, encoding="utf-8")
+    out.write(f"wrote {args.svg}\n")
     return 0
 
 

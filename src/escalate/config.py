@@ -152,7 +152,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             valid; the message starts with the value's TOML path.
     """
     file = Path(path)
-    text = _read(file, "configuration")
+    text = read_text(file, "configuration")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -194,7 +194,8 @@ def parse_config(
     )
 
 
-def _read(file: Path, what: str) -> str:
+def read_text(file: Path, what: str) -> str:
+    """A UTF-8 text file of at most ``MAX_CONFIG_BYTES``, or a ConfigError."""
     try:
         with file.open("rb") as f:
             raw = f.read(MAX_CONFIG_BYTES + 1)
@@ -272,7 +273,7 @@ def _holidays(t: Table, base: Path) -> tuple[Any, list[Recurrence]]:
     closures: list[Recurrence] = []
     if ical is not None:
         file = base / ical
-        text = _read(file, "iCalendar")
+        text = read_text(file, "iCalendar")
         closures += wrapped(t.at("ical"), lambda: read_ical(text, where=str(file)))
     if country is None:
         if subdiv is not None or categories:
@@ -469,7 +470,7 @@ def _templates(t: Table, base: Path) -> dict[str, str]:
             raise fail(t.at("folder"), "a folder of templates", folder)
         for file in sorted(where.iterdir()):
             if file.is_file() and not file.name.startswith("."):
-                sources[file.name] = _read(file, "template")
+                sources[file.name] = read_text(file, "template")
     inline = t.table("inline")
     for name in inline.data:
         sources[name] = inline.text(name)

@@ -77,13 +77,25 @@ class _Identified(Protocol):
 
 @attrs.frozen(kw_only=True)
 class Fired:
-    """An action the tick carried out."""
+    """An action the tick carried out.
+
+    Attributes:
+        key: Its idempotency key.
+        case_id: The case.
+        kind: Escalation, warning or expiry.
+        due_at: When it became due.
+        mails: How many mails it queued.
+        action: The due action, with its rule, item, step and basis (the why).
+        recipients: Who its mails go to, in order.
+    """
 
     key: str
     case_id: str
     kind: ActionKind
     due_at: datetime
     mails: int
+    action: DueAction | None = None
+    recipients: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -98,8 +110,10 @@ class TickReport:
         reminded: The ids of the tasks whose overdue reminder it sent.
         errors: ``(case or task id, message)`` of what it could not handle (left
             as it was, for the next tick).
-        recomputed: How many open cases it recomputed because the settings
-            changed.
+        recomputed: How many open cases and leads it recomputed because the
+            settings changed.
+        moved: How many of those got another next deadline than they had under
+            the settings stored before.
     """
 
     at: datetime
@@ -109,6 +123,7 @@ class TickReport:
     reminded: tuple[str, ...] = ()
     errors: tuple[tuple[str, str], ...]
     recomputed: int = 0
+    moved: int = 0
 
     @property
     def ok(self) -> bool:
@@ -216,9 +231,19 @@ class Escalator:
         The store's record says whether the recompute finished, so a worker that
         dies in the middle leaves it to the next one to finish.
         """
+        return self._sync()[0]
+
+    def _sync(self) -> tuple[int, int]:
+        """:meth:`sync_settings`, also returning how many deadlines moved."""
         record = self.store.settings_record()
         if record is not None and record.digest == self._digest and record.recomputed:
-            return 0
+            return 0, 0
+        before = None
+        if record is not None and record.digest != self._digest:
+            try:
+                before = Settings.from_document(record.document)
+            except EscalateError:
+                before = None  # no longer valid: nothing to compare with
         now = self.clock.now()
         stored = SettingsRecord(
             digest=self._digest,
@@ -227,17 +252,20 @@ class Escalator:
             recomputed=False,
         )
         self.store.save_settings(stored)
-        moved = self.recompute()
+        done, moved = self._recompute(None, before)
         self.store.save_settings(attrs.evolve(stored, recomputed=True))
-        return moved
+        return done, moved
 
     # -- cases ---------------------------------------------------------------------
 
     def next_due(self, case: Case) -> datetime | None:
         """The earliest due instant of the case's actions not fired yet (it may
         be past: then the case is overdue), or None."""
+        return self._next_due(case, self._settings)
+
+    def _next_due(self, case: Case, settings: Settings) -> datetime | None:
         now = self.clock.now()
-        ev = evaluate(self.book, case, now, self.calendars)
+        ev = evaluate(settings.book, case, now, settings.calendars)
         instants = [
             to_us(s.due_at, "due_at")
             for s in ev.steps
@@ -286,17 +314,32 @@ class Escalator:
         all leads if None), a batch per transaction; fired actions stay fired.
         Returns how many cases and leads were recomputed; :meth:`sync_settings`
         calls it when the settings change."""
-        done = 0
+        return self._recompute(case_ids, None)[0]
+
+    def _recompute(
+        self, case_ids: Iterable[str] | None, before: Settings | None
+    ) -> tuple[int, int]:
+        """Recompute; also count the next deadlines that differ from those under
+        the settings ``before`` (when given)."""
+        done = moved = 0
         now = self.clock.now()
+
+        def due_or_now(
+            due: Callable[..., datetime | None], *args: Any
+        ) -> datetime | None:
+            try:
+                return due(*args)
+            except EscalateError:
+                return now  # due at once: the tick reports what is wrong
+
         ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
         for i in range(0, len(ids), self.batch):
             with self.store.transaction():
                 for case_id in ids[i : i + self.batch]:
                     case = self.store.get_case(case_id)
-                    try:
-                        due: datetime | None = self.next_due(case)
-                    except EscalateError:
-                        due = now  # due at once: the tick reports what is wrong
+                    due = due_or_now(self._next_due, case, self._settings)
+                    if before is not None:
+                        moved += due != due_or_now(self._next_due, case, before)
                     self.store.save_case(case, next_due=due)
                     done += 1
             self.progress("recomputed")
@@ -306,14 +349,13 @@ class Escalator:
                 with self.store.transaction():
                     for lead_id in lead_ids[i : i + self.batch]:
                         lead = self.store.get_lead(lead_id)
-                        try:
-                            due = self._lead_due(lead)
-                        except EscalateError:
-                            due = now
+                        due = due_or_now(self._lead_due, lead, self._settings)
+                        if before is not None:
+                            moved += due != due_or_now(self._lead_due, lead, before)
                         self.store.save_lead(lead, next_due=due)
                         done += 1
                 self.progress("recomputed")
-        return done
+        return done, moved
 
     def delete_case(self, case_id: str, *, by: Actor) -> CaseDeletion:
         """Delete a case: it leaves the store, its history stays, and a deletion
@@ -358,10 +400,15 @@ class Escalator:
 
     # -- leads -----------------------------------------------------------------------
 
-    def _lead_due(self, lead: Lead) -> datetime | None:
+    def next_lead_due(self, lead: Lead) -> datetime | None:
+        """The earliest due instant of the lead's escalation steps not carried
+        out yet, or None."""
+        return self._lead_due(lead, self._settings)
+
+    def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:
         instants = [
             to_us(a.due_at, "due_at")
-            for a in lead_steps(lead, self._settings.leads)
+            for a in lead_steps(lead, settings.leads)
             if not self.store.is_fired(a.key)
         ]
         return utc_from_us(min(instants)) if instants else None
@@ -373,7 +420,7 @@ class Escalator:
             raise WrongTypeError(f"lead: expected a Lead, got {lead!r}")
         self._settings.leads.lead_type(lead.lead_type)  # a known type
         with self.store.transaction():
-            return self.store.save_lead(lead, next_due=self._lead_due(lead))
+            return self.store.save_lead(lead, next_due=self.next_lead_due(lead))
 
     def _escalate_lead(self, lead_id: str, now: datetime) -> list[LeadAction]:
         done = []
@@ -408,7 +455,7 @@ class Escalator:
                     self.store.enqueue(mail, at=now)
                     self.progress("queued")
                 done.append(action)
-            self.store.save_lead(lead, next_due=self._lead_due(lead))
+            self.store.save_lead(lead, next_due=self.next_lead_due(lead))
         return done
 
     # -- tasks -----------------------------------------------------------------------
@@ -459,7 +506,7 @@ class Escalator:
         then due task reminders.
         """
         now = self.clock.now()
-        recomputed = self.sync_settings()
+        recomputed, moved = self._sync()
         errors: list[tuple[str, str]] = []
         cases, fired = self._each_due(self.store.due_cases, self._handle, now, errors)
         _, leads = self._each_due(
@@ -476,6 +523,7 @@ class Escalator:
             reminded=tuple(reminded),
             errors=tuple(errors),
             recomputed=recomputed,
+            moved=moved,
         )
 
     def _each_due(
@@ -529,6 +577,8 @@ class Escalator:
                         kind=action.kind,
                         due_at=action.due_at,
                         mails=len(mails),
+                        action=action,
+                        recipients=tuple(m.recipient for m in mails),
                     )
                 )
             self.store.save_case(file.case, next_due=self.next_due(file.case))

@@ -291,6 +291,14 @@ class SqliteStore:
                 (deletion.case_id, deletion_to_json(deletion)),
             )
 
+    def history_case_ids(self) -> list[str]:
+        """Every case with history (open, closed or deleted), sorted: what
+        ``escalate verify`` checks."""
+        return [
+            r[0]
+            for r in self._rows("SELECT DISTINCT case_id FROM history ORDER BY case_id")
+        ]
+
     def case_deletions(self) -> list[CaseDeletion]:
         """The deletion records, in the order made."""
         return [

@@ -1,0 +1,150 @@
+"""A case's timeline as an SVG picture (``escalate timeline``).
+
+Open hours of the governing item's calendar are shaded, pending stretches are
+hatched, each step's threshold is a vertical line, fired actions are dots on it,
+and history entries are ticks under the axis. Every mark carries a ``class``
+(``open``, ``pause``, ``threshold``, ``fired``, ``event``) and a ``<title>``
+for people, so tools and tests can find them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, tzinfo
+from xml.sax.saxutils import escape, quoteattr
+
+import attrs
+
+from escalate._instants import to_us
+from escalate.history import HistoryAction, HistoryEntry
+from escalate.model import Case, Status
+from escalate.rules import ActionKind, evaluate
+from escalate.settings import Settings
+
+__all__ = ["timeline_svg"]
+
+_WIDTH = 1000
+_LEFT = 40
+_AXIS = 120
+
+
+def _statuses(
+    case: Case, history: Sequence[HistoryEntry]
+) -> list[tuple[datetime, str]]:
+    """(instant, status name) each time the status changed, from the history."""
+    out: list[tuple[datetime, str]] = []
+    for e in history:
+        details = e.details
+        if e.action is HistoryAction.CASE_CREATED:
+            out.append((e.at, str(details.get("status", case.status.name))))
+        elif e.action is HistoryAction.CASE_MODIFIED:
+            change = details.get("changes", {}).get("status")
+            if change is not None:
+                out.append((e.at, str(change["new"])))
+        elif "new" in details:  # closed, reopened
+            out.append((e.at, str(details["new"])))
+    return out
+
+
+def timeline_svg(
+    case: Case,
+    history: Sequence[HistoryEntry],
+    settings: Settings,
+    *,
+    until: datetime,
+    fired: Callable[[str], bool],
+    tz: tzinfo,
+) -> str:
+    """The SVG text of ``case``'s timeline from its creation to ``until``.
+
+    Args:
+        case: The case as stored.
+        history: Its history entries.
+        settings: The settings its deadlines are computed under.
+        until: The end of the picture (later than the creation).
+        fired: Whether an action key was carried out.
+        tz: The zone the labels are in.
+    """
+    start = case.created_at
+    changes = _statuses(case, history)
+    governed = case
+    if case.closed:  # show the ladder the case ran under while it was open
+        open_before = [name for _, name in changes if name != case.status.name]
+        if open_before:
+            governed = attrs.evolve(case, status=Status(open_before[-1]))
+    ev = evaluate(settings.book, governed, until, settings.calendars)
+    steps = [s for s in ev.steps if s.due_at is not None]
+    end_us = max(
+        [to_us(until, "until")] + [to_us(s.due_at, "due") for s in steps if s.due_at]
+    )
+    end = datetime.fromtimestamp(end_us / 1e6, tz) + timedelta(hours=1)
+    lo, hi = to_us(start, "start"), to_us(end, "end")
+
+    def x(t: datetime) -> float:
+        return round(_LEFT + (to_us(t, "t") - lo) / (hi - lo) * (_WIDTH - 2 * _LEFT), 1)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="220" '
+        f'viewBox="0 0 {_WIDTH} 220" font-family="sans-serif" font-size="11">',
+        f"<title>Case {escape(case.number)}: timeline</title>",
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{_LEFT}" y="20" font-size="14">Case {escape(case.number)} '
+        f"({escape(case.status.name)}), from {start.astimezone(tz):%a %d %b %H:%M} "
+        f"to {end.astimezone(tz):%a %d %b %H:%M} ({escape(str(tz))})</text>",
+    ]
+    hours = settings.calendars.get(ev.item.hours) if ev.item and ev.item.hours else None
+    if hours is not None:
+        for a, b in hours.intervals(start, end):
+            parts.append(
+                f'<rect class="open" x="{x(a)}" y="40" width="{x(b) - x(a)}" '
+                f'height="{_AXIS - 40}" fill="#d9f2d9"><title>open '
+                f"{a.astimezone(tz):%a %H:%M}-{b.astimezone(tz):%H:%M}</title></rect>"
+            )
+    pending = settings.book.expiry.pending.name if settings.book.expiry else "Pending"
+    for (t, status), nxt in zip(changes, [*changes[1:], (end, "")], strict=True):
+        if status == pending:
+            parts.append(
+                f'<rect class="pause" x="{x(t)}" y="60" width="{x(nxt[0]) - x(t)}" '
+                f'height="20" fill="#f5d0a9"><title>{escape(status)} from '
+                f"{t.astimezone(tz):%a %H:%M}</title></rect>"
+            )
+    parts.append(
+        f'<line x1="{_LEFT}" y1="{_AXIS}" x2="{_WIDTH - _LEFT}" y2="{_AXIS}" '
+        'stroke="black"/>'
+    )
+    for s in steps:
+        assert s.due_at is not None
+        label = (
+            f"warning {int((s.threshold or 0) * 100)}% of {s.action.id}"
+            if s.kind is ActionKind.WARNING
+            else f"{s.action.id} -> {s.action.escalate_to}"
+        )
+        pos = x(s.due_at)
+        colour = "#999" if s.kind is ActionKind.WARNING else "#c0392b"
+        when = f"{s.due_at.astimezone(tz):%a %H:%M}"
+        parts.append(
+            f'<line class="threshold" x1="{pos}" y1="35" x2="{pos}" y2="{_AXIS}" '
+            f'stroke="{colour}" stroke-dasharray="4 2"><title>{escape(label)} due '
+            f"{when}</title></line>"
+        )
+        parts.append(
+            f'<text x="{pos + 3}" y="{45 + 12 * (steps.index(s) % 5)}" '
+            f'fill="{colour}">{escape(label)}</text>'
+        )
+        if fired(s.key):
+            parts.append(
+                f'<circle class="fired" cx="{pos}" cy="{_AXIS}" r="5" fill="{colour}">'
+                f"<title>fired: {escape(label)} at {when}</title></circle>"
+            )
+    for i, e in enumerate(history):
+        pos = x(e.at)
+        what = f"{e.action.value} by {e.actor or 'escalate'}"
+        parts.append(
+            f'<g class="event"><line x1="{pos}" y1="{_AXIS}" x2="{pos}" '
+            f'y2="{_AXIS + 10}" stroke="black"/><text x="{pos}" '
+            f'y="{_AXIS + 22 + 12 * (i % 4)}" text-anchor="middle">{escape(what)}'
+            f"</text><title>{quoteattr(what)[1:-1]} at "
+            f"{e.at.astimezone(tz):%a %d %b %H:%M}</title></g>"
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
