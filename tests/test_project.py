@@ -39,6 +39,12 @@ class TestTwoCommands:
         lines = (ROOT / ".ci" / "run").read_text().strip().splitlines()
         assert lines[-1] == command
 
+    def test_getting_started_shows_the_same_commands(self) -> None:
+        """The docs' getting-started page shows both README commands verbatim."""
+        page = (ROOT / "docs" / "getting-started.md").read_text()
+        for title in ("Install and run the main job", "Install and run the tests"):
+            assert f"```sh\n{readme_command(title)}\n```" in page
+
     def test_main_job_command_runs_escalate_demo(self) -> None:
         """The README's first command installs and runs `escalate demo`."""
         assert readme_command("Install and run the main job").endswith("escalate demo")

@@ -238,22 +238,7 @@ def _escalator(
     clock: Clock,
     progress: Callable[[str], None] | None = None,
 ) -> Escalator:
-    mail = config.mail
-    return Escalator(
-        store,
-        mailer,
-        clock,
-        book=config.settings.book,
-        calendars=config.settings.calendars,
-        leads=config.settings.leads,
-        templates=config.compiled_templates(),
-        addresses=mail.addresses,
-        sender=mail.sender,
-        warning_template=mail.warning_template,
-        task_template=mail.task_template,
-        lead_templates=mail.lead_templates,
-        progress=progress,
-    )
+    return Escalator.from_config(config, store, mailer, clock, progress=progress)
 
 
 class _NoMail:

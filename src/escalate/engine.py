@@ -28,6 +28,7 @@ import attrs
 
 from escalate._instants import to_us, utc_from_us
 from escalate._keys import task_key
+from escalate.config import Config
 from escalate.errors import (
     ConfigError,
     ConflictError,
@@ -197,6 +198,35 @@ class Escalator:
         self.batch = batch
         self.lease = lease
         self.progress = progress or _quiet
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        store: Store,
+        mailer: Mailer,
+        clock: Clock,
+        **options: Any,
+    ) -> Escalator:
+        """An escalator under a loaded configuration: its settings, templates,
+        addresses, sender and template names. ``options`` are passed on
+        (``batch``, ``lease``, ``progress``)."""
+        mail = config.mail
+        return cls(
+            store,
+            mailer,
+            clock,
+            book=config.settings.book,
+            calendars=config.settings.calendars,
+            leads=config.settings.leads,
+            templates=config.compiled_templates(),
+            addresses=mail.addresses,
+            sender=mail.sender,
+            warning_template=mail.warning_template,
+            task_template=mail.task_template,
+            lead_templates=mail.lead_templates,
+            **options,
+        )
 
     # -- settings ------------------------------------------------------------------
 
