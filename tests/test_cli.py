@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pty
 import signal
 import sqlite3
 import subprocess
@@ -10,10 +12,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 import escalate
 from escalate.config import example_config
 from escalate.scenario import example_scenario
+from tests.adapters.test_mailers import Inbox, free_port, parse
 
 COMMANDS = ("demo", "simulate", "tick", "run", "explain", "verify", "check", "timeline")
 LATER = "2026-11-30T09:15:00+01:00"
@@ -40,8 +44,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def copy_db(demo: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "copy.db"
+def copy_db(demo: Path, tmp_path: Path, name: str = "copy.db") -> Path:
+    target = tmp_path / name
     with sqlite3.connect(demo / "demo.db") as source, sqlite3.connect(target) as dest:
         source.backup(dest)
     return target
@@ -98,6 +102,14 @@ class TestDemo:
         assert second.returncode == 0
         assert first.stdout == second.stdout
         assert len(list((folder / "mail").glob("*.eml"))) == 13
+
+    def test_a_folder_it_cannot_use(self, tmp_path: Path) -> None:
+        """--dir naming a file: exit 1 with the reason, no traceback."""
+        (tmp_path / "file").write_text("")
+        result = run("demo", "--dir", tmp_path / "file")
+        assert result.returncode == 1
+        assert result.stderr.startswith("escalate: error: ")
+        assert "Traceback" not in result.stderr
 
 
 class TestSimulate:
@@ -242,6 +254,94 @@ class TestTickAndRun:
         assert result.returncode == 1, result.stdout
         assert "error: c2: template 'escalation.txt'" in result.stdout
 
+    def test_tick_sends_through_smtp(self, demo: Path, tmp_path: Path) -> None:
+        """[mail.smtp] in the configuration: the mails reach a real SMTP server."""
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+        controller.start()
+        try:
+            db = copy_db(demo, tmp_path)
+            config = with_fourth_step(demo, tmp_path)
+            text = config.read_text().replace('folder = "mail"', "")
+            config.write_text(
+                text + f'\n[mail.smtp]\nhost = "127.0.0.1"\nport = {controller.port}\n'
+                'security = "none"\n'
+            )
+            now = "2026-12-31T12:00:00+01:00"
+            result = run("tick", "--config", config, "--db", db, "--now", now)
+        finally:
+            controller.stop()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "1 actions fired" in result.stdout
+        assert "1 mails sent" in result.stdout
+        assert [parse(m)["To"] for m in inbox.messages] == ["diana@example.com"]
+
+    def test_smtp_password_variable_missing(self, demo: Path, tmp_path: Path) -> None:
+        """A password variable that is not set: exit 1 naming it."""
+        config = tmp_path / "helpdesk.toml"
+        text = (demo / "helpdesk.toml").read_text().replace('folder = "mail"', "")
+        config.write_text(
+            text + '\n[mail.smtp]\nhost = "localhost"\nusername = "u"\n'
+            'password_env = "ESCALATE_TEST_NO_SUCH_VARIABLE"\n'
+        )
+        result = run("tick", "--config", config, "--db", tmp_path / "x.db")
+        assert result.returncode == 1
+        assert "'ESCALATE_TEST_NO_SUCH_VARIABLE' is not set" in result.stderr
+
+    def test_progress_only_on_a_terminal(self, demo: Path, tmp_path: Path) -> None:
+        """A recompute shows progress on a terminal (a pty), nothing on a pipe."""
+        config = with_fourth_step(demo, tmp_path)
+        piped = run(
+            "tick",
+            "--config",
+            config,
+            "--db",
+            copy_db(demo, tmp_path),
+            "--now",
+            LATER,
+            "--outbox",
+            tmp_path / "out",
+        )
+        assert piped.returncode == 0
+        assert piped.stderr == ""
+        db = copy_db(demo, tmp_path, "tty.db")
+        leader, follower = pty.openpty()
+        try:
+            process = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "escalate.cli",
+                    "tick",
+                    "--config",
+                    str(config),
+                    "--db",
+                    str(db),
+                    "--now",
+                    LATER,
+                    "--outbox",
+                    str(tmp_path / "out"),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=follower,
+                text=True,
+                check=False,
+                timeout=120,
+            )
+            os.set_blocking(leader, False)  # read what the terminal holds
+            shown = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 1024)
+                except BlockingIOError:
+                    break
+                shown += chunk
+        finally:
+            os.close(follower)
+            os.close(leader)
+        assert process.returncode == 0, process.stdout
+        assert b"recomputing deadlines: 2 batches" in shown
+
     def test_tick_on_a_bad_configuration(self, tmp_path: Path) -> None:
         """A configuration error exits 1 with its TOML path, and writes nothing."""
         config = tmp_path / "bad.toml"
@@ -299,6 +399,21 @@ class TestTickAndRun:
         out, err = process.communicate(timeout=60)
         assert process.returncode == 0, err
         assert "stopped after 1 ticks" in out
+
+    def test_run_refuses_zero_ticks(self, tmp_path: Path) -> None:
+        """--max-ticks below 1 is refused before anything runs."""
+        result = run(
+            "run",
+            "--config",
+            example_config(),
+            "--db",
+            tmp_path / "r.db",
+            "--max-ticks",
+            "0",
+        )
+        assert result.returncode == 1
+        assert "--max-ticks: expected 1 or more, got 0" in result.stderr
+        assert not (tmp_path / "r.db").exists()
 
     def test_bad_every(self) -> None:
         """--every takes the configuration's duration syntax."""

@@ -59,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EscalateError as e:
         print(f"escalate: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a folder or file the command cannot write
+        print(f"escalate: error: {e}", file=sys.stderr)
+        return 1
 
 
 # -- the parser -----------------------------------------------------------------------
