@@ -34,7 +34,7 @@ from escalate.ical import read_ical
 from escalate.leads import ExternalEscalation, LeadSettings, LeadType, TeamOverride
 from escalate.matching import Agent, Qualification, QualificationCatalog, Relaxation
 from escalate.matching import Routing as _Routing
-from escalate.model import BUILTIN_STATUSES, Status
+from escalate.model import Status
 from escalate.recurrence import Recurrence
 from escalate.rules import (
     Condition,
@@ -306,13 +306,6 @@ def _date_item(value: object, path: str) -> date:
 # -- the rule book --------------------------------------------------------------------
 
 
-def _status(name: str, *, closed: bool) -> Status:
-    for status in BUILTIN_STATUSES:
-        if status.name == name:
-            return status
-    return Status(name, closed=closed)
-
-
 def _book(escalation: Table, rules: Table) -> RuleBook:
     scheduler_on = escalation.flag("scheduler", True)
     active = escalation.text("active", None)
@@ -321,8 +314,8 @@ def _book(escalation: Table, rules: Table) -> RuleBook:
         t = escalation.table("expiry")
         kwargs = {
             "after": t.duration("after"),
-            "pending": _status(t.text("pending", "Pending"), closed=False),
-            "expired": _status(t.text("expired", "Expired"), closed=True),
+            "pending": Status.named(t.text("pending", "Pending")),
+            "expired": Status.named(t.text("expired", "Expired"), closed=True),
             "hours": t.text("hours", None),
             "enabled": t.flag("enabled", True),
         }

@@ -155,6 +155,14 @@ class Status:
     def __str__(self) -> str:
         return self.name
 
+    @classmethod
+    def named(cls, name: str, *, closed: bool = False) -> Status:
+        """The built-in status called ``name``, or a new one (closed or not)."""
+        for status in BUILTIN_STATUSES:
+            if status.name == name:
+                return status
+        return cls(name, closed=closed)
+
 
 Status.NEW = Status("New")
 Status.ACTIVE_NEW = Status("Active – New")

@@ -23,7 +23,7 @@ from escalate._toml import Table, check_offsets, fail, wrapped
 from escalate.config import read_text
 from escalate.errors import ConfigError
 from escalate.leads import Lead
-from escalate.model import BUILTIN_STATUSES, Case, Status, Task
+from escalate.model import Case, Status, Task
 
 __all__ = ["CaseEvent", "LeadEvent", "Scenario", "example_scenario", "load_scenario"]
 
@@ -138,20 +138,13 @@ def _one_or_many(root: Table, one: str, many: str) -> Iterator[Table]:
     yield from root.tables(many)
 
 
-def _status(name: str) -> Status:
-    for status in BUILTIN_STATUSES:
-        if status.name == name:
-            return status
-    return Status(name)
-
-
 def _case(t: Table) -> Case:
     created = t.instant("created_at")
     kwargs: dict[str, Any] = {
         "id": t.text("id"),
         "number": t.text("number", None) or t.data.get("id"),
         "created_at": created,
-        "status": _status(t.text("status", "Active – New")),
+        "status": Status.named(t.text("status", "Active – New")),
         "priority": t.raw("priority"),
         "owner": t.text("owner", None),
         "fields": t.mapping("fields"),
@@ -167,7 +160,7 @@ def _case_event(case_id: str, t: Table) -> CaseEvent:
         if t.has(key):
             changes[key] = t.text(key)
     if "status" in changes:
-        changes["status"] = _status(changes["status"])
+        changes["status"] = Status.named(changes["status"])
     if t.has("priority"):
         changes["priority"] = t.raw("priority")
     if t.has("fields"):

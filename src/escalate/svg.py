@@ -71,7 +71,7 @@ def timeline_svg(
     if case.closed:  # show the ladder the case ran under while it was open
         open_before = [name for _, name in changes if name != case.status.name]
         if open_before:
-            governed = attrs.evolve(case, status=Status(open_before[-1]))
+            governed = attrs.evolve(case, status=Status.named(open_before[-1]))
     ev = evaluate(settings.book, governed, until, settings.calendars)
     steps = [s for s in ev.steps if s.due_at is not None]
     end_us = max(
