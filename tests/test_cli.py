@@ -504,6 +504,11 @@ class TestInspect:
         titles = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}title")]
         assert any(t.startswith("fired: team-lead -> tessa") for t in titles)
         assert any(t.startswith("Pending from Tue 10:00") for t in titles)
+        assert any(
+            t.startswith("fired: expiry -> Expired at Wed 16:00") for t in titles
+        )
+        # nothing after the closing: the later steps never happened
+        assert not any("manager" in t for t in titles)
 
     def test_timeline_unknown_case(self, demo: Path, tmp_path: Path) -> None:
         """An unknown case exits 1, and no file is written."""

@@ -18,7 +18,7 @@ import attrs
 from escalate._instants import to_us
 from escalate.history import HistoryAction, HistoryEntry
 from escalate.model import Case, Status
-from escalate.rules import ActionKind, evaluate
+from escalate.rules import ActionKind, StepStatus, evaluate
 from escalate.settings import Settings
 
 __all__ = ["timeline_svg"]
@@ -26,6 +26,12 @@ __all__ = ["timeline_svg"]
 _WIDTH = 1000
 _LEFT = 40
 _AXIS = 120
+
+
+def _label(s: StepStatus) -> str:
+    if s.kind is ActionKind.WARNING:
+        return f"warning {int((s.threshold or 0) * 100)}% of {s.action.id}"
+    return f"{s.action.id} -> {s.action.escalate_to}"
 
 
 def _statuses(
@@ -69,15 +75,24 @@ def timeline_svg(
     changes = _statuses(case, history)
     governed = case
     if case.closed:  # show the ladder the case ran under while it was open
-        open_before = [name for _, name in changes if name != case.status.name]
+        open_before = [(t, name) for t, name in changes if name != case.status.name]
         if open_before:
-            governed = attrs.evolve(case, status=Status.named(open_before[-1]))
+            since, name = open_before[-1]
+            governed = attrs.evolve(case, status=Status.named(name), status_since=since)
     ev = evaluate(settings.book, governed, until, settings.calendars)
-    steps = [s for s in ev.steps if s.due_at is not None]
-    end_us = max(
-        [to_us(until, "until")] + [to_us(s.due_at, "due") for s in steps if s.due_at]
-    )
-    end = datetime.fromtimestamp(end_us / 1e6, tz) + timedelta(hours=1)
+    marks = [  # (instant, label, kind, key): the ladder's steps and the expiry
+        (s.due_at, _label(s), s.kind, s.key) for s in ev.steps if s.due_at is not None
+    ]
+    if ev.expiry is not None:
+        expiry = ev.expiry
+        label = f"expiry -> {expiry.new_status}"
+        marks.append((expiry.due_at, label, ActionKind.EXPIRY, expiry.key))
+    until_us = to_us(until, "until")
+    if case.closed:  # what lay after the closing never happened
+        marks = [m for m in marks if to_us(m[0], "due") <= until_us]
+    marks.sort(key=lambda m: to_us(m[0], "due"))
+    end_us = max([until_us] + [to_us(m[0], "due") for m in marks])
+    end = datetime.fromtimestamp(end_us // 10**6, tz) + timedelta(hours=1)
     lo, hi = to_us(start, "start"), to_us(end, "end")
 
     def x(t: datetime) -> float:
@@ -112,26 +127,24 @@ def timeline_svg(
         f'<line x1="{_LEFT}" y1="{_AXIS}" x2="{_WIDTH - _LEFT}" y2="{_AXIS}" '
         'stroke="black"/>'
     )
-    for s in steps:
-        assert s.due_at is not None
-        label = (
-            f"warning {int((s.threshold or 0) * 100)}% of {s.action.id}"
-            if s.kind is ActionKind.WARNING
-            else f"{s.action.id} -> {s.action.escalate_to}"
+    for n, (due_at, label, kind, key) in enumerate(marks):
+        pos = x(due_at)
+        colour = {ActionKind.WARNING: "#999", ActionKind.EXPIRY: "#8e44ad"}.get(
+            kind, "#c0392b"
         )
-        pos = x(s.due_at)
-        colour = "#999" if s.kind is ActionKind.WARNING else "#c0392b"
-        when = f"{s.due_at.astimezone(tz):%a %H:%M}"
+        when = f"{due_at.astimezone(tz):%a %H:%M}"
         parts.append(
             f'<line class="threshold" x1="{pos}" y1="35" x2="{pos}" y2="{_AXIS}" '
             f'stroke="{colour}" stroke-dasharray="4 2"><title>{escape(label)} due '
             f"{when}</title></line>"
         )
         parts.append(
-            f'<text x="{pos + 3}" y="{45 + 12 * (steps.index(s) % 5)}" '
-            f'fill="{colour}">{escape(label)}</text>'
+            f'<text x="{pos + 3 if pos < _WIDTH * 0.7 else pos - 3}" '
+            f'y="{45 + 12 * (n % 5)}" fill="{colour}" '
+            f'text-anchor="{"start" if pos < _WIDTH * 0.7 else "end"}">'
+            f"{escape(label)}</text>"
         )
-        if fired(s.key):
+        if fired(key):
             parts.append(
                 f'<circle class="fired" cx="{pos}" cy="{_AXIS}" r="5" fill="{colour}">'
                 f"<title>fired: {escape(label)} at {when}</title></circle>"
@@ -142,7 +155,8 @@ def timeline_svg(
         parts.append(
             f'<g class="event"><line x1="{pos}" y1="{_AXIS}" x2="{pos}" '
             f'y2="{_AXIS + 10}" stroke="black"/><text x="{pos}" '
-            f'y="{_AXIS + 22 + 12 * (i % 4)}" text-anchor="middle">{escape(what)}'
+            f'y="{_AXIS + 22 + 12 * (i % 4)}" '
+            f'text-anchor="{"start" if pos < _WIDTH * 0.7 else "end"}">{escape(what)}'
             f"</text><title>{quoteattr(what)[1:-1]} at "
             f"{e.at.astimezone(tz):%a %d %b %H:%M}</title></g>"
         )
