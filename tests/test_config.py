@@ -179,6 +179,16 @@ class TestErrors:
                 "calendars.office.colour: unknown key; expected one of",
             ),
             (
+                "weekly =",
+                'holidays = { dates = "2026-12-31" }\nweekly =',
+                'calendars.office.holidays.dates: expected an array of dates, got "20',
+            ),
+            (
+                'hours = "office"',
+                'conditions = "priority = high"',
+                "rules.gold.items[0].conditions: expected an array of conditions",
+            ),
+            (
                 'hours = "office"',
                 'hours = "ofice"',
                 "rules: the calendars ['ofice'] are named but not defined",

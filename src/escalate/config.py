@@ -262,12 +262,10 @@ def _holidays(t: Table, base: Path) -> tuple[Any, list[Recurrence]]:
     subdiv = t.text("subdiv", None)
     categories = t.texts("categories")
     observed = t.flag("observed", True)
-    dates = [
-        _date_item(v, f"{t.at('dates')}[{i}]")
-        for i, v in enumerate(t.raw("dates", []) or [])
-    ]
-    if not isinstance(t.raw("dates", []), list):
-        raise fail(t.at("dates"), "an array of dates", t.raw("dates"))
+    listed = t.raw("dates", [])
+    if not isinstance(listed, list):
+        raise fail(t.at("dates"), "an array of dates", listed)
+    dates = [_date_item(v, f"{t.at('dates')}[{i}]") for i, v in enumerate(listed)]
     ical = t.text("ical", None)
     t.done()
     closures: list[Recurrence] = []
@@ -340,14 +338,15 @@ def _rule(name: str, t: Table) -> Rule:
 
 
 def _item(t: Table) -> RuleItem:
+    listed = t.raw("conditions", [])
+    if not isinstance(listed, list):
+        raise fail(t.at("conditions"), "an array of conditions", listed)
     conditions = []
-    for i, c in enumerate(t.raw("conditions", []) or []):
+    for i, c in enumerate(listed):
         where = f"{t.at('conditions')}[{i}]"
         if not isinstance(c, list) or len(c) not in (2, 3) or not isinstance(c[0], str):
             raise fail(where, '[field, operator, value] like ["priority", "=", 1]', c)
         conditions.append(wrapped(where, Condition, *c))
-    if not isinstance(t.raw("conditions", []), list):
-        raise fail(t.at("conditions"), "an array of conditions", t.raw("conditions"))
     basis = t.text("basis", "created")
     if basis not in _BASES:
         raise fail(t.at("basis"), f"one of {', '.join(map(repr, _BASES))}", basis)
