@@ -333,9 +333,9 @@ toml_values = st.recursive(
         st.dates(),
         st.datetimes(timezones=st.one_of(st.none(), st.just(AMS))),
     ),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3),
-        st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: st.one_of(  # min_size=1: hypothesis checks that extend recurses
+        st.lists(inner, min_size=1, max_size=3),
+        st.dictionaries(st.text(max_size=8), inner, min_size=1, max_size=3),
     ),
     max_leaves=8,
 )
