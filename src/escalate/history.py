@@ -351,6 +351,18 @@ class HistoryHead:
         """The head once ``entry`` is appended."""
         return HistoryHead(self.case_id, entry.seq, entry.hash)
 
+    def require_next(self, entry: HistoryEntry) -> None:
+        """Refuse ``entry`` unless it follows this (the stored) head.
+
+        Raises:
+            ConflictError: Its number or previous hash does not follow the head.
+        """
+        if entry.seq != self.count + 1 or entry.prev != self.hash:
+            raise ConflictError(
+                f"case {entry.case_id!r}: history entry {entry.seq} does not "
+                f"follow the stored head (entry {self.count})"
+            )
+
 
 # -- verification ----------------------------------------------------------------
 

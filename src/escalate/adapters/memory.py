@@ -305,12 +305,7 @@ class MemoryStore:
         """
         with self.transaction():
             for entry in entries:
-                head = self.history_head(entry.case_id)
-                if entry.seq != head.count + 1 or entry.prev != head.hash:
-                    raise ConflictError(
-                        f"case {entry.case_id!r}: history entry {entry.seq} does not "
-                        f"follow the stored head (entry {head.count})"
-                    )
+                self.history_head(entry.case_id).require_next(entry)
                 self._add(self._history, entry.case_id, entry)
 
     def history(self, case_id: str) -> list[HistoryEntry]:

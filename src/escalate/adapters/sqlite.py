@@ -465,12 +465,7 @@ class SqliteStore:
         """
         with self.transaction():
             for e in entries:
-                head = self.history_head(e.case_id)
-                if e.seq != head.count + 1 or e.prev != head.hash:
-                    raise ConflictError(
-                        f"case {e.case_id!r}: history entry {e.seq} does not follow "
-                        f"the stored head (entry {head.count})"
-                    )
+                self.history_head(e.case_id).require_next(e)
                 self._write(
                     "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
