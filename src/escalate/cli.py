@@ -252,7 +252,8 @@ class _NoMail:
 
 
 class _FixedClock:
-    """The instant ``--now`` names, for the whole command."""
+    """The instant ``--now`` names, for the whole command, in the offset given
+    (a ManualClock would answer in UTC, and the summary shows the user's)."""
 
     def __init__(self, at: datetime) -> None:
         self.at = at

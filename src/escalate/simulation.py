@@ -214,14 +214,12 @@ def _fired(
         )
     step = action.action
     assert step is not None
-    item = None
-    for rule in book.rules:
-        for it in rule.items:
-            if it.id == action.item_id:
-                item = it
-    label = (item.name or item.id) if item is not None else action.item_id
-    hours = f" in {item.hours!r}" if item is not None and item.hours else " (24/7)"
-    basis = item.basis.value if item is not None else "basis"
+    assert action.rule is not None
+    assert action.item_id is not None
+    item = book.rule(action.rule).item(action.item_id)  # the book the tick used
+    label = item.name or item.id
+    hours = f" in {item.hours!r}" if item.hours else " (24/7)"
+    basis = item.basis.value
     if fired.kind is ActionKind.WARNING:
         assert action.threshold is not None
         part = step.after * action.threshold.numerator // action.threshold.denominator
