@@ -107,7 +107,18 @@ from escalate.matching import (
     suggest,
 )
 from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
-from escalate.ports import Claim, SettingsRecord, Store
+from escalate.ports import (
+    CaseStore,
+    Claim,
+    DocumentStore,
+    HistoryStore,
+    LeadStore,
+    OutboxStore,
+    SettingsRecord,
+    SettingsStore,
+    Store,
+    TaskStore,
+)
 from escalate.recurrence import Recurrence
 from escalate.rules import (
     ActionKind,
@@ -169,6 +180,7 @@ __all__ = [
     "CaseDeletion",
     "CaseEvent",
     "CaseFile",
+    "CaseStore",
     "Change",
     "Claim",
     "Clock",
@@ -182,6 +194,7 @@ __all__ = [
     "DispatchReport",
     "DocumentKind",
     "DocumentSettings",
+    "DocumentStore",
     "DueAction",
     "EscalateError",
     "EscalationAction",
@@ -198,6 +211,7 @@ __all__ = [
     "HistoryAction",
     "HistoryEntry",
     "HistoryHead",
+    "HistoryStore",
     "InvalidOperation",
     "ItemTrial",
     "Lead",
@@ -206,6 +220,7 @@ __all__ = [
     "LeadProblem",
     "LeadSettings",
     "LeadStep",
+    "LeadStore",
     "LeadType",
     "Limits",
     "LineDeletion",
@@ -217,6 +232,7 @@ __all__ = [
     "NotFound",
     "Numbering",
     "Operator",
+    "OutboxStore",
     "Outcome",
     "OutgoingMail",
     "Permission",
@@ -240,6 +256,7 @@ __all__ = [
     "SettingSource",
     "Settings",
     "SettingsRecord",
+    "SettingsStore",
     "SlaTimer",
     "SmtpSettings",
     "Sourced",
@@ -251,6 +268,7 @@ __all__ = [
     "TIMER_TRANSITIONS",
     "TRACKED_FIELDS",
     "Task",
+    "TaskStore",
     "TeamOverride",
     "TemplateError",
     "Templates",

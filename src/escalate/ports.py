@@ -1,9 +1,27 @@
 """The ports: what the engine needs from a store and a mailer.
 
-Data crossing a port is a frozen value, never a dict. ``escalate.adapters`` has
-ready implementations (``MemoryStore``, ``SqliteStore``; ``SmtpMailer``,
-``FolderMailer``), and ``escalate.testing.StoreContract`` is the test suite every
-store adapter, a user's own included, must pass.
+Data crossing a port is a frozen value, never a dict. Persistence is split by what
+it keeps, so that a CRM that keeps its cases elsewhere can see which part it must
+write, and a reader can hold each part in their head:
+
+========================  ==========================================================
+:class:`CaseStore`        cases, their index of next due instants, deletion records
+:class:`HistoryStore`     history entries and their heads, follow-up lines, markers
+:class:`OutboxStore`      fired idempotency keys and the outbox of mails
+:class:`LeadStore`        leads and their due index
+:class:`TaskStore`        tasks and their due index
+:class:`DocumentStore`    escalation documents and their numbers
+:class:`SettingsStore`    the settings the due instants were computed under
+========================  ==========================================================
+
+:class:`Store` is their union, which the engine asks for. Every write happens
+inside ``transaction()`` (each part has it): the writes of one transaction commit
+together or not at all, and transactions of concurrent workers are serialised.
+``escalate.adapters`` has ready implementations (``MemoryStore``,
+``SqliteStore``; ``SmtpMailer``, ``FolderMailer``), and ``escalate.testing`` has a
+contract suite per part (``StoreContract`` runs them all) that every adapter, a
+user's own included, must pass. ``docs/stores.md`` lists every method with its
+contract and the test that checks it.
 """
 
 from __future__ import annotations
@@ -28,7 +46,19 @@ from escalate.leads import Lead
 from escalate.mail import Mailer, OutgoingMail
 from escalate.model import Case, Task
 
-__all__ = ["Claim", "Mailer", "SettingsRecord", "Store"]
+__all__ = [
+    "CaseStore",
+    "Claim",
+    "DocumentStore",
+    "HistoryStore",
+    "LeadStore",
+    "Mailer",
+    "OutboxStore",
+    "SettingsRecord",
+    "SettingsStore",
+    "Store",
+    "TaskStore",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -67,63 +97,41 @@ class SettingsRecord:
     recomputed: bool
 
 
+class _Transactional(Protocol):
+    def transaction(self) -> AbstractContextManager[None]:
+        """All or nothing; nested transactions join the outermost one."""
+        ...
+
+
 @runtime_checkable
-class Store(Protocol):
-    """Persistence for the engine.
+class CaseStore(_Transactional, Protocol):
+    """Cases, their index of next due instants, and case deletion records.
 
-    Every write happens inside :meth:`transaction`: the writes of one transaction
-    commit together or not at all (an exception inside leaves nothing), and
-    transactions of concurrent workers are serialised.
-
-    Invariants every adapter keeps (the contract suite checks them):
-
-    * ``save_case`` and ``save_lead`` are optimistic: each refuses with
-      ``ConflictError`` unless the stored version is the value's ``version`` (0
-      for a new one), and stores it as ``version + 1``.
-    * History entries and follow-up lines are append-only; an entry must follow
-      the stored head (``ConflictError`` otherwise). A deletion is a marker.
-    * ``record_fired`` is unique on the key: it returns False for a key recorded
-      before.
-    * The outbox holds each Message-ID once; ``claim`` hands a message to one
-      worker for a lease; an expired lease makes it claimable again; ``mark_sent``
-      marks only the claims still held.
-    * ``next_number`` counts per document kind and rolls back with its
-      transaction; case deletion records are never removed.
+    * ``save_case`` is optimistic: it refuses with ``ConflictError`` unless the
+      stored version is the case's ``version`` (0 for a new one), and stores it
+      as ``version + 1``.
+    * ``due_cases`` reads an index (open cases only), never a scan of every case.
+    * ``delete_case`` removes the case and keeps the record, and refuses a record
+      made before the case's history moved on; records are never removed.
     """
 
-    def transaction(self) -> AbstractContextManager[None]: ...
-
-    # cases
     def get_case(self, case_id: str) -> Case: ...
     def save_case(self, case: Case, *, next_due: datetime | None) -> Case: ...
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]: ...
     def open_case_ids(self) -> Iterator[str]: ...
-
     def delete_case(self, deletion: CaseDeletion) -> None: ...
     def case_deletions(self) -> list[CaseDeletion]: ...
 
-    # leads
-    def save_lead(self, lead: Lead, *, next_due: datetime | None) -> Lead: ...
-    def get_lead(self, lead_id: str) -> Lead: ...
-    def due_leads(self, until: datetime, *, limit: int) -> list[Lead]: ...
-    def lead_ids(self) -> Iterator[str]: ...
 
-    # tasks
-    def save_task(self, task: Task, *, next_due: datetime | None) -> None: ...
-    def get_task(self, task_id: str) -> Task: ...
-    def due_tasks(self, until: datetime, *, limit: int) -> list[Task]: ...
+@runtime_checkable
+class HistoryStore(_Transactional, Protocol):
+    """History entries, follow-up lines and their deletion markers.
 
-    # escalation documents and their numbers
-    def next_number(self, kind: DocumentKind) -> str: ...
-    def save_document(self, document: EscalationDocument) -> None: ...
-    def get_document(self, number: str) -> EscalationDocument: ...
-    def documents(self, case_id: str) -> list[EscalationDocument]: ...
+    * All three are append-only: an entry must follow its case's stored head
+      (``ConflictError`` otherwise), a line the stored lines; a deletion is a
+      marker beside the line, never a change to it.
+    """
 
-    # settings (the rule book and calendars)
-    def save_settings(self, record: SettingsRecord) -> None: ...
-    def settings_record(self) -> SettingsRecord | None: ...
-
-    # history and follow-up
     def append_history(self, entries: Sequence[HistoryEntry]) -> None: ...
     def history(self, case_id: str) -> list[HistoryEntry]: ...
     def history_head(self, case_id: str) -> HistoryHead: ...
@@ -132,13 +140,76 @@ class Store(Protocol):
     def lines(self, case_id: str) -> list[FollowUpLine]: ...
     def deletions(self, case_id: str) -> list[LineDeletion]: ...
 
-    # exactly once
+
+@runtime_checkable
+class OutboxStore(_Transactional, Protocol):
+    """Fired idempotency keys and the outbox: what exactly-once rests on.
+
+    * ``record_fired`` is unique on the key: it returns False for a key recorded
+      before.
+    * The outbox holds each Message-ID once; ``claim`` hands a message to one
+      worker for a lease; an expired lease makes it claimable again;
+      ``mark_sent`` marks only the claims still held.
+    """
+
     def record_fired(self, key: str, at: datetime) -> bool: ...
     def is_fired(self, key: str) -> bool: ...
-
-    # outbox
     def enqueue(self, mail: OutgoingMail, *, at: datetime) -> bool: ...
     def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]: ...
     def mark_sent(self, claims: Sequence[Claim], *, at: datetime) -> list[str]: ...
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None: ...
     def pending(self) -> int: ...
+
+
+@runtime_checkable
+class LeadStore(_Transactional, Protocol):
+    """Leads and their index of next due instants (``save_lead`` is optimistic,
+    like ``save_case``)."""
+
+    def save_lead(self, lead: Lead, *, next_due: datetime | None) -> Lead: ...
+    def get_lead(self, lead_id: str) -> Lead: ...
+    def due_leads(self, until: datetime, *, limit: int) -> list[Lead]: ...
+    def lead_ids(self) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class TaskStore(_Transactional, Protocol):
+    """Tasks and their index of next due instants."""
+
+    def save_task(self, task: Task, *, next_due: datetime | None) -> None: ...
+    def get_task(self, task_id: str) -> Task: ...
+    def due_tasks(self, until: datetime, *, limit: int) -> list[Task]: ...
+
+
+@runtime_checkable
+class DocumentStore(_Transactional, Protocol):
+    """Escalation documents, and their numbers (``next_number`` counts per kind and
+    rolls back with its transaction, so a store is the ``Numbering`` of
+    ``escalate_to_document``)."""
+
+    def next_number(self, kind: DocumentKind) -> str: ...
+    def save_document(self, document: EscalationDocument) -> None: ...
+    def get_document(self, number: str) -> EscalationDocument: ...
+    def documents(self, case_id: str) -> list[EscalationDocument]: ...
+
+
+@runtime_checkable
+class SettingsStore(_Transactional, Protocol):
+    """The settings (rule book, calendars, lead types) in force."""
+
+    def save_settings(self, record: SettingsRecord) -> None: ...
+    def settings_record(self) -> SettingsRecord | None: ...
+
+
+@runtime_checkable
+class Store(
+    CaseStore,
+    HistoryStore,
+    OutboxStore,
+    LeadStore,
+    TaskStore,
+    DocumentStore,
+    SettingsStore,
+    Protocol,
+):
+    """Everything the engine keeps: the union of the parts above."""

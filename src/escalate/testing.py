@@ -18,38 +18,43 @@ This module imports pytest, so ``escalate/__init__.py`` does not import it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
-from typing import Any, Final
+from typing import Final
 
-import attrs
 import pytest
 
-from escalate.errors import ConflictError, NaiveDatetimeError, NotFound
-from escalate.history import (
-    CaseFile,
-    DocumentKind,
-    HistoryHead,
-    add_line,
-    apply_change,
-    create_case,
-    delete_case,
-    delete_line,
-    escalate_to_document,
-    update_document,
-    verify,
+# The store contract lives in its own module; have pytest rewrite its asserts
+# as it does this plugin's.
+pytest.register_assert_rewrite("escalate._store_contract")
+
+from escalate._store_contract import (  # noqa: E402
+    CaseStoreContract,
+    DocumentStoreContract,
+    HistoryStoreContract,
+    LeadStoreContract,
+    OutboxStoreContract,
+    SettingsStoreContract,
+    StoreContract,
+    TaskStoreContract,
+    example_mail,
 )
-from escalate.leads import Lead
-from escalate.mail import Mailer, OutgoingMail
-from escalate.model import Actor, Case, Status, Task
-from escalate.ports import SettingsRecord, Store
-from escalate.timers import ManualClock
+from escalate.errors import NaiveDatetimeError  # noqa: E402
+from escalate.mail import Mailer, OutgoingMail  # noqa: E402
+from escalate.timers import ManualClock  # noqa: E402
 
 __all__ = [
     "DEFAULT_START",
+    "CaseStoreContract",
+    "DocumentStoreContract",
+    "HistoryStoreContract",
+    "LeadStoreContract",
     "MailerContract",
+    "OutboxStoreContract",
     "RecordingMailer",
+    "SettingsStoreContract",
     "StoreContract",
+    "TaskStoreContract",
     "example_mail",
     "manual_clock",
 ]
@@ -96,20 +101,6 @@ class RecordingMailer:
 def _lines(text: str) -> str:
     """Text with SMTP's CRLF line ends read as LF."""
     return text.replace("\r\n", "\n")
-
-
-def example_mail(**changes: object) -> OutgoingMail:
-    """An OutgoingMail for tests, with ``changes`` applied."""
-    values: dict[str, object] = {
-        "key": "escalation/c1/item-1/step-1/1795420800000000",
-        "recipient": "lead@example.com",
-        "sender": "escalate@example.com",
-        "subject": "Case C-1042 escalated",
-        "text": "Case C-1042 needs you.\n",
-        "html": None,
-    }
-    values.update(changes)
-    return OutgoingMail(**values)  # type: ignore[arg-type]
 
 
 class MailerContract:
@@ -167,345 +158,3 @@ class MailerContract:
         body = msg.get_body(("plain",))
         assert body is not None
         assert _lines(body.get_content()) == "Groeten, Anaïs\n"
-
-
-_T0: Final = datetime(2026, 11, 23, 9, tzinfo=UTC)
-
-
-class StoreContract:
-    """The contract every :class:`~escalate.ports.Store` adapter passes.
-
-    Subclass it in a test module as ``class TestMyStore(StoreContract)`` and
-    implement :meth:`make_store`; pytest then runs every ``test_*`` method
-    against your adapter: optimistic concurrency, atomic transactions,
-    append-only history and follow-up, unique fired keys, the outbox's claim,
-    lease and expiry, leads, tasks, document numbers and documents, case deletion
-    records and the settings record.
-    """
-
-    def make_store(self) -> Store:
-        """A fresh, empty store to test."""
-        raise NotImplementedError
-
-    @staticmethod
-    def case(case_id: str = "c1", **changes: Any) -> Case:
-        """A case to store."""
-        return Case(id=case_id, number=f"N-{case_id}", created_at=_T0, **changes)
-
-    def test_save_and_get(self) -> None:
-        """A saved case comes back equal, one version up."""
-        store = self.make_store()
-        saved = store.save_case(self.case(fields={"region": "NL"}), next_due=None)
-        assert saved.version == 1
-        assert store.get_case("c1") == saved
-
-    def test_missing_case(self) -> None:
-        """An unknown case is NotFound (a KeyError too)."""
-        with pytest.raises(NotFound):
-            self.make_store().get_case("nope")
-
-    def test_stale_version_is_a_conflict(self) -> None:
-        """Saving a change made to an old version raises ConflictError."""
-        store = self.make_store()
-        v1 = store.save_case(self.case(), next_due=None)
-        store.save_case(v1.changed(_T0, by=None, priority="high"), next_due=None)
-        with pytest.raises(ConflictError):
-            store.save_case(v1.changed(_T0, by=None, priority="low"), next_due=None)
-        with pytest.raises(ConflictError):
-            store.save_case(self.case(), next_due=None)  # "new", but it exists
-        assert store.get_case("c1").priority == "high"
-
-    def test_due_index(self) -> None:
-        """due_cases: open cases due by then, earliest first, then by id, limited."""
-        store = self.make_store()
-        h = timedelta(hours=1)
-        store.save_case(self.case("b"), next_due=_T0 + 2 * h)
-        store.save_case(self.case("a"), next_due=_T0 + 2 * h)
-        store.save_case(self.case("c"), next_due=_T0 + h)
-        store.save_case(self.case("d"), next_due=None)
-        store.save_case(self.case("e", status=Status.CLOSED), next_due=_T0)
-        store.save_case(self.case("f"), next_due=_T0 + 5 * h)
-        assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=10)] == ["c", "a", "b"]
-        assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=2)] == ["c", "a"]
-        assert list(store.open_case_ids()) == ["a", "b", "c", "d", "f"]
-
-    def test_transaction_is_all_or_nothing(self) -> None:
-        """An exception inside a transaction leaves nothing of it."""
-        store = self.make_store()
-        change = create_case(self.case(), by=None)
-
-        kept = create_case(self.case("kept"), by=None)
-        store.append_history(kept.entries)
-        store.save_case(kept.file.case, next_due=_T0)
-        store.enqueue(example_mail(), at=_T0)
-        (claim,) = store.claim(_T0, lease=timedelta(minutes=5), limit=1)
-        task = Task(id="t1", title="call back", owner="ann", due_at=_T0)
-        record = SettingsRecord(
-            digest="a" * 64, document="{}", saved_at=_T0, recomputed=True
-        )
-
-        def crash() -> None:
-            with store.transaction():
-                store.save_case(change.file.case, next_due=_T0)
-                store.append_history(change.entries)
-                store.append_lines(change.lines)
-                store.record_fired("k1", _T0)
-                store.enqueue(example_mail(recipient="x@example.com"), at=_T0)
-                store.mark_sent([claim], at=_T0)
-                store.save_task(task, next_due=_T0)
-                store.save_lead(
-                    Lead(id="l1", lead_type="web", received_at=_T0), next_due=_T0
-                )
-                document, _ = escalate_to_document(
-                    kept.file,
-                    DocumentKind.ACTION,
-                    by=Actor("ann"),
-                    at=_T0,
-                    numbering=store,
-                )
-                store.save_document(document)
-                store.delete_case(delete_case(kept.file, by=Actor("ann"), at=_T0))
-                store.save_settings(record)
-                raise RuntimeError("crash")
-
-        with pytest.raises(RuntimeError):
-            crash()
-        with pytest.raises(NotFound):
-            store.get_case("c1")
-        assert store.history("c1") == []
-        assert store.lines("c1") == []
-        assert not store.is_fired("k1")
-        assert store.pending() == 1  # the first mail, still claimed, not sent
-        assert store.mark_sent([claim], at=_T0) == [claim.mail.message_id]
-        assert store.due_tasks(_T0, limit=10) == []
-        assert store.due_leads(_T0, limit=10) == []
-        assert store.documents("kept") == []
-        assert [c.id for c in store.due_cases(_T0, limit=10)] == ["kept"]
-        assert store.case_deletions() == []
-        assert store.settings_record() is None
-        assert store.next_number(DocumentKind.ACTION) == "ACT-0001"
-
-    def test_history_round_trip_and_chain(self) -> None:
-        """Entries come back equal and verifiable; only the next entry fits."""
-        store = self.make_store()
-        change = create_case(
-            self.case(), by=Actor("ann"), registration_confirmation="ok"
-        )
-        store.append_history(change.entries)
-        later = apply_change(change.file, {"priority": "high"}, by=Actor("ann"), at=_T0)
-        store.append_history(later.entries)
-        entries = store.history("c1")
-        assert entries == [*change.entries, *later.entries]
-        assert verify(entries, head=store.history_head("c1")).ok
-        with pytest.raises(ConflictError):
-            store.append_history(later.entries)  # already there: the chain moved on
-
-    def test_follow_up_lines_and_deletions(self) -> None:
-        """Lines and deletion markers are appended and read back in order."""
-        store = self.make_store()
-        change = create_case(self.case(), by=Actor("ann"))
-        f = add_line(
-            change.file,
-            "called",
-            by=Actor("ann"),
-            at=_T0,
-            duration=timedelta(minutes=5),
-        )
-        store.append_lines([*change.lines, *f.lines])
-        gone = delete_line(f.file, 2, by=Actor("ann"), at=_T0)
-        store.append_deletions(gone.deletions)
-        assert store.lines("c1") == [*change.lines, *f.lines]
-        assert store.deletions("c1") == list(gone.deletions)
-        with pytest.raises(ConflictError):
-            store.append_deletions(gone.deletions)
-        with pytest.raises(ConflictError):
-            store.append_lines(f.lines)
-
-    def test_fired_keys_are_unique(self) -> None:
-        """record_fired is True once per key."""
-        store = self.make_store()
-        assert store.record_fired("k", _T0) is True
-        assert store.record_fired("k", _T0) is False
-        assert store.is_fired("k")
-        assert not store.is_fired("other")
-
-    def test_outbox_claim_lease_and_expiry(self) -> None:
-        """A message goes to one claimant per lease; an expired lease frees it."""
-        store = self.make_store()
-        mail = example_mail()
-        assert store.enqueue(mail, at=_T0) is True
-        assert store.enqueue(mail, at=_T0) is False  # one Message-ID, once
-        lease = timedelta(minutes=5)
-        (first,) = store.claim(_T0, lease=lease, limit=10)
-        assert (first.mail, first.attempt) == (mail, 1)
-        assert store.claim(_T0 + timedelta(minutes=4), lease=lease, limit=10) == []
-        (second,) = store.claim(_T0 + lease, lease=lease, limit=10)
-        assert second.attempt == 2
-        # the first claim lapsed: it is not marked, the second is
-        ids = store.mark_sent([first, second], at=_T0 + lease)
-        assert ids == [mail.message_id]
-        assert store.pending() == 0
-        assert store.mark_sent([second], at=_T0 + lease) == []  # not held any more
-        assert store.claim(_T0 + 10 * lease, lease=lease, limit=10) == []
-
-    def test_outbox_retry(self) -> None:
-        """A failed send is retried at the time given, not before."""
-        store = self.make_store()
-        store.enqueue(example_mail(), at=_T0)
-        (claim,) = store.claim(_T0, lease=timedelta(minutes=5), limit=1)
-        store.mark_failed(
-            claim, error="421 try later", retry_at=_T0 + timedelta(minutes=10)
-        )
-        assert (
-            store.claim(_T0 + timedelta(minutes=9), lease=timedelta(minutes=5), limit=1)
-            == []
-        )
-        (again,) = store.claim(
-            _T0 + timedelta(minutes=10), lease=timedelta(minutes=5), limit=1
-        )
-        assert again.attempt == 2
-        assert store.pending() == 1
-
-    def test_mark_sent_in_one_go(self) -> None:
-        """Several claims are marked in one call, in the order given."""
-        store = self.make_store()
-        mails = [example_mail(recipient=f"u{i}@example.com") for i in range(3)]
-        for mail in mails:
-            store.enqueue(mail, at=_T0)
-        claims = store.claim(_T0, lease=timedelta(minutes=5), limit=3)
-        marked = store.mark_sent(claims[::-1], at=_T0)
-        assert marked == [m.message_id for m in mails[::-1]]
-        assert store.pending() == 0
-
-    def test_tasks_and_their_due_index(self) -> None:
-        """Tasks come back equal; due_tasks reads the next due instants."""
-        store = self.make_store()
-        h = timedelta(hours=1)
-        tasks = [
-            Task(id=i, title="call back", owner="ann", due_at=_T0 + n * h)
-            for i, n in (("b", 2), ("a", 2), ("c", 1), ("d", 9))
-        ]
-        for t in tasks:
-            store.save_task(t, next_due=t.due_at)
-        store.save_task(tasks[3], next_due=None)  # replaced: reminded already
-        assert store.get_task("d") == tasks[3]
-        assert [t.id for t in store.due_tasks(_T0 + 2 * h, limit=10)] == [
-            "c",
-            "a",
-            "b",
-        ]
-        assert [t.id for t in store.due_tasks(_T0 + 9 * h, limit=2)] == ["c", "a"]
-        with pytest.raises(NotFound):
-            store.get_task("nope")
-
-    def test_leads_versions_and_due_index(self) -> None:
-        """Leads come back equal, one version up; a stale version is a conflict;
-        due_leads reads the next due instants."""
-        store = self.make_store()
-        h = timedelta(hours=1)
-        leads = {
-            i: store.save_lead(
-                Lead(
-                    id=i,
-                    lead_type="web",
-                    received_at=_T0,
-                    team="north",
-                    reached_team_at=_T0,
-                ),
-                next_due=None if n is None else _T0 + n * h,
-            )
-            for i, n in (("b", 2), ("a", 2), ("c", 1), ("d", None))
-        }
-        assert leads["a"].version == 1
-        assert store.get_lead("a") == leads["a"]
-        assert [d.id for d in store.due_leads(_T0 + 2 * h, limit=10)] == ["c", "a", "b"]
-        assert [d.id for d in store.due_leads(_T0 + 2 * h, limit=1)] == ["c"]
-        accepted = store.save_lead(leads["a"].accept(_T0 + h), next_due=None)
-        assert accepted.version == 2
-        with pytest.raises(ConflictError):
-            store.save_lead(leads["a"], next_due=None)
-        assert list(store.lead_ids()) == ["a", "b", "c", "d"]
-        with pytest.raises(NotFound):
-            store.get_lead("nope")
-
-    def test_numbers_per_kind_and_rolled_back(self) -> None:
-        """Numbers count per kind; a rolled-back number is handed out again."""
-        store = self.make_store()
-        assert store.next_number(DocumentKind.COMPLAINT) == "CMP-0001"
-        assert store.next_number(DocumentKind.ACTION) == "ACT-0001"
-
-        def crash() -> None:
-            with store.transaction():
-                store.next_number(DocumentKind.COMPLAINT)
-                raise RuntimeError("crash")
-
-        with pytest.raises(RuntimeError):
-            crash()
-        assert store.next_number(DocumentKind.COMPLAINT) == "CMP-0002"
-
-    def test_documents(self) -> None:
-        """Documents are stored by number, updated in place, listed per case."""
-        store = self.make_store()
-        file = create_case(self.case(), by=None).file
-        docs = [
-            escalate_to_document(file, kind, by=Actor("ann"), at=_T0, numbering=store)[
-                0
-            ]
-            for kind in (DocumentKind.SERVICE_REPORT, DocumentKind.COMPLAINT)
-        ]
-        for d in docs:
-            store.save_document(d)
-        store.save_document(update_document(docs[0], status="done"))
-        assert store.get_document("SRV-0001").status == "done"
-        assert [d.number for d in store.documents("c1")] == ["SRV-0001", "CMP-0001"]
-        assert store.documents("other") == []
-        with pytest.raises(NotFound):
-            store.get_document("CMP-0009")
-
-    def test_case_deletion_keeps_history_and_a_record(self) -> None:
-        """A deleted case is gone; its history and the deletion record stay."""
-        store = self.make_store()
-        change = create_case(self.case(), by=None)
-        store.append_history(change.entries)
-        store.save_case(change.file.case, next_due=_T0)
-        stale = delete_case(
-            CaseFile(case=change.file.case, head=HistoryHead("c1")),
-            by=Actor("ann"),
-            at=_T0,
-        )
-        with pytest.raises(ConflictError):
-            store.delete_case(stale)  # made before the history it would hide
-        deletion = delete_case(change.file, by=Actor("ann"), at=_T0)
-        store.delete_case(deletion)
-        with pytest.raises(NotFound):
-            store.get_case("c1")
-        with pytest.raises(NotFound):
-            store.delete_case(deletion)
-        assert store.case_deletions() == [deletion]
-        assert store.history("c1") == list(change.entries)
-        assert store.due_cases(_T0, limit=10) == []
-
-    def test_settings_record(self) -> None:
-        """The settings record is absent, then the last one saved."""
-        store = self.make_store()
-        assert store.settings_record() is None
-        first = SettingsRecord(
-            digest="a" * 64, document="{}", saved_at=_T0, recomputed=False
-        )
-        store.save_settings(first)
-        assert store.settings_record() == first
-        second = attrs.evolve(first, recomputed=True)
-        store.save_settings(second)
-        assert store.settings_record() == second
-
-    def test_outbox_order(self) -> None:
-        """Messages are claimed in the order they became due, then queued."""
-        store = self.make_store()
-        mails = [example_mail(recipient=f"u{i}@example.com") for i in range(3)]
-        store.enqueue(mails[0], at=_T0 + timedelta(minutes=1))
-        store.enqueue(mails[1], at=_T0)
-        store.enqueue(mails[2], at=_T0)
-        claims = store.claim(
-            _T0 + timedelta(minutes=1), lease=timedelta(minutes=5), limit=2
-        )
-        assert [c.mail for c in claims] == [mails[1], mails[2]]
