@@ -61,6 +61,7 @@ def book() -> RuleBook:
         ]
         items.append(
             RuleItem(
+                id="item-1",
                 name=f"item {i}",
                 conditions=conditions,
                 logic=[
@@ -72,23 +73,32 @@ def book() -> RuleBook:
                 basis=[TimeBasis.CREATED, TimeBasis.MODIFIED][i % 2],
                 actions=[
                     EscalationAction(
-                        after=(i % 4 + 1) * H, escalate_to="lead", warnings=(50,)
+                        id="step-1",
+                        after=(i % 4 + 1) * H,
+                        escalate_to="lead",
+                        warnings=(50,),
                     ),
                     EscalationAction(
-                        after=(i % 4 + 4) * H, escalate_to="manager", new_owner="bob"
+                        id="step-2",
+                        after=(i % 4 + 4) * H,
+                        escalate_to="manager",
+                        new_owner="bob",
                     ),
-                    EscalationAction(after=(i % 4 + 16) * H, escalate_to="director"),
+                    EscalationAction(
+                        id="step-3", after=(i % 4 + 16) * H, escalate_to="director"
+                    ),
                 ],
             )
         )
     items.append(
         RuleItem(
+            id="item-2",
             name="catch-all",
             hours="office",
             actions=[
-                EscalationAction(after=8 * H, escalate_to="lead"),
-                EscalationAction(after=16 * H, escalate_to="manager"),
-                EscalationAction(after=40 * H, escalate_to="director"),
+                EscalationAction(id="step-4", after=8 * H, escalate_to="lead"),
+                EscalationAction(id="step-5", after=16 * H, escalate_to="manager"),
+                EscalationAction(id="step-6", after=40 * H, escalate_to="director"),
             ],
         )
     )

@@ -28,8 +28,10 @@ weekly = { mon-fri = "09:00-17:00" }
 
 [rules.gold]
 [[rules.gold.items]]
+id = "all"
 hours = "office"
 [[rules.gold.items.actions]]
+id = "lead"
 after = "4h"
 escalate_to = "lead"
 """
@@ -120,11 +122,15 @@ weekly = { mon-fri = "09:00-17:00" }
 
 [rules.gold]
 [[rules.gold.items]]
-actions = [{ after = "1h", escalate_to = "a" }]
+id = "one"
+actions = [{ id = "a", after = "1h", escalate_to = "a" }]
 [[rules.gold.items]]
-actions = [{ after = "1h", escalate_to = "a" }]
+id = "two"
+actions = [{ id = "a", after = "1h", escalate_to = "a" }]
 [[rules.gold.items]]
+id = "three"
 [[rules.gold.items.actions]]
+id = "lead"
 after = "4 hours"
 escalate_to = "lead"
 """
@@ -207,6 +213,34 @@ class TestErrors:
                 'hours = "office"',
                 'basis = "whenever"',
                 "rules.gold.items[0].basis: expected one of 'created', 'modified'",
+            ),
+            (
+                'id = "all"',
+                "",
+                "rules.gold.items[0].id: every rule item needs an explicit, stable "
+                "id (what has fired is recorded under it, so that inserting, "
+                "reordering or editing never fires a step twice), got none; add "
+                'id = "gold-1" (the id earlier versions gave it by its position',
+            ),
+            (
+                'id = "lead"',
+                "",
+                "rules.gold.items[0].actions[0].id: every escalation action needs an "
+                "explicit, stable id (what has fired is recorded under it, so that "
+                "inserting, reordering or editing never fires a step twice), got "
+                'none; add id = "step-1"',
+            ),
+            (
+                'id = "lead"',
+                'id = ""',
+                'rules.gold.items[0].actions[0].id: expected a non-empty text, got ""',
+            ),
+            (
+                'escalate_to = "lead"',
+                'escalate_to = "lead"\n[[rules.gold.items.actions]]\nid = "lead"\n'
+                'after = "1h"\nescalate_to = "x"',
+                "rules.gold.items[0]: item 'all': actions: action ids must be unique "
+                "in an item, got ['lead', 'lead']",
             ),
             (
                 'escalate_to = "lead"',

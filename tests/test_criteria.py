@@ -14,7 +14,7 @@ from escalate.model import Case
 from escalate.rules import Condition, EscalationAction, Operator, RuleItem
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
-STEP = [EscalationAction(after=timedelta(hours=1), escalate_to="lead")]
+STEP = [EscalationAction(id="step-1", after=timedelta(hours=1), escalate_to="lead")]
 
 
 def case(**fields: object) -> Case:
@@ -145,6 +145,7 @@ class TestOperators:
 
 def item(logic: str | None, n: int = 3) -> RuleItem:
     return RuleItem(
+        id="item-1",
         conditions=[(f"c{i}", "equals", True) for i in range(1, n + 1)],
         logic=logic,
         actions=STEP,

@@ -203,7 +203,11 @@ class TestTick:
                         RuleItem(
                             id="x",
                             hours="night",
-                            actions=[EscalationAction(after=H, escalate_to="lead")],
+                            actions=[
+                                EscalationAction(
+                                    id="step-1", after=H, escalate_to="lead"
+                                )
+                            ],
                         )
                     ],
                 )

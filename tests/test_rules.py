@@ -40,6 +40,8 @@ MONDAY_9 = at(2026, 11, 23, 9)
 
 
 def step(hours: float, to: str = "lead", **kw: object) -> EscalationAction:
+    """A ladder step; its id defaults to ``<to>-<hours>h``."""
+    kw.setdefault("id", f"{to}-{hours:g}h")
     return EscalationAction(after=timedelta(hours=hours), escalate_to=to, **kw)
 
 
@@ -120,7 +122,7 @@ class TestRuleBook:
             lambda b: b.move_item("main", "all", 0, by=AGENT),
             lambda b: b.reorder_items("main", ["all"], by=AGENT),
             lambda b: b.add_action("main", "all", step(1), by=AGENT),
-            lambda b: b.remove_action("main", "all", "step-1", by=AGENT),
+            lambda b: b.remove_action("main", "all", "lead-1h", by=AGENT),
             lambda b: b.set_expiry(None, by=AGENT),
             lambda b: b.replace_item("main", LADDER, by=AGENT),
         ],
@@ -134,22 +136,60 @@ class TestRuleBook:
             change(book_with(LADDER))
 
     def test_ids_survive_reordering_and_new_steps(self) -> None:
-        """Item ids survive reordering; inserting a step renumbers nothing."""
+        """Items and steps keep the ids they were given when moved or inserted."""
         book = (
             RuleBook()
             .switch_scheduler(True, by=ADMIN)
             .create_rule("r", by=ADMIN, active=True)
         )
-        book = book.add_item("r", RuleItem(actions=[step(1), step(2)]), by=ADMIN)
-        book = book.add_item("r", RuleItem(actions=[step(3)]), by=ADMIN)
-        first, second = book.rule("r").items
-        book = book.move_item("r", second.id, 0, by=ADMIN)
-        assert [it.id for it in book.rule("r").items] == [second.id, first.id]
-        before = [a.id for a in book.rule("r").item(first.id).actions]
-        book = book.add_action("r", first.id, step(1.5), by=ADMIN, position=1)
-        after = [a.id for a in book.rule("r").item(first.id).actions]
-        assert (after[0], after[2]) == (before[0], before[1])
-        assert len(set(after)) == 3
+        book = book.add_item(
+            "r", RuleItem(id="a", actions=[step(1), step(2)]), by=ADMIN
+        )
+        book = book.add_item("r", RuleItem(id="b", actions=[step(3)]), by=ADMIN)
+        book = book.move_item("r", "b", 0, by=ADMIN)
+        assert [it.id for it in book.rule("r").items] == ["b", "a"]
+        book = book.add_action("r", "a", step(1.5), by=ADMIN, position=1)
+        after = [a.id for a in book.rule("r").item("a").actions]
+        assert after == ["lead-1h", "lead-1.5h", "lead-2h"]
+
+    @pytest.mark.parametrize("given", [None, "", "  "])
+    def test_an_item_without_an_id_is_refused_with_a_suggestion(
+        self, given: str | None
+    ) -> None:
+        """An item needs an explicit id; the error names the item and suggests one."""
+        kwargs = {} if given is None else {"id": given}
+        with pytest.raises(RuleError) as e:
+            RuleItem(name="VIP customers", actions=[step(1)], **kwargs)
+        message = str(e.value)
+        assert message.startswith("item 'VIP customers': id: every rule item needs")
+        assert "id='vip-customers'" in message
+
+    @pytest.mark.parametrize("given", [None, ""])
+    def test_an_action_without_an_id_is_refused_with_a_suggestion(
+        self, given: str | None
+    ) -> None:
+        """A step needs an explicit id; the error suggests one."""
+        kwargs = {} if given is None else {"id": given}
+        with pytest.raises(RuleError, match=r"escalation action needs an explicit"):
+            EscalationAction(after=H, escalate_to="Team Lead", **kwargs)
+        with pytest.raises(RuleError, match=r"items\[0\]: actions\[1\]: id: .*to-lead"):
+            Rule(
+                name="r",
+                items=[
+                    {
+                        "id": "x",
+                        "actions": [
+                            {"id": "a", "after": H, "escalate_to": "x"},
+                            {"after": H, "escalate_to": "lead", **kwargs},
+                        ],
+                    }
+                ],
+            )
+
+    def test_action_ids_unique_in_their_item(self) -> None:
+        """Two steps of one item with one id are refused."""
+        with pytest.raises(RuleError, match="action ids must be unique"):
+            RuleItem(id="x", actions=[step(1, id="s"), step(2, id="s")])
 
     def test_item_ids_unique_in_the_book(self) -> None:
         """Two items with one id are refused, naming both rules."""
@@ -160,31 +200,41 @@ class TestRuleBook:
     @pytest.mark.parametrize(
         ("spec", "words"),
         [
-            ({"actions": []}, "rule 'r', items[0]: actions: expected at least one"),
             (
-                {"actions": [{"after": -H, "escalate_to": "x"}]},
+                {"id": "x", "actions": []},
+                "rule 'r', items[0]: item 'x': actions: expected at least one",
+            ),
+            (
+                {"id": "x", "actions": [{"id": "s", "after": -H, "escalate_to": "x"}]},
                 "items[0]: actions[0]: after",
             ),
             (
                 {
+                    "id": "x",
                     "actions": [
-                        {"after": H, "escalate_to": "x", "extra_emails": ["a@b"]}
-                    ]
+                        {
+                            "id": "s",
+                            "after": H,
+                            "escalate_to": "x",
+                            "extra_emails": ["a@b"],
+                        }
+                    ],
                 },
                 "extra_emails[0]",
             ),
             (
                 {
+                    "id": "x",
                     "conditions": [("p", "nope", 1)],
-                    "actions": [{"after": H, "escalate_to": "x"}],
+                    "actions": [{"id": "s", "after": H, "escalate_to": "x"}],
                 },
                 "conditions[0] (condition 1): operator",
             ),
             (
                 {
-                    "name": "vip",
+                    "id": "vip",
                     "basis": "created",
-                    "actions": [{"after": H, "escalate_to": "x"}],
+                    "actions": [{"id": "s", "after": H, "escalate_to": "x"}],
                 },
                 "item 'vip': basis",
             ),
@@ -201,7 +251,9 @@ class TestTimeBasis:
     def test_created(self) -> None:
         """CREATED counts from creation, whatever modifications follow."""
         book = book_with(
-            RuleItem(hours="office", basis=TimeBasis.CREATED, actions=[step(2)])
+            RuleItem(
+                id="item-1", hours="office", basis=TimeBasis.CREATED, actions=[step(2)]
+            )
         )
         c = case().changed(at(2026, 11, 23, 10), by=AGENT, priority="high")
         ev = evaluate(book, c, at(2026, 11, 23, 11), CALENDARS)
@@ -211,7 +263,9 @@ class TestTimeBasis:
     def test_modified_rearms_the_ladder(self) -> None:
         """MODIFIED counts from the last change by a person; a new basis, a new key."""
         book = book_with(
-            RuleItem(hours="office", basis=TimeBasis.MODIFIED, actions=[step(1)])
+            RuleItem(
+                id="item-2", hours="office", basis=TimeBasis.MODIFIED, actions=[step(1)]
+            )
         )
         c = case()
         first = due_actions(book, [c], at(2026, 11, 23, 10), CALENDARS)
@@ -226,7 +280,9 @@ class TestTimeBasis:
     def test_automatic_changes_do_not_rearm(self) -> None:
         """A change made by the library (by=None) does not move the MODIFIED basis."""
         book = book_with(
-            RuleItem(hours="office", basis=TimeBasis.MODIFIED, actions=[step(1)])
+            RuleItem(
+                id="item-3", hours="office", basis=TimeBasis.MODIFIED, actions=[step(1)]
+            )
         )
         c = case().changed(at(2026, 11, 23, 9, 30), by=None, owner="bob")
         assert c.modified_at is None
@@ -304,7 +360,9 @@ class TestEvaluate:
             (
                 book_with(
                     RuleItem(
-                        conditions=[("priority", "equals", "x")], actions=[step(1)]
+                        id="item-4",
+                        conditions=[("priority", "equals", "x")],
+                        actions=[step(1)],
                     )
                 ),
                 case(),
@@ -326,13 +384,13 @@ class TestEvaluate:
 
     def test_after_zero_is_due_at_the_basis(self) -> None:
         """An action with after == 0 is due at the basis itself, not before."""
-        book = book_with(RuleItem(actions=[step(0)]))
+        book = book_with(RuleItem(id="item-5", actions=[step(0)]))
         assert evaluate(book, case(), MONDAY_9).due != ()
         assert evaluate(book, case(), MONDAY_9 - timedelta(microseconds=1)).due == ()
 
     def test_due_iff_elapsed_reaches_after(self) -> None:
         """Due exactly when the business time elapsed reaches after."""
-        book = book_with(RuleItem(hours="office", actions=[step(8)]))
+        book = book_with(RuleItem(id="item-6", hours="office", actions=[step(8)]))
         c = case(created_at=at(2026, 11, 20, 16))  # Friday 16:00
         assert evaluate(book, c, at(2026, 11, 23, 15, 59), CALENDARS).due == ()
         ev = evaluate(book, c, at(2026, 11, 23, 16), CALENDARS)
@@ -434,7 +492,7 @@ class TestLadder:
 
     def test_order_is_due_instant_then_case_id(self) -> None:
         """Across cases: by due instant, then case id."""
-        book = book_with(RuleItem(hours="office", actions=[step(1)]))
+        book = book_with(RuleItem(id="item-7", hours="office", actions=[step(1)]))
         cases = [
             case(id="b"),
             case(id="a"),

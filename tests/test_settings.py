@@ -33,6 +33,7 @@ BOOK = RuleBook.build(
             name="gold",
             items=[
                 RuleItem(
+                    id="item-1",
                     conditions=[
                         ("status", "equals", "Active – New"),
                         ("due", "<", date(2027, 1, 1)),
@@ -47,12 +48,14 @@ BOOK = RuleBook.build(
                     name="Gold cases",
                     actions=[
                         EscalationAction(
+                            id="step-1",
                             after=H + timedelta(microseconds=7),
                             escalate_to="lead",
                             extra_emails=("desk@example.com",),
                             warnings=(Fraction(1, 3), 50),
                         ),
                         EscalationAction(
+                            id="step-2",
                             after=4 * H,
                             escalate_to="boss",
                             new_owner="senior",
@@ -182,8 +185,8 @@ def test_a_holiday_source_that_cannot_be_stored() -> None:
     ("text", "message"),
     [
         ("not json", "expected a settings document"),
-        ("[1, 2]", "^settings: format: expected 1, got \\[1, 2\\]$"),
-        ('{"format": 9}', "^settings: format: expected 1, got 9$"),
+        ("[1, 2]", "^settings: format: expected 2, got \\[1, 2\\]$"),
+        ('{"format": 9}', "^settings: format: expected 2, got 9$"),
         ('{"format": 1}', "expected a settings document"),
     ],
 )
@@ -202,3 +205,16 @@ def test_a_stored_book_that_no_longer_validates() -> None:
     data["calendars"]["office"]["tz"] = "Mars/Olympus"
     with pytest.raises(ConfigError, match="calendars\\['office'\\]: tz"):
         Settings.from_document(json.dumps(data))
+
+
+def test_a_format_1_document_still_reads() -> None:
+    """A document stored before ids were required (format 1, with the book's id
+    counter) reads back as the same settings."""
+    settings = Settings(BOOK, {"office": OFFICE})
+    data = json.loads(settings.document())
+    assert data["format"] == 2
+    data["format"] = 1
+    data["book"]["next_id"] = 7
+    back = Settings.from_document(json.dumps(data))
+    assert back == settings
+    assert back.digest == settings.digest

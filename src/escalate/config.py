@@ -27,7 +27,7 @@ import attrs
 import holidays as holidays_lib
 
 from escalate._frozen import FrozenMap
-from escalate._toml import Table, check_offsets, fail, key_path, wrapped
+from escalate._toml import Table, check_offsets, describe, fail, key_path, wrapped
 from escalate.errors import ConfigError
 from escalate.hours import BusinessHours
 from escalate.ical import read_ical
@@ -332,12 +332,27 @@ def _book(escalation: Table, rules: Table) -> RuleBook:
 
 
 def _rule(name: str, t: Table) -> Rule:
-    items = [_item(i) for i in t.tables("items")]
+    items = [_item(i, f"{name}-{n}") for n, i in enumerate(t.tables("items"), 1)]
     t.done()
     return wrapped(t.path, lambda: Rule(name=name, items=items))
 
 
-def _item(t: Table) -> RuleItem:
+def _id(t: Table, what: str, suggestion: str) -> str:
+    """The table's ``id``; a missing one is refused with the id that earlier
+    versions gave by position (keeping it keeps what has fired)."""
+    value: str | None = t.text("id", None)  # an empty text is refused there
+    if value is None:
+        raise ConfigError(
+            f"{t.at('id')}: every {what} needs an explicit, stable id (what has "
+            "fired is recorded under it, so that inserting, reordering or editing "
+            f"never fires a step twice), got none; add id = {describe(suggestion)} "
+            "(the id earlier versions gave it by its position: keeping it keeps the "
+            "record of what has fired)"
+        )
+    return value
+
+
+def _item(t: Table, suggestion: str) -> RuleItem:
     listed = t.raw("conditions", [])
     if not isinstance(listed, list):
         raise fail(t.at("conditions"), "an array of conditions", listed)
@@ -357,14 +372,16 @@ def _item(t: Table) -> RuleItem:
         "basis": _BASES[basis],
         "latest_only": t.flag("latest_only", False),
         "name": t.text("name", ""),
-        "id": t.text("id", None),
-        "actions": tuple(_action(a) for a in t.tables("actions")),
+        "id": _id(t, "rule item", suggestion),
+        "actions": tuple(
+            _action(a, f"step-{n}") for n, a in enumerate(t.tables("actions"), 1)
+        ),
     }
     t.done()
     return wrapped(t.path, RuleItem, **kwargs)
 
 
-def _action(t: Table) -> EscalationAction:
+def _action(t: Table, suggestion: str) -> EscalationAction:
     warnings = t.raw("warnings", [])
     if not isinstance(warnings, list) or not all(
         isinstance(w, int) and not isinstance(w, bool) and 0 < w < 100 for w in warnings
@@ -378,7 +395,7 @@ def _action(t: Table) -> EscalationAction:
         "notify_template": t.text("notify_template", None),
         "extra_emails": t.texts("extra_emails"),
         "warnings": tuple(warnings),
-        "id": t.text("id", None),
+        "id": _id(t, "escalation action", suggestion),
     }
     t.done()
     return wrapped(t.path, EscalationAction, **kwargs)

@@ -18,8 +18,10 @@ Invariants:
 * An action is due iff ``now >= basis`` and ``hours.elapsed(basis, now) >=
   after`` (``after == 0`` is due at the basis itself).
 * Each action fires once per case and basis: its idempotency key is built from
-  (case id, item id, action id, basis instant). Item and action ids are stable
-  across reordering and book versions; a new basis (``MODIFIED``) arms the ladder
+  (case id, item id, action id, basis instant) and nothing else. Every item and
+  every action has an explicit id (refused without one), so reordering items,
+  inserting items or steps, renaming, or changing criteria, templates or a
+  step's ``after`` re-fires nothing; a new basis (``MODIFIED``) arms the ladder
   again.
 * Closed cases, a switched-off scheduler or no active rule: nothing escalates.
   The expiry policy is separate (it has its own switch) and applies to open cases.
@@ -122,6 +124,22 @@ def _rule_error(prefix: str, e: RuleError) -> RuleError:
             f"{prefix}: {message}", expression=e.expression, position=e.position
         )
     return type(e)(f"{prefix}: {e}")
+
+
+def _slug(text: str) -> str:
+    """``text`` as a short id: lower case, words joined by ``-``."""
+    return "-".join(re.findall(r"[a-z0-9]+", text.lower())[:4])
+
+
+def _require_id(value: object, what: str, suggestion: str) -> None:
+    """Refuse a missing or empty id, suggesting one."""
+    if isinstance(value, str) and value.strip():
+        return
+    raise RuleError(
+        f"id: every {what} needs an explicit, stable id (its idempotency key is "
+        "made of it, so that editing the rules never fires a step twice), got "
+        f"{value!r}; add one such as id={suggestion!r}"
+    )
 
 
 def _text(owner: str, name: str, value: object, *, optional: bool = False) -> None:
@@ -231,9 +249,11 @@ class EscalationAction:
         extra_emails: Additional e-mail addresses to notify.
         warnings: Fractions of ``after`` at which to warn before it fires
             (``Fraction`` s, or integer percentages; each strictly between 0 and 1).
-        id: A stable id, unique within the item (assigned by the book if None).
+        id: Its stable id, unique within the item (required): what has fired is
+            recorded under it, so changing ``after`` keeps it fired or not.
     """
 
+    id: str = ""
     after: timedelta
     escalate_to: str
     escalation_template: str | None = None
@@ -241,12 +261,12 @@ class EscalationAction:
     notify_template: str | None = None
     extra_emails: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     warnings: tuple[Fraction, ...] = attrs.field(default=(), converter=_warnings)
-    id: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        _duration(self.after, "after")
         _text("", "escalate_to", self.escalate_to)
-        for name in ("escalation_template", "new_owner", "notify_template", "id"):
+        _require_id(self.id, "escalation action", f"to-{_slug(self.escalate_to)}")
+        _duration(self.after, "after")
+        for name in ("escalation_template", "new_owner", "notify_template"):
             _text("", name, getattr(self, name), optional=True)
         for i, address in enumerate(self.extra_emails):
             if not isinstance(address, str) or not _EMAIL.match(address):
@@ -299,9 +319,11 @@ class RuleItem:
         actions: The ladder (at least one step).
         latest_only: When several steps are overdue at once, fire only the latest.
         name: A label for people.
-        id: A stable id, unique in the book (assigned by the book if None).
+        id: Its stable id, unique in the book (required): what has fired is
+            recorded under it, never under its position.
     """
 
+    id: str = ""
     conditions: tuple[Condition, ...] = attrs.field(default=(), converter=_conditions)
     logic: str | None = None
     hours: str | None = None
@@ -309,14 +331,13 @@ class RuleItem:
     actions: tuple[EscalationAction, ...] = attrs.field(converter=_actions)
     latest_only: bool = False
     name: str = ""
-    id: str | None = None
     _tree: Node | None = attrs.field(init=False, eq=False, repr=False)
     _predicate: Predicate = attrs.field(init=False, eq=False, repr=False)
     # Each condition compiled once, for the predicate, explanations and plans.
     _compiled: tuple[Predicate, ...] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        label = self.id or self.name
+        label = self.id if self.id.strip() else self.name
         try:
             self._validate()
         except RuleError as e:
@@ -325,16 +346,16 @@ class RuleItem:
             raise _rule_error(f"item {label!r}", e) from e
 
     def _validate(self) -> None:
+        _require_id(self.id, "rule item", _slug(self.name) or "all-cases")
         if not isinstance(self.basis, TimeBasis):
             raise RuleError(
                 f"basis: expected one of {[b.value for b in TimeBasis]}, "
                 f"got {self.basis!r}"
             )
         _text("", "hours", self.hours, optional=True)
-        _text("", "id", self.id, optional=True)
         if not self.actions:
             raise RuleError("actions: expected at least one escalation action")
-        ids = [a.id for a in self.actions if a.id is not None]
+        ids = [a.id for a in self.actions]
         if len(ids) != len(set(ids)):
             raise RuleError(f"actions: action ids must be unique in an item, got {ids}")
         tree: Node | None = None
@@ -458,20 +479,6 @@ class ExpiryPolicy:
             raise _rule_error("expiry", e) from e
 
 
-def _numbered(
-    actions: Iterable[EscalationAction], counter: int
-) -> tuple[tuple[EscalationAction, ...], int]:
-    """The actions, those without an id given ``action-<n>`` from ``counter``;
-    and the counter after them."""
-    out = []
-    for a in actions:
-        if a.id is None:
-            a = attrs.evolve(a, id=f"action-{counter}")
-            counter += 1
-        out.append(a)
-    return tuple(out), counter
-
-
 def _require(by: Actor, action: str) -> None:
     if not isinstance(by, Actor):
         raise ConfigError(f"{action}: by: expected an Actor, got {by!r}")
@@ -482,8 +489,8 @@ def _require(by: Actor, action: str) -> None:
 class RuleBook:
     """The escalation configuration: scheduler switch, rules, the active one.
 
-    Build one with :meth:`RuleBook.build` (from configuration, assigning ids) or
-    start from ``RuleBook()`` and change it through its methods, each of which
+    Build one with :meth:`RuleBook.build` (from configuration) or start from
+    ``RuleBook()`` and change it through its methods, each of which
     takes the acting :class:`~escalate.model.Actor` (who needs the permission
     ``configure case escalation``) and returns a new book with ``version + 1``.
 
@@ -493,7 +500,6 @@ class RuleBook:
         active: The name of the active rule, or None.
         expiry: The Pending → Expired policy, or None.
         version: Increases by one with every change.
-        next_id: The counter used to give new items and actions their ids.
     """
 
     scheduler_on: bool = False
@@ -501,7 +507,6 @@ class RuleBook:
     active: str | None = None
     expiry: ExpiryPolicy | None = None
     version: int = 0
-    next_id: int = 1
 
     def __attrs_post_init__(self) -> None:
         names = [r.name for r in self.rules]
@@ -512,22 +517,12 @@ class RuleBook:
         seen: dict[str, str] = {}
         for rule in self.rules:
             for item in rule.items:
-                if item.id is None:
-                    raise RuleError(
-                        f"rule {rule.name!r}: every item needs an id in a book "
-                        "(RuleBook.build and add_item assign them)"
-                    )
                 if item.id in seen:
                     raise RuleError(
                         f"rule {rule.name!r}, item {item.id!r}: item ids must be "
                         f"unique in the book (also in rule {seen[item.id]!r})"
                     )
                 seen[item.id] = rule.name
-                if any(a.id is None for a in item.actions):
-                    raise RuleError(
-                        f"rule {rule.name!r}, item {item.id!r}: every action needs "
-                        "an id in a book"
-                    )
 
     # -- construction without an actor (configuration) -------------------------
 
@@ -540,35 +535,9 @@ class RuleBook:
         active: str | None = None,
         expiry: ExpiryPolicy | None = None,
     ) -> RuleBook:
-        """A book from configuration, giving ids to items and actions without.
-
-        Item ids default to ``"<rule>-<n>"`` (n from 1, in order), action ids to
-        ``"step-<n>"``; ids given are kept.
-        """
-        built = []
-        counter = 1
-        for rule in rules:
-            items = []
-            for n, item in enumerate(rule.items, 1):
-                actions = tuple(
-                    a if a.id is not None else attrs.evolve(a, id=f"step-{i}")
-                    for i, a in enumerate(item.actions, 1)
-                )
-                items.append(
-                    attrs.evolve(
-                        item,
-                        id=item.id if item.id is not None else f"{rule.name}-{n}",
-                        actions=actions,
-                    )
-                )
-                counter += 1
-            built.append(attrs.evolve(rule, items=tuple(items)))
+        """A book from configuration: its rules, the scheduler on by default."""
         return cls(
-            scheduler_on=scheduler_on,
-            rules=tuple(built),
-            active=active,
-            expiry=expiry,
-            next_id=counter,
+            scheduler_on=scheduler_on, rules=tuple(rules), active=active, expiry=expiry
         )
 
     # -- questions ----------------------------------------------------------------
@@ -657,34 +626,22 @@ class RuleBook:
     def add_item(
         self, rule: str, item: RuleItem, *, by: Actor, position: int | None = None
     ) -> RuleBook:
-        """Add an item to a rule (at ``position``, default last), giving it and
-        its actions ids if they have none."""
+        """Add an item to a rule (at ``position``, default last)."""
         _require(by, "add_item")
         r = self.rule(rule)
-        counter = self.next_id
-        if item.id is None:
-            item = attrs.evolve(item, id=f"item-{counter}")
-            counter += 1
-        actions, counter = _numbered(item.actions, counter)
-        item = attrs.evolve(item, actions=actions)
         items = list(r.items)
         items.insert(len(items) if position is None else position, item)
         return self._next(
-            rules=self._replace(rule, attrs.evolve(r, items=tuple(items))),
-            next_id=counter,
+            rules=self._replace(rule, attrs.evolve(r, items=tuple(items)))
         )
 
     def replace_item(self, rule: str, item: RuleItem, *, by: Actor) -> RuleBook:
         """Replace the item with the same id (an edit; its place is kept)."""
         _require(by, "replace_item")
         r = self.rule(rule)
-        old = r.item(item.id or "")
-        actions, counter = _numbered(item.actions, self.next_id)
-        item = attrs.evolve(item, actions=actions)
+        old = r.item(item.id)
         items = tuple(item if it is old else it for it in r.items)
-        return self._next(
-            rules=self._replace(rule, attrs.evolve(r, items=items)), next_id=counter
-        )
+        return self._next(rules=self._replace(rule, attrs.evolve(r, items=items)))
 
     def remove_item(self, rule: str, item_id: str, *, by: Actor) -> RuleBook:
         """Remove an item."""
@@ -717,7 +674,7 @@ class RuleBook:
         """Put a rule's items in the order of ``item_ids`` (all of them)."""
         _require(by, "reorder_items")
         r = self.rule(rule)
-        if sorted(item_ids) != sorted(it.id or "" for it in r.items):
+        if sorted(item_ids) != sorted(it.id for it in r.items):
             raise RuleError(
                 f"reorder_items: expected each of {[it.id for it in r.items]} once, "
                 f"got {list(item_ids)}"
@@ -734,18 +691,15 @@ class RuleBook:
         by: Actor,
         position: int | None = None,
     ) -> RuleBook:
-        """Add a step to an item's ladder; the other steps keep their ids."""
+        """Add a step to an item's ladder (at ``position``, default last)."""
         _require(by, "add_action")
         r = self.rule(rule)
         item = r.item(item_id)
-        (action,), counter = _numbered((action,), self.next_id)
         actions = list(item.actions)
         actions.insert(len(actions) if position is None else position, action)
         new_item = attrs.evolve(item, actions=tuple(actions))
         items = tuple(new_item if it is item else it for it in r.items)
-        return self._next(
-            rules=self._replace(rule, attrs.evolve(r, items=items)), next_id=counter
-        )
+        return self._next(rules=self._replace(rule, attrs.evolve(r, items=items)))
 
     def remove_action(
         self, rule: str, item_id: str, action_id: str, *, by: Actor

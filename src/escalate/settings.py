@@ -42,8 +42,9 @@ from escalate.rules import (
 
 __all__ = ["Settings"]
 
-FORMAT: Final = 1
-"""The version of the document layout."""
+FORMAT: Final = 2
+"""The version of the document layout (1 had the rule book's id counter)."""
+_READABLE: Final = (1, FORMAT)
 
 
 def _calendars(value: Mapping[str, BusinessHours]) -> FrozenMap[str, BusinessHours]:
@@ -119,7 +120,7 @@ class Settings:
         """
         try:
             data = loads(text)
-            if not isinstance(data, dict) or data.get("format") != FORMAT:
+            if not isinstance(data, dict) or data.get("format") not in _READABLE:
                 got = data.get("format") if isinstance(data, dict) else data
                 raise ConfigError(f"settings: format: expected {FORMAT}, got {got!r}")
             try:
@@ -147,7 +148,6 @@ def _dump_book(book: RuleBook) -> dict[str, Any]:
         "scheduler_on": book.scheduler_on,
         "active": book.active,
         "version": book.version,
-        "next_id": book.next_id,
         "expiry": None
         if expiry is None
         else {
@@ -195,7 +195,6 @@ def _load_book(data: dict[str, Any]) -> RuleBook:
         scheduler_on=data["scheduler_on"],
         active=data["active"],
         version=data["version"],
-        next_id=data["next_id"],
         expiry=None if expiry is None else ExpiryPolicy(**expiry),
         rules=tuple(
             Rule(name=r["name"], items=tuple(_load_item(i) for i in r["items"]))

@@ -113,15 +113,18 @@ def instant(m: int) -> datetime:
 
 
 actions = st.lists(
-    st.builds(
-        lambda m, w: EscalationAction(
-            after=timedelta(minutes=m), escalate_to="x", warnings=w
-        ),
-        st.integers(0, 40 * 60),
-        st.lists(st.sampled_from([25, 50, 90]), max_size=2),
+    st.tuples(
+        st.integers(0, 40 * 60), st.lists(st.sampled_from([25, 50, 90]), max_size=2)
     ),
     min_size=1,
     max_size=4,
+).map(
+    lambda steps: [
+        EscalationAction(
+            id=f"step-{i}", after=timedelta(minutes=m), escalate_to="x", warnings=w
+        )
+        for i, (m, w) in enumerate(steps)
+    ]
 )
 
 
@@ -268,7 +271,7 @@ class TestEvaluator:
             if unique
             else book
         )
-        ids = [it.id or "" for it in book.rule("r").items]
+        ids = [it.id for it in book.rule("r").items]
         shuffled = ids[:]
         rnd.shuffle(shuffled)
         moved = book.reorder_items("r", shuffled, by=ADMIN)
