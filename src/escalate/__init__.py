@@ -7,6 +7,15 @@ here, as it imports pytest.
 
 from __future__ import annotations
 
+from escalate.audit import (
+    AuditReport,
+    Checkpoint,
+    CheckpointLeaf,
+    InclusionProof,
+    audit,
+    check_against,
+    take_checkpoint,
+)
 from escalate.config import (
     Config,
     MailSettings,
@@ -172,6 +181,7 @@ __all__ = [
     "Agent",
     "Assignment",
     "AssignmentRecord",
+    "AuditReport",
     "BUILTIN_STATUSES",
     "BulkResult",
     "BusinessHours",
@@ -182,6 +192,8 @@ __all__ = [
     "CaseFile",
     "CaseStore",
     "Change",
+    "Checkpoint",
+    "CheckpointLeaf",
     "Claim",
     "Clock",
     "Condition",
@@ -212,6 +224,7 @@ __all__ = [
     "HistoryEntry",
     "HistoryHead",
     "HistoryStore",
+    "InclusionProof",
     "InvalidOperation",
     "ItemTrial",
     "Lead",
@@ -288,7 +301,9 @@ __all__ = [
     "apply_change",
     "assign_bulk",
     "assign_manually",
+    "audit",
     "canonical_details",
+    "check_against",
     "create_case",
     "delete_case",
     "delete_line",
@@ -313,6 +328,7 @@ __all__ = [
     "read_ical",
     "replay",
     "suggest",
+    "take_checkpoint",
     "team_admin",
     "timeline_svg",
     "unassigned_leads",

@@ -20,6 +20,7 @@ from escalate.history import (
     CaseFile,
     DocumentKind,
     HistoryHead,
+    Problem,
     add_line,
     apply_change,
     create_case,
@@ -130,11 +131,59 @@ class CaseStoreContract(_StoreFactory):
 
 class HistoryStoreContract(_StoreFactory):
     """The contract of a :class:`~escalate.ports.HistoryStore`:
-    append-only history and follow-up."""
+    append-only history with its heads kept apart, and follow-up.
+
+    Besides ``make_store``, implement :meth:`cut_history_tail`: how someone with
+    raw access to your storage would remove a case's last entry.
+    """
 
     def make_store(self) -> HistoryStore:
         """A fresh, empty store to test."""
         raise NotImplementedError
+
+    def cut_history_tail(self, store: HistoryStore, case_id: str) -> None:
+        """Remove the case's last history entry the way someone with raw access to
+        the storage would: past the adapter and any guard it has (triggers,
+        permissions), touching nothing else. The contract uses it to show that the
+        head is kept apart from the entries."""
+        raise NotImplementedError
+
+    def test_the_head_moves_with_its_entries(self) -> None:
+        """Each append moves the case's head in the same transaction; a failed
+        transaction leaves it where it was; history_heads lists every case's."""
+        store = self.make_store()
+        assert store.history_head("c1") == HistoryHead("c1")
+        assert store.history_heads() == []
+        first = create_case(self.case(), by=Actor("ann"))
+        store.append_history(first.entries)
+        other = create_case(self.case("b0"), by=None)
+        store.append_history(other.entries)
+        later = apply_change(first.file, {"priority": "high"}, by=Actor("ann"), at=_T0)
+
+        def crash() -> None:
+            with store.transaction():
+                store.append_history(later.entries)
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            crash()
+        assert store.history_head("c1") == first.file.head
+        store.append_history(later.entries)
+        assert store.history_head("c1") == later.file.head
+        assert store.history_heads() == [other.file.head, later.file.head]
+
+    def test_the_head_is_kept_apart_from_the_entries(self) -> None:
+        """With the last entry cut behind the store's back, the head still says
+        where the history ended, so verifying finds the cut."""
+        store = self.make_store()
+        first = create_case(self.case(), by=Actor("ann"))
+        later = apply_change(first.file, {"priority": "high"}, by=Actor("ann"), at=_T0)
+        store.append_history([*first.entries, *later.entries])
+        self.cut_history_tail(store, "c1")
+        assert store.history("c1") == list(first.entries)
+        assert store.history_head("c1") == later.file.head
+        result = verify(store.history("c1"), head=store.history_head("c1"))
+        assert (result.ok, result.problem) == (False, Problem.TRUNCATED)
 
     def test_history_round_trip_and_chain(self) -> None:
         """Entries come back equal and verifiable; only the next entry fits."""
@@ -481,4 +530,5 @@ class StoreContract(
             store.delete_case(deletion)
         assert store.case_deletions() == [deletion]
         assert store.history("c1") == list(change.entries)
+        assert store.history_heads() == [change.file.head]
         assert store.due_cases(_T0, limit=10) == []

@@ -29,10 +29,16 @@ from escalate.adapters.folder import FolderMailer
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.smtp import SmtpMailer
 from escalate.adapters.sqlite import SqliteStore
-from escalate.config import Config, example_config, load_config
+from escalate.audit import (
+    AuditReport,
+    Checkpoint,
+    audit,
+    check_against,
+    take_checkpoint,
+)
+from escalate.config import Config, example_config, load_config, read_text
 from escalate.engine import Escalator, TickReport
 from escalate.errors import ConfigError, EscalateError, NotFound
-from escalate.history import verify
 from escalate.mail import Mailer, OutgoingMail
 from escalate.ports import Store
 from escalate.rules import evaluate
@@ -189,8 +195,25 @@ def _parser() -> argparse.ArgumentParser:
     check = command("check", _check, "validate a configuration file")
     config(check)
 
-    ver = command("verify", _verify, "check every case's history hash chain")
+    ver = command(
+        "verify",
+        _verify,
+        "check every case's history against its head, and against a checkpoint",
+    )
     db(ver)
+    ver.add_argument(
+        "--against",
+        type=Path,
+        metavar="FILE",
+        help="also prove that the database still extends this checkpoint",
+    )
+    ver.add_argument(
+        "--checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="write a checkpoint of every history head to FILE (keep it elsewhere)",
+    )
+    now(ver)
 
     timeline = command("timeline", _timeline, "draw a case's timeline as SVG")
     db(timeline)
@@ -509,22 +532,63 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _print_broken(report: AuditReport, out: TextIO) -> None:
+    for result in report.broken:
+        where = f", entry {result.seq}" if result.seq is not None else ""
+        out.write(f"TAMPERED case {result.case_id!r}{where}: {result.reason}\n")
+
+
 def _verify(args: argparse.Namespace, out: TextIO) -> int:
+    before = None
+    if args.against is not None:
+        before = Checkpoint.from_document(
+            read_text(args.against, "checkpoint"), where=str(args.against)
+        )
     store = _store(args.db)
-    bad = 0
     try:
-        ids = store.history_case_ids()
-        for case_id in ids:
-            result = verify(store.history(case_id), head=store.history_head(case_id))
-            if not result.ok:
-                bad += 1
-                out.write(
-                    f"TAMPERED case {case_id!r}, entry {result.seq}: {result.reason}\n"
+        report = audit(store)
+        _print_broken(report, out)
+        out.write(
+            f"{report.checked} case histories checked, {len(report.broken)} broken\n"
+        )
+        ok = report.ok
+        if before is not None:
+            extends = check_against(store, before)
+            _print_broken(extends, out)
+            out.write(
+                f"checkpoint {args.against} of {before.at.isoformat()} (root "
+                f"{before.root}): {extends.checked} cases, "
+                + (
+                    "the database extends it\n"
+                    if extends.ok
+                    else f"{len(extends.broken)} no longer as they were\n"
                 )
+            )
+            ok = ok and extends.ok
+        if args.checkpoint is not None:
+            if not ok:
+                out.write(
+                    f"no checkpoint written to {args.checkpoint}: tampering found\n"
+                )
+                return 1
+            taken = take_checkpoint(store, args.now or SystemClock().now())
+            _write_atomically(args.checkpoint, taken.document() + "\n")
+            out.write(
+                f"checkpoint of {len(taken.leaves)} case histories at "
+                f"{taken.at.isoformat()} written to {args.checkpoint}\nroot: "
+                f"{taken.root} (keep the file, or this root, apart from the database)\n"
+            )
     finally:
         store.close()
-    out.write(f"{len(ids)} case histories checked, {bad} broken\n")
-    return 1 if bad else 0
+    return 0 if ok else 1
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, so
+    that the file is either the old one or the whole new one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _timeline(args: argparse.Namespace, out: TextIO) -> int:

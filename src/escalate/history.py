@@ -375,6 +375,8 @@ class Problem(enum.Enum):
     REORDERED = "reordered"
     INSERTED = "inserted"
     TRUNCATED = "truncated"
+    TOMBSTONE_REMOVED = "tombstone removed"
+    """A case deleted by a checkpoint's time has lost its deletion record."""
 
 
 @attrs.frozen(kw_only=True)
@@ -428,6 +430,8 @@ def verify(
         )
 
     seqs = [e.seq for e in entries]
+    # How many entries there should be: the head knows, when given.
+    expected = count if head is None else max(count, head.count)
     prev = GENESIS
     for pos, entry in enumerate(entries, 1):
         if entry.case_id != case_id:
@@ -435,7 +439,7 @@ def verify(
                 pos, Problem.INSERTED, f"entry {pos} belongs to case {entry.case_id!r}"
             )
         if entry.seq != pos:
-            if entry.seq < pos or entry.seq > count or seqs.count(entry.seq) > 1:
+            if entry.seq < pos or entry.seq > expected or seqs.count(entry.seq) > 1:
                 return broken(
                     pos,
                     Problem.INSERTED,

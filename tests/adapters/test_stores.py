@@ -19,7 +19,7 @@ from escalate.adapters.sqlite import (
 from escalate.errors import StoreError
 from escalate.history import add_line, create_case, delete_case, delete_line
 from escalate.model import Actor, Case, Task
-from escalate.ports import Store
+from escalate.ports import HistoryStore, Store
 from escalate.testing import StoreContract
 
 T = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -29,6 +29,10 @@ class TestMemoryStore(StoreContract):
     def make_store(self) -> Store:
         return MemoryStore()
 
+    def cut_history_tail(self, store: HistoryStore, case_id: str) -> None:
+        assert isinstance(store, MemoryStore)
+        store._history[case_id].pop()
+
 
 class TestSqliteStore(StoreContract):
     @pytest.fixture(autouse=True)
@@ -37,6 +41,15 @@ class TestSqliteStore(StoreContract):
 
     def make_store(self) -> Store:
         return SqliteStore(self.path)
+
+    def cut_history_tail(self, store: HistoryStore, case_id: str) -> None:
+        with sqlite3.connect(self.path) as db:  # as someone with the file would
+            db.execute("DROP TRIGGER history_no_delete")
+            db.execute(
+                "DELETE FROM history WHERE case_id = ? AND seq = "
+                "(SELECT MAX(seq) FROM history WHERE case_id = ?)",
+                (case_id, case_id),
+            )
 
     def test_history_is_append_only_in_the_database(self) -> None:
         """Triggers refuse UPDATE and DELETE on history, lines and deletions."""
@@ -99,6 +112,39 @@ class TestSqliteStore(StoreContract):
         assert [t.id for t in store.due_tasks(T, limit=1)] == ["t"]
         (version,) = store._db.execute("PRAGMA user_version").fetchone()
         assert version == SCHEMA_VERSION
+
+    def test_migration_4_keeps_heads_apart(self) -> None:
+        """A version-3 file's history gets its heads from its entries; from then
+        on the heads table, not the entries, says where each history ends."""
+        db = sqlite3.connect(self.path)
+        for v in (1, 2, 3):
+            for statement in _statements(_MIGRATIONS[v]):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 3")
+        first = create_case(Case(id="c1", number="1", created_at=T), by=None)
+        later = add_line(first.file, "x", by=Actor("ann"), at=T)
+        gone = delete_line(later.file, 2, by=Actor("ann"), at=T)
+        for e in (*first.entries, *gone.entries):  # rows as version 3 wrote them
+            db.execute(
+                "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    e.case_id,
+                    e.seq,
+                    e.action.value,
+                    e.at.isoformat(),
+                    e.actor,
+                    e._details_text,
+                    e.prev,
+                    e.hash,
+                ),
+            )
+        db.commit()
+        db.close()
+        store = SqliteStore(self.path)
+        assert store.history_head("c1") == gone.file.head
+        assert store.history_heads() == [gone.file.head]
+        self.cut_history_tail(store, "c1")
+        assert store.history_head("c1") == gone.file.head
 
     def test_newer_schema_is_refused(self) -> None:
         """A database from a newer escalate is refused with a clear error."""

@@ -87,6 +87,7 @@ class MemoryStore:
         self._depth = 0
         self._cases: dict[str, tuple[Case, int | None]] = {}
         self._history: dict[str, list[HistoryEntry]] = {}
+        self._heads: dict[str, HistoryHead] = {}  # kept apart from the entries
         self._lines: dict[str, list[FollowUpLine]] = {}
         self._deletions: dict[str, list[LineDeletion]] = {}
         self._fired: dict[str, int] = {}
@@ -305,19 +306,26 @@ class MemoryStore:
         """
         with self.transaction():
             for entry in entries:
-                self.history_head(entry.case_id).require_next(entry)
+                head = self.history_head(entry.case_id)
+                head.require_next(entry)
                 self._add(self._history, entry.case_id, entry)
+                self._put(self._heads, entry.case_id, head.after(entry))
 
     def history(self, case_id: str) -> list[HistoryEntry]:
         """A case's history, in order."""
         return list(self._history.get(case_id, ()))
 
     def history_head(self, case_id: str) -> HistoryHead:
-        """Where a case's history ends."""
-        entries = self._history.get(case_id)
-        if not entries:
-            return HistoryHead(case_id)
-        return HistoryHead(case_id, entries[-1].seq, entries[-1].hash)
+        """Where a case's history ends (kept apart from the entries)."""
+        return self._heads.get(case_id) or HistoryHead(case_id)
+
+    def history_heads(self) -> list[HistoryHead]:
+        """The head of every case with history (open, closed or deleted), sorted
+        by case id; a case with entries but no head gets an empty head."""
+        return [
+            self.history_head(case_id)
+            for case_id in sorted(self._heads.keys() | self._history.keys())
+        ]
 
     def append_lines(self, lines: Sequence[FollowUpLine]) -> None:
         """Append follow-up lines (numbered after the stored ones)."""

@@ -3,7 +3,12 @@
 The schema is created and migrated by the adapter (``PRAGMA user_version`` holds
 its version). History entries, follow-up lines and deletion markers are
 append-only in the database too: triggers refuse ``UPDATE`` and ``DELETE`` on
-them, so "never erasable" holds whoever writes to the file. Transactions begin
+them, so "never erasable" holds whoever writes to the file. Each case's history
+head (count and last hash) is kept apart from the entries, in ``history_heads``:
+a trigger moves it with every entry inserted, in the same transaction, refuses an
+entry that does not follow it, and refuses to move it back or delete it. So an
+entry cut from the end, or the last entry rewritten with a recomputed hash, no
+longer agrees with the head, and ``verify`` says so. Transactions begin
 ``IMMEDIATE``, so the writes of concurrent workers (threads or processes, each
 with its own ``SqliteStore``) are serialised; a failed transaction rolls back.
 Driver errors are translated into :class:`~escalate.errors.StoreError`.
@@ -37,6 +42,7 @@ from escalate._frozen import deep_freeze
 from escalate._instants import to_us, utc_from_us
 from escalate.errors import ConflictError, NotFound, StoreError
 from escalate.history import (
+    GENESIS,
     CaseDeletion,
     DocumentKind,
     EscalationDocument,
@@ -54,7 +60,7 @@ from escalate.ports import Claim, SettingsRecord
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
 _MIGRATIONS: Final = {
     1: """
@@ -124,6 +130,31 @@ _MIGRATIONS: Final = {
         next_due_us INTEGER
     );
     CREATE INDEX leads_due ON leads (next_due_us, id) WHERE next_due_us IS NOT NULL;
+    """,
+    4: f"""
+    CREATE TABLE history_heads (
+        case_id TEXT PRIMARY KEY, count INTEGER NOT NULL, hash TEXT NOT NULL
+    );
+    INSERT INTO history_heads
+        SELECT case_id, seq, hash FROM history AS h
+        WHERE seq = (SELECT MAX(seq) FROM history WHERE case_id = h.case_id);
+    CREATE TRIGGER history_follows_its_head BEFORE INSERT ON history
+    WHEN NEW.seq != COALESCE(
+            (SELECT count FROM history_heads WHERE case_id = NEW.case_id), 0) + 1
+        OR NEW.prev != COALESCE(
+            (SELECT hash FROM history_heads WHERE case_id = NEW.case_id), '{GENESIS}')
+    BEGIN SELECT RAISE(ABORT, 'history entry does not follow its head'); END;
+    CREATE TRIGGER history_moves_its_head AFTER INSERT ON history
+    BEGIN
+        INSERT INTO history_heads VALUES (NEW.case_id, NEW.seq, NEW.hash)
+        ON CONFLICT (case_id) DO UPDATE SET count = excluded.count,
+            hash = excluded.hash;
+    END;
+    CREATE TRIGGER history_heads_only_grow BEFORE UPDATE ON history_heads
+    WHEN NEW.case_id != OLD.case_id OR NEW.count != OLD.count + 1
+    BEGIN SELECT RAISE(ABORT, 'history_heads only move forward'); END;
+    CREATE TRIGGER history_heads_no_delete BEFORE DELETE ON history_heads
+    BEGIN SELECT RAISE(ABORT, 'history_heads is append-only'); END;
     """,
 }
 
@@ -290,14 +321,6 @@ class SqliteStore:
                 "INSERT INTO case_deletions VALUES (?, ?)",
                 (deletion.case_id, deletion_to_json(deletion)),
             )
-
-    def history_case_ids(self) -> list[str]:
-        """Every case with history (open, closed or deleted), sorted: what
-        ``escalate verify`` checks."""
-        return [
-            r[0]
-            for r in self._rows("SELECT DISTINCT case_id FROM history ORDER BY case_id")
-        ]
 
     def case_deletions(self) -> list[CaseDeletion]:
         """The deletion records, in the order made."""
@@ -499,16 +522,26 @@ class SqliteStore:
         ]
 
     def history_head(self, case_id: str) -> HistoryHead:
-        """Where a case's history ends."""
+        """Where a case's history ends, as the heads table (not the entries) says."""
         rows = self._rows(
-            "SELECT seq, hash FROM history WHERE case_id = ? ORDER BY seq DESC LIMIT 1",
-            (case_id,),
+            "SELECT count, hash FROM history_heads WHERE case_id = ?", (case_id,)
         )
-        return (
-            HistoryHead(case_id, rows[0][0], rows[0][1])
-            if rows
-            else HistoryHead(case_id)
-        )
+        return HistoryHead(case_id, *rows[0]) if rows else HistoryHead(case_id)
+
+    def history_heads(self) -> list[HistoryHead]:
+        """The head of every case with history (open, closed or deleted), sorted
+        by case id; a case with entries but no head gets an empty head, so that
+        verifying it shows the entries as added."""
+        return [
+            HistoryHead(case_id, count or 0, hash or GENESIS)
+            for case_id, count, hash in self._rows(
+                "SELECT ids.case_id, h.count, h.hash FROM "
+                "(SELECT case_id FROM history_heads UNION "
+                "SELECT DISTINCT case_id FROM history) AS ids "
+                "LEFT JOIN history_heads AS h ON h.case_id = ids.case_id "
+                "ORDER BY ids.case_id"
+            )
+        ]
 
     def append_lines(self, lines: Sequence[FollowUpLine]) -> None:
         """Append follow-up lines (numbered after the stored ones)."""
