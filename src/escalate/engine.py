@@ -16,25 +16,28 @@ once, whatever the number of workers and wherever a worker dies; each enqueued
 mail is *delivered at least once*, always with the same Message-ID (a worker that
 dies after sending but before marking it sent leaves it to be sent again), so a
 receiver can drop duplicates.
+
+The Escalator is built from parts, each a module: cases, ticks and dispatch here;
+leads and tasks in ``_engine_leads.py``; the settings in force (sync, recompute)
+in ``_engine_settings.py``; what they share (the ports, the settings, mail
+rendering, next due instants) in ``_engine_base.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
-from escalate._instants import to_us, utc_from_us
-from escalate._keys import task_key
+from escalate._engine_leads import _LeadsAndTasks
+from escalate._engine_settings import _SettingsSync
 from escalate.config import Config
 from escalate.errors import (
-    ConfigError,
     ConflictError,
     DeliveryError,
     EscalateError,
-    WrongTypeError,
 )
 from escalate.history import (
     CaseDeletion,
@@ -51,15 +54,12 @@ from escalate.history import (
 )
 from escalate.hours import BusinessHours
 from escalate.leads import (
-    Lead,
     LeadAction,
     LeadSettings,
-    due_lead_actions,
-    lead_steps,
 )
 from escalate.mail import OutgoingMail
-from escalate.model import Actor, Case, Task
-from escalate.ports import Claim, Mailer, SettingsRecord, Store
+from escalate.model import Actor, Case
+from escalate.ports import Claim, Mailer, Store
 from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
 from escalate.settings import Settings
 from escalate.templates import Templates
@@ -141,7 +141,7 @@ class DispatchReport:
     failed: tuple[tuple[str, str], ...]
 
 
-class Escalator:
+class Escalator(_LeadsAndTasks, _SettingsSync):
     """Runs the rule book against the cases in a store, and sends the mails.
 
     Args:
@@ -228,84 +228,7 @@ class Escalator:
             **options,
         )
 
-    # -- settings ------------------------------------------------------------------
-
-    @property
-    def settings(self) -> Settings:
-        """The rule book and calendars this escalator works under."""
-        return self._settings
-
-    @property
-    def book(self) -> RuleBook:
-        """The rule book."""
-        return self._settings.book
-
-    @property
-    def calendars(self) -> Mapping[str, BusinessHours]:
-        """Calendar name to business hours."""
-        return self._settings.calendars
-
-    def use_settings(self, settings: Settings) -> None:
-        """Work under other settings from now on (the next :meth:`tick`, or
-        :meth:`sync_settings`, stores them and recomputes the open cases)."""
-        if not isinstance(settings, Settings):
-            raise WrongTypeError(f"settings: expected a Settings, got {settings!r}")
-        self._settings = settings
-        self._digest = settings.digest
-
-    def sync_settings(self) -> int:
-        """Make the store's settings this escalator's, recomputing every open
-        case's next due instant when they differ (in batches); returns how many
-        cases were recomputed (0 when the store had these settings already).
-
-        The store's record says whether the recompute finished, so a worker that
-        dies in the middle leaves it to the next one to finish.
-        """
-        return self._sync()[0]
-
-    def _sync(self) -> tuple[int, int]:
-        """:meth:`sync_settings`, also returning how many deadlines moved."""
-        record = self.store.settings_record()
-        if record is not None and record.digest == self._digest and record.recomputed:
-            return 0, 0
-        before = None
-        if record is not None and record.digest != self._digest:
-            try:
-                before = Settings.from_document(record.document)
-            except EscalateError:
-                before = None  # no longer valid: nothing to compare with
-        now = self.clock.now()
-        stored = SettingsRecord(
-            digest=self._digest,
-            document=self._settings.document(),
-            saved_at=now,
-            recomputed=False,
-        )
-        self.store.save_settings(stored)
-        done, moved = self._recompute(None, before)
-        self.store.save_settings(attrs.evolve(stored, recomputed=True))
-        return done, moved
-
     # -- cases ---------------------------------------------------------------------
-
-    def next_due(self, case: Case) -> datetime | None:
-        """The earliest due instant of the case's actions not fired yet (it may
-        be past: then the case is overdue), or None."""
-        return self._next_due(case, self._settings)
-
-    def _next_due(self, case: Case, settings: Settings) -> datetime | None:
-        now = self.clock.now()
-        ev = evaluate(settings.book, case, now, settings.calendars)
-        instants = [
-            to_us(s.due_at, "due_at")
-            for s in ev.steps
-            if s.due_at is not None
-            and not s.superseded
-            and not self.store.is_fired(s.key)
-        ]
-        if ev.expiry is not None and not self.store.is_fired(ev.expiry.key):
-            instants.append(to_us(ev.expiry.due_at, "due_at"))
-        return utc_from_us(min(instants)) if instants else None
 
     def _file(self, case: Case) -> CaseFile:
         store = self.store
@@ -338,54 +261,6 @@ class Escalator:
             self._write(change)
             case = change.file.case
             return self.store.save_case(case, next_due=self.next_due(case))
-
-    def recompute(self, case_ids: Iterable[str] | None = None) -> int:
-        """Recompute the next due instants of the given cases (all open cases and
-        all leads if None), a batch per transaction; fired actions stay fired.
-        Returns how many cases and leads were recomputed; :meth:`sync_settings`
-        calls it when the settings change."""
-        return self._recompute(case_ids, None)[0]
-
-    def _recompute(
-        self, case_ids: Iterable[str] | None, before: Settings | None
-    ) -> tuple[int, int]:
-        """Recompute; also count the next deadlines that differ from those under
-        the settings ``before`` (when given)."""
-        done = moved = 0
-        now = self.clock.now()
-
-        def due_or_now(
-            due: Callable[..., datetime | None], *args: Any
-        ) -> datetime | None:
-            try:
-                return due(*args)
-            except EscalateError:
-                return now  # due at once: the tick reports what is wrong
-
-        ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
-        for i in range(0, len(ids), self.batch):
-            with self.store.transaction():
-                for case_id in ids[i : i + self.batch]:
-                    case = self.store.get_case(case_id)
-                    due = due_or_now(self._next_due, case, self._settings)
-                    if before is not None:
-                        moved += due != due_or_now(self._next_due, case, before)
-                    self.store.save_case(case, next_due=due)
-                    done += 1
-            self.progress("recomputed")
-        if case_ids is None:
-            lead_ids = list(self.store.lead_ids())
-            for i in range(0, len(lead_ids), self.batch):
-                with self.store.transaction():
-                    for lead_id in lead_ids[i : i + self.batch]:
-                        lead = self.store.get_lead(lead_id)
-                        due = due_or_now(self._lead_due, lead, self._settings)
-                        if before is not None:
-                            moved += due != due_or_now(self._lead_due, lead, before)
-                        self.store.save_lead(lead, next_due=due)
-                        done += 1
-                self.progress("recomputed")
-        return done, moved
 
     def delete_case(self, case_id: str, *, by: Actor) -> CaseDeletion:
         """Delete a case: it leaves the store, its history stays, and a deletion
@@ -427,104 +302,6 @@ class Escalator:
                 case = change.file.case
                 self.store.save_case(case, next_due=self.next_due(case))
         return document
-
-    # -- leads -----------------------------------------------------------------------
-
-    def next_lead_due(self, lead: Lead) -> datetime | None:
-        """The earliest due instant of the lead's escalation steps not carried
-        out yet, or None."""
-        return self._lead_due(lead, self._settings)
-
-    def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:
-        instants = [
-            to_us(a.due_at, "due_at")
-            for a in lead_steps(lead, settings.leads)
-            if not self.store.is_fired(a.key)
-        ]
-        return utc_from_us(min(instants)) if instants else None
-
-    def save_lead(self, lead: Lead) -> Lead:
-        """Store a new or changed lead (optimistic, on its version) with its next
-        due instant; returns it as stored."""
-        if not isinstance(lead, Lead):
-            raise WrongTypeError(f"lead: expected a Lead, got {lead!r}")
-        self._settings.leads.lead_type(lead.lead_type)  # a known type
-        with self.store.transaction():
-            return self.store.save_lead(lead, next_due=self.next_lead_due(lead))
-
-    def _escalate_lead(self, lead_id: str, now: datetime) -> list[LeadAction]:
-        done = []
-        with self.store.transaction():
-            lead = self.store.get_lead(lead_id)
-            for action in due_lead_actions(lead, self._settings.leads, now):
-                if not self.store.record_fired(action.key, now):
-                    continue  # carried out before, or by another worker
-                self.progress("fired")
-                context = {
-                    "lead": attrs.asdict(lead, recurse=False),
-                    "phase": action.phase.value,
-                    "step": action.step.value,
-                    "due_at": action.due_at,
-                    "responsible": action.responsible,
-                    "external": action.external,
-                }
-                if action.external is not None:
-                    recipients = [action.external.email]
-                    template = self.lead_templates[1]
-                else:
-                    if not action.responsible:
-                        raise ConfigError(
-                            f"lead type {lead.lead_type!r} escalates, but team "
-                            f"{lead.team!r} has no responsible users for it"
-                        )
-                    recipients = [
-                        a for u in action.responsible if (a := self.addresses.get(u))
-                    ]
-                    template = self.lead_templates[0]
-                for mail in self._mails(template, action.key, recipients, context):
-                    self.store.enqueue(mail, at=now)
-                    self.progress("queued")
-                done.append(action)
-            self.store.save_lead(lead, next_due=self.next_lead_due(lead))
-        return done
-
-    # -- tasks -----------------------------------------------------------------------
-
-    def save_task(self, task: Task) -> None:
-        """Store a task; its owner is reminded by the first tick at or after its
-        due instant, once (unless it is done before)."""
-        if not isinstance(task, Task):
-            raise WrongTypeError(f"task: expected a Task, got {task!r}")
-        due = task.reminder_at()
-        if due is not None and self.store.is_fired(_task_key(task, due)):
-            due = None
-        self.store.save_task(task, next_due=due)
-
-    def _remind(self, task_id: str, now: datetime) -> list[str]:
-        with self.store.transaction():
-            task = self.store.get_task(task_id)
-            due = task.reminder_at()
-            if due is None or to_us(due, "due_at") > to_us(now, "now"):
-                self.store.save_task(task, next_due=due)
-                return []
-            key = _task_key(task, due)
-            fresh = self.store.record_fired(key, now)
-            if fresh:
-                owner = self.addresses.get(task.owner)
-                mails = (
-                    self._mails(
-                        self.task_template,
-                        key,
-                        [owner],
-                        {"task": attrs.asdict(task, recurse=False), "due_at": due},
-                    )
-                    if owner
-                    else []
-                )
-                for mail in mails:
-                    self.store.enqueue(mail, at=now)
-            self.store.save_task(task, next_due=None)
-        return [task_id] if fresh else []
 
     # -- tick ------------------------------------------------------------------------
 
@@ -668,28 +445,6 @@ class Escalator:
                 )
         return file, mails
 
-    def _mails(
-        self,
-        template: str,
-        key: str,
-        recipients: Iterable[str],
-        context: Mapping[str, Any],
-    ) -> list[OutgoingMail]:
-        if not recipients:
-            return []
-        rendered = self.templates.render_mail(template, **context)
-        return [
-            OutgoingMail(
-                key=key,
-                recipient=r,
-                sender=self.sender,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-            )
-            for r in dict.fromkeys(recipients)  # distinct, in order
-        ]
-
     # -- dispatch -------------------------------------------------------------
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:
@@ -714,10 +469,6 @@ class Escalator:
             sent = self.store.mark_sent(done, at=now)
             self.progress("marked")
         return DispatchReport(at=now, sent=tuple(sent), failed=tuple(failed))
-
-
-def _task_key(task: Task, due: datetime) -> str:
-    return task_key(task.id, to_us(due, "due_at"))
 
 
 def _quiet(step: str) -> None:

@@ -1,0 +1,120 @@
+"""What every part of the :class:`~escalate.engine.Escalator` shares: its ports,
+the settings it works under, how a mail is rendered, and when a case or a lead is
+next due. The parts (cases and ticks in ``engine.py``, leads and tasks in
+``_engine_leads.py``, settings in ``_engine_settings.py``) build on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from escalate._instants import to_us, utc_from_us
+from escalate.errors import WrongTypeError
+from escalate.hours import BusinessHours
+from escalate.leads import Lead, lead_steps
+from escalate.mail import Mailer, OutgoingMail
+from escalate.model import Case
+from escalate.ports import Store
+from escalate.rules import RuleBook, evaluate
+from escalate.settings import Settings
+from escalate.templates import Templates
+from escalate.timers import Clock
+
+
+class _Engine:
+    """The state and the shared helpers of an Escalator (see ``engine.py``)."""
+
+    store: Store
+    mailer: Mailer
+    clock: Clock
+    templates: Templates
+    addresses: dict[str, str]
+    sender: str
+    warning_template: str
+    task_template: str
+    lead_templates: tuple[str, str]
+    batch: int
+    lease: timedelta
+    progress: Callable[[str], None]
+    _settings: Settings
+    _digest: str
+
+    # -- settings ------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The rule book and calendars this escalator works under."""
+        return self._settings
+
+    @property
+    def book(self) -> RuleBook:
+        """The rule book."""
+        return self._settings.book
+
+    @property
+    def calendars(self) -> Mapping[str, BusinessHours]:
+        """Calendar name to business hours."""
+        return self._settings.calendars
+
+    def use_settings(self, settings: Settings) -> None:
+        """Work under other settings from now on (the next :meth:`tick`, or
+        :meth:`sync_settings`, stores them and recomputes the open cases)."""
+        if not isinstance(settings, Settings):
+            raise WrongTypeError(f"settings: expected a Settings, got {settings!r}")
+        self._settings = settings
+        self._digest = settings.digest
+
+    # -- when things are due ---------------------------------------------------------
+
+    def next_due(self, case: Case) -> datetime | None:
+        """The earliest due instant of the case's actions not fired yet (it may
+        be past: then the case is overdue), or None."""
+        return self._next_due(case, self._settings)
+
+    def _next_due(self, case: Case, settings: Settings) -> datetime | None:
+        now = self.clock.now()
+        ev = evaluate(settings.book, case, now, settings.calendars)
+        instants = [
+            to_us(s.due_at, "due_at")
+            for s in ev.steps
+            if s.due_at is not None
+            and not s.superseded
+            and not self.store.is_fired(s.key)
+        ]
+        if ev.expiry is not None and not self.store.is_fired(ev.expiry.key):
+            instants.append(to_us(ev.expiry.due_at, "due_at"))
+        return utc_from_us(min(instants)) if instants else None
+
+    def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:
+        instants = [
+            to_us(a.due_at, "due_at")
+            for a in lead_steps(lead, settings.leads)
+            if not self.store.is_fired(a.key)
+        ]
+        return utc_from_us(min(instants)) if instants else None
+
+    # -- mail ------------------------------------------------------------------------
+
+    def _mails(
+        self,
+        template: str,
+        key: str,
+        recipients: Iterable[str],
+        context: Mapping[str, Any],
+    ) -> list[OutgoingMail]:
+        if not recipients:
+            return []
+        rendered = self.templates.render_mail(template, **context)
+        return [
+            OutgoingMail(
+                key=key,
+                recipient=r,
+                sender=self.sender,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+            )
+            for r in dict.fromkeys(recipients)  # distinct, in order
+        ]

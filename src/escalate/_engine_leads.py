@@ -1,0 +1,113 @@
+"""The Escalator's leads and tasks: storing them with their next due instant, and
+carrying out their due steps (lead escalation) and overdue reminders (tasks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from escalate._engine_base import _Engine
+from escalate._instants import to_us
+from escalate._keys import task_key
+from escalate.errors import ConfigError, WrongTypeError
+from escalate.leads import Lead, LeadAction, due_lead_actions
+from escalate.model import Task
+
+
+class _LeadsAndTasks(_Engine):
+    """Leads and tasks (a part of :class:`~escalate.engine.Escalator`)."""
+
+    # -- leads -----------------------------------------------------------------------
+
+    def next_lead_due(self, lead: Lead) -> datetime | None:
+        """The earliest due instant of the lead's escalation steps not carried
+        out yet, or None."""
+        return self._lead_due(lead, self._settings)
+
+    def save_lead(self, lead: Lead) -> Lead:
+        """Store a new or changed lead (optimistic, on its version) with its next
+        due instant; returns it as stored."""
+        if not isinstance(lead, Lead):
+            raise WrongTypeError(f"lead: expected a Lead, got {lead!r}")
+        self._settings.leads.lead_type(lead.lead_type)  # a known type
+        with self.store.transaction():
+            return self.store.save_lead(lead, next_due=self.next_lead_due(lead))
+
+    def _escalate_lead(self, lead_id: str, now: datetime) -> list[LeadAction]:
+        done = []
+        with self.store.transaction():
+            lead = self.store.get_lead(lead_id)
+            for action in due_lead_actions(lead, self._settings.leads, now):
+                if not self.store.record_fired(action.key, now):
+                    continue  # carried out before, or by another worker
+                self.progress("fired")
+                context = {
+                    "lead": attrs.asdict(lead, recurse=False),
+                    "phase": action.phase.value,
+                    "step": action.step.value,
+                    "due_at": action.due_at,
+                    "responsible": action.responsible,
+                    "external": action.external,
+                }
+                if action.external is not None:
+                    recipients = [action.external.email]
+                    template = self.lead_templates[1]
+                else:
+                    if not action.responsible:
+                        raise ConfigError(
+                            f"lead type {lead.lead_type!r} escalates, but team "
+                            f"{lead.team!r} has no responsible users for it"
+                        )
+                    recipients = [
+                        a for u in action.responsible if (a := self.addresses.get(u))
+                    ]
+                    template = self.lead_templates[0]
+                for mail in self._mails(template, action.key, recipients, context):
+                    self.store.enqueue(mail, at=now)
+                    self.progress("queued")
+                done.append(action)
+            self.store.save_lead(lead, next_due=self.next_lead_due(lead))
+        return done
+
+    # -- tasks -----------------------------------------------------------------------
+
+    def save_task(self, task: Task) -> None:
+        """Store a task; its owner is reminded by the first tick at or after its
+        due instant, once (unless it is done before)."""
+        if not isinstance(task, Task):
+            raise WrongTypeError(f"task: expected a Task, got {task!r}")
+        due = task.reminder_at()
+        if due is not None and self.store.is_fired(_task_key(task, due)):
+            due = None
+        self.store.save_task(task, next_due=due)
+
+    def _remind(self, task_id: str, now: datetime) -> list[str]:
+        with self.store.transaction():
+            task = self.store.get_task(task_id)
+            due = task.reminder_at()
+            if due is None or to_us(due, "due_at") > to_us(now, "now"):
+                self.store.save_task(task, next_due=due)
+                return []
+            key = _task_key(task, due)
+            fresh = self.store.record_fired(key, now)
+            if fresh:
+                owner = self.addresses.get(task.owner)
+                mails = (
+                    self._mails(
+                        self.task_template,
+                        key,
+                        [owner],
+                        {"task": attrs.asdict(task, recurse=False), "due_at": due},
+                    )
+                    if owner
+                    else []
+                )
+                for mail in mails:
+                    self.store.enqueue(mail, at=now)
+            self.store.save_task(task, next_due=None)
+        return [task_id] if fresh else []
+
+
+def _task_key(task: Task, due: datetime) -> str:
+    return task_key(task.id, to_us(due, "due_at"))
