@@ -278,6 +278,47 @@ class TestSettings:
         store.save_settings(attrs.evolve(record, recomputed=False))
         assert escalator(store, clock).sync_settings() == 1
 
+    def test_every_version_is_kept_and_the_record_names_the_one_before(self) -> None:
+        """Each settings version synced is kept by digest, in order; the record
+        says which digest was in force before."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.sync_settings()
+        first = esc.settings.digest
+        late = BusinessHours.from_spec({"mon-fri": "12:00-17:00"}, tz="UTC")
+        esc.use_settings(Settings(BOOK, {"office": late}))
+        esc.sync_settings()
+        assert [v.digest for v in store.settings_versions()] == [
+            first,
+            esc.settings.digest,
+        ]
+        assert Settings.from_document(store.settings_version(first).document) == (
+            Settings(BOOK, {"office": OFFICE})
+        )
+        record = store.settings_record()
+        assert record is not None
+        assert (record.digest, record.previous) == (esc.settings.digest, first)
+
+    def test_a_resumed_recompute_compares_with_the_version_before(self) -> None:
+        """A worker finishing a recompute cut short still counts the deadlines
+        that moved against the settings in force before the change."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        esc.sync_settings()
+        late = BusinessHours.from_spec({"mon-fri": "12:00-17:00"}, tz="UTC")
+        esc.use_settings(Settings(BOOK, {"office": late}))
+        esc.sync_settings()
+        record = store.settings_record()
+        assert record is not None
+        store.save_settings(attrs.evolve(record, recomputed=False))  # cut short
+        again = escalator(store, clock)
+        again.use_settings(Settings(BOOK, {"office": late}))
+        report = again.tick()
+        assert (report.recomputed, report.moved) == (1, 1)
+
 
 TASK_TEMPLATES = Templates(
     {

@@ -11,7 +11,7 @@ import attrs
 
 from escalate._engine_base import _Engine
 from escalate.errors import EscalateError
-from escalate.ports import SettingsRecord
+from escalate.ports import SettingsRecord, SettingsVersion
 from escalate.settings import Settings
 
 
@@ -33,23 +33,41 @@ class _SettingsSync(_Engine):
         record = self.store.settings_record()
         if record is not None and record.digest == self._digest and record.recomputed:
             return 0, 0
-        before = None
-        if record is not None and record.digest != self._digest:
-            try:
-                before = Settings.from_document(record.document)
-            except EscalateError:
-                before = None  # no longer valid: nothing to compare with
+        if record is None:
+            previous = None
+        elif record.digest != self._digest:
+            previous = record.digest
+        else:
+            previous = record.previous  # a recompute cut short: finish it
+        before = self._stored_settings(previous)
         now = self.clock.now()
         stored = SettingsRecord(
             digest=self._digest,
             document=self._settings.document(),
             saved_at=now,
             recomputed=False,
+            previous=previous,
         )
-        self.store.save_settings(stored)
+        with self.store.transaction():
+            self.store.save_settings_version(
+                SettingsVersion(
+                    digest=self._digest, document=stored.document, saved_at=now
+                )
+            )
+            self.store.save_settings(stored)
         done, moved = self._recompute(None, before)
         self.store.save_settings(attrs.evolve(stored, recomputed=True))
         return done, moved
+
+    def _stored_settings(self, digest: str | None) -> Settings | None:
+        """The settings version kept under ``digest``; None for no digest, or one
+        that is not kept or no longer reads (there is nothing to compare with)."""
+        if digest is None:
+            return None
+        try:
+            return Settings.from_document(self.store.settings_version(digest).document)
+        except EscalateError:
+            return None
 
     def recompute(self, case_ids: Iterable[str] | None = None) -> int:
         """Recompute the next due instants of the given cases (all open cases and

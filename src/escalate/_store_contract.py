@@ -36,11 +36,13 @@ from escalate.model import Actor, Case, Status, Task
 from escalate.ports import (
     CaseStore,
     DocumentStore,
+    FiredKey,
     HistoryStore,
     LeadStore,
     OutboxStore,
     SettingsRecord,
     SettingsStore,
+    SettingsVersion,
     Store,
     TaskStore,
 )
@@ -238,6 +240,19 @@ class OutboxStoreContract(_StoreFactory):
         assert store.is_fired("k")
         assert not store.is_fired("other")
 
+    def test_a_key_recorded_as_skipped(self) -> None:
+        """A skipped key is fired (it never fires again), and says it was skipped;
+        fired_key tells when and how each key was recorded."""
+        store = self.make_store()
+        at = _T0 + timedelta(microseconds=1)
+        assert store.record_fired("skip", at, skipped=True) is True
+        assert store.record_fired("skip", at) is False
+        assert store.is_fired("skip")
+        assert store.fired_key("skip") == FiredKey(key="skip", at=at, skipped=True)
+        store.record_fired("done", _T0)
+        assert store.fired_key("done") == FiredKey(key="done", at=_T0, skipped=False)
+        assert store.fired_key("never") is None
+
     def test_outbox_claim_lease_and_expiry(self) -> None:
         """A message goes to one claimant per lease; an expired lease frees it."""
         store = self.make_store()
@@ -428,9 +443,26 @@ class SettingsStoreContract(_StoreFactory):
         )
         store.save_settings(first)
         assert store.settings_record() == first
-        second = attrs.evolve(first, recomputed=True)
+        second = attrs.evolve(first, recomputed=True, previous="b" * 64)
         store.save_settings(second)
         assert store.settings_record() == second
+
+    def test_settings_versions_are_kept_by_digest(self) -> None:
+        """Each version is kept once, read back by digest, listed in the order
+        first stored; an unknown digest is NotFound."""
+        store = self.make_store()
+        first = SettingsVersion(digest="a" * 64, document='{"v": 1}', saved_at=_T0)
+        second = SettingsVersion(
+            digest="b" * 64, document='{"v": 2}', saved_at=_T0 + timedelta(hours=1)
+        )
+        assert store.settings_versions() == []
+        assert store.save_settings_version(first) is True
+        assert store.save_settings_version(second) is True
+        assert store.save_settings_version(attrs.evolve(first, saved_at=_T0)) is False
+        assert store.settings_version("a" * 64) == first
+        assert store.settings_versions() == [first, second]
+        with pytest.raises(NotFound):
+            store.settings_version("c" * 64)
 
 
 class StoreContract(
@@ -490,6 +522,10 @@ class StoreContract(
                 store.save_document(document)
                 store.delete_case(delete_case(kept.file, by=Actor("ann"), at=_T0))
                 store.save_settings(record)
+                store.save_settings_version(
+                    SettingsVersion(digest="a" * 64, document="{}", saved_at=_T0)
+                )
+                store.record_fired("k2", _T0, skipped=True)
                 raise RuntimeError("crash")
 
         with pytest.raises(RuntimeError):
@@ -507,6 +543,8 @@ class StoreContract(
         assert [c.id for c in store.due_cases(_T0, limit=10)] == ["kept"]
         assert store.case_deletions() == []
         assert store.settings_record() is None
+        assert store.settings_versions() == []
+        assert store.fired_key("k2") is None
         assert store.next_number(DocumentKind.ACTION) == "ACT-0001"
 
     def test_case_deletion_keeps_history_and_a_record(self) -> None:

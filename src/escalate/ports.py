@@ -11,7 +11,7 @@ write, and a reader can hold each part in their head:
 :class:`LeadStore`        leads and their due index
 :class:`TaskStore`        tasks and their due index
 :class:`DocumentStore`    escalation documents and their numbers
-:class:`SettingsStore`    the settings the due instants were computed under
+:class:`SettingsStore`    the settings in force, and every version by digest
 ========================  ==========================================================
 
 :class:`Store` is their union, which the engine asks for. Every write happens
@@ -50,12 +50,14 @@ __all__ = [
     "CaseStore",
     "Claim",
     "DocumentStore",
+    "FiredKey",
     "HistoryStore",
     "LeadStore",
     "Mailer",
     "OutboxStore",
     "SettingsRecord",
     "SettingsStore",
+    "SettingsVersion",
     "Store",
     "TaskStore",
 ]
@@ -89,12 +91,48 @@ class SettingsRecord:
         saved_at: When they were stored.
         recomputed: Whether every open case's next due instant was recomputed
             under them (False while a recompute is under way or was cut short).
+        previous: The digest of the settings in force before them (None for the
+            first): what a recompute resumed by another worker compares with.
     """
 
     digest: str
     document: str
     saved_at: datetime
     recomputed: bool
+    previous: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SettingsVersion:
+    """One version of the settings, kept by its digest for as long as the store
+    lives (cases created under it may keep it).
+
+    Attributes:
+        digest: ``Settings.digest`` of them.
+        document: ``Settings.document()`` of them.
+        saved_at: When the version was first stored.
+    """
+
+    digest: str
+    document: str
+    saved_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class FiredKey:
+    """A recorded idempotency key.
+
+    Attributes:
+        key: The key.
+        at: When it was recorded.
+        skipped: True when the action was recorded as skipped (made due at once
+            by a change of the settings, under ``on_change = "skip"``) rather
+            than carried out.
+    """
+
+    key: str
+    at: datetime
+    skipped: bool = False
 
 
 class _Transactional(Protocol):
@@ -151,14 +189,18 @@ class OutboxStore(_Transactional, Protocol):
     """Fired idempotency keys and the outbox: what exactly-once rests on.
 
     * ``record_fired`` is unique on the key: it returns False for a key recorded
-      before.
+      before. A key may be recorded as skipped; it is fired all the same (it
+      never fires), and ``fired_key`` says which.
     * The outbox holds each Message-ID once; ``claim`` hands a message to one
       worker for a lease; an expired lease makes it claimable again;
       ``mark_sent`` marks only the claims still held.
     """
 
-    def record_fired(self, key: str, at: datetime) -> bool: ...
+    def record_fired(
+        self, key: str, at: datetime, *, skipped: bool = False
+    ) -> bool: ...
     def is_fired(self, key: str) -> bool: ...
+    def fired_key(self, key: str) -> FiredKey | None: ...
     def enqueue(self, mail: OutgoingMail, *, at: datetime) -> bool: ...
     def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]: ...
     def mark_sent(self, claims: Sequence[Claim], *, at: datetime) -> list[str]: ...
@@ -200,10 +242,14 @@ class DocumentStore(_Transactional, Protocol):
 
 @runtime_checkable
 class SettingsStore(_Transactional, Protocol):
-    """The settings (rule book, calendars, lead types) in force."""
+    """The settings (rule book, calendars, lead types) in force, and every version
+    of them by digest (versions are never changed or removed)."""
 
     def save_settings(self, record: SettingsRecord) -> None: ...
     def settings_record(self) -> SettingsRecord | None: ...
+    def save_settings_version(self, version: SettingsVersion) -> bool: ...
+    def settings_version(self, digest: str) -> SettingsVersion: ...
+    def settings_versions(self) -> list[SettingsVersion]: ...
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ from escalate.adapters.sqlite import (
 from escalate.errors import StoreError
 from escalate.history import add_line, create_case, delete_case, delete_line
 from escalate.model import Actor, Case, Task
-from escalate.ports import HistoryStore, Store
+from escalate.ports import HistoryStore, SettingsVersion, Store
 from escalate.testing import StoreContract
 
 T = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -145,6 +145,31 @@ class TestSqliteStore(StoreContract):
         assert store.history_heads() == [gone.file.head]
         self.cut_history_tail(store, "c1")
         assert store.history_head("c1") == gone.file.head
+
+    def test_migration_5_keeps_the_settings_in_force_as_a_version(self) -> None:
+        """A version-4 file's settings record becomes its first kept version; its
+        fired keys read as carried out, not skipped."""
+        db = sqlite3.connect(self.path)
+        for v in (1, 2, 3, 4):
+            for statement in _statements(_MIGRATIONS[v]):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 4")
+        db.execute(
+            "INSERT INTO settings VALUES (1, ?, '{}', ?, 1)", ("d" * 64, T.isoformat())
+        )
+        db.execute("INSERT INTO fired VALUES ('k', 0)")
+        db.commit()
+        db.close()
+        store = SqliteStore(self.path)
+        assert store.settings_versions() == [
+            SettingsVersion(digest="d" * 64, document="{}", saved_at=T)
+        ]
+        record = store.settings_record()
+        assert record is not None
+        assert (record.digest, record.previous) == ("d" * 64, None)
+        fired = store.fired_key("k")
+        assert fired is not None
+        assert not fired.skipped
 
     def test_newer_schema_is_refused(self) -> None:
         """A database from a newer escalate is refused with a clear error."""

@@ -26,7 +26,7 @@ from escalate.history import (
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
-from escalate.ports import Claim, SettingsRecord
+from escalate.ports import Claim, FiredKey, SettingsRecord, SettingsVersion
 
 __all__ = ["MemoryNumbering", "MemoryStore"]
 
@@ -90,7 +90,7 @@ class MemoryStore:
         self._heads: dict[str, HistoryHead] = {}  # kept apart from the entries
         self._lines: dict[str, list[FollowUpLine]] = {}
         self._deletions: dict[str, list[LineDeletion]] = {}
-        self._fired: dict[str, int] = {}
+        self._fired: dict[str, FiredKey] = {}
         self._outbox: dict[str, _Outgoing] = {}
         self._unsent: dict[str, None] = {}  # Message-IDs not sent, queue order
         self._tasks: dict[str, tuple[Task, int | None]] = {}
@@ -99,6 +99,7 @@ class MemoryStore:
         self._case_deletions: list[CaseDeletion] = []
         self._numbers: dict[DocumentKind, int] = {}
         self._settings: dict[str, SettingsRecord] = {}
+        self._versions: dict[str, SettingsVersion] = {}  # in the order stored
         self._undo: list[Callable[[], object]] = []
 
     # -- transactions ------------------------------------------------------------
@@ -296,6 +297,29 @@ class MemoryStore:
         """The settings in force, or None before any were stored."""
         return self._settings.get("settings")
 
+    def save_settings_version(self, version: SettingsVersion) -> bool:
+        """Keep a settings version by its digest; False if it is kept already."""
+        with self.transaction():
+            if version.digest in self._versions:
+                return False
+            self._put(self._versions, version.digest, version)
+            return True
+
+    def settings_version(self, digest: str) -> SettingsVersion:
+        """The settings version with this digest.
+
+        Raises:
+            NotFound: No such version.
+        """
+        try:
+            return self._versions[digest]
+        except KeyError:
+            raise NotFound(f"settings version {digest!r} is not in the store") from None
+
+    def settings_versions(self) -> list[SettingsVersion]:
+        """Every settings version, in the order first stored."""
+        return list(self._versions.values())
+
     # -- history and follow-up ------------------------------------------------
 
     def append_history(self, entries: Sequence[HistoryEntry]) -> None:
@@ -360,17 +384,23 @@ class MemoryStore:
 
     # -- exactly once ---------------------------------------------------------
 
-    def record_fired(self, key: str, at: datetime) -> bool:
-        """Record an action's key; False if it was recorded before."""
+    def record_fired(self, key: str, at: datetime, *, skipped: bool = False) -> bool:
+        """Record an action's key (as skipped, if so); False if it was recorded
+        before."""
         with self.transaction():
             if key in self._fired:
                 return False
-            self._put(self._fired, key, to_us(at, "at"))
+            at = utc_from_us(to_us(at, "at"))
+            self._put(self._fired, key, FiredKey(key=key, at=at, skipped=skipped))
             return True
 
     def is_fired(self, key: str) -> bool:
         """Whether the key was recorded."""
         return key in self._fired
+
+    def fired_key(self, key: str) -> FiredKey | None:
+        """The recorded key, when and whether skipped; None if not recorded."""
+        return self._fired.get(key)
 
     # -- outbox ---------------------------------------------------------------
 

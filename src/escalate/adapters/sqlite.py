@@ -56,11 +56,11 @@ from escalate.history import (
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
-from escalate.ports import Claim, SettingsRecord
+from escalate.ports import Claim, FiredKey, SettingsRecord, SettingsVersion
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 _MIGRATIONS: Final = {
     1: """
@@ -155,6 +155,18 @@ _MIGRATIONS: Final = {
     BEGIN SELECT RAISE(ABORT, 'history_heads only move forward'); END;
     CREATE TRIGGER history_heads_no_delete BEFORE DELETE ON history_heads
     BEGIN SELECT RAISE(ABORT, 'history_heads is append-only'); END;
+    """,
+    5: """
+    CREATE TABLE settings_versions (
+        digest TEXT PRIMARY KEY, document TEXT NOT NULL, saved_at TEXT NOT NULL
+    );
+    INSERT INTO settings_versions SELECT digest, document, saved_at FROM settings;
+    CREATE TRIGGER settings_versions_no_update BEFORE UPDATE ON settings_versions
+    BEGIN SELECT RAISE(ABORT, 'settings_versions is append-only'); END;
+    CREATE TRIGGER settings_versions_no_delete BEFORE DELETE ON settings_versions
+    BEGIN SELECT RAISE(ABORT, 'settings_versions is append-only'); END;
+    ALTER TABLE settings ADD COLUMN previous TEXT;
+    ALTER TABLE fired ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
     """,
 }
 
@@ -456,27 +468,67 @@ class SqliteStore:
         """Store the settings in force (replacing the record before)."""
         with self.transaction():
             self._write(
-                "INSERT OR REPLACE INTO settings VALUES (1, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO settings "
+                "(id, digest, document, saved_at, recomputed, previous) "
+                "VALUES (1, ?, ?, ?, ?, ?)",
                 (
                     record.digest,
                     record.document,
                     record.saved_at.isoformat(),
                     int(record.recomputed),
+                    record.previous,
                 ),
             )
 
     def settings_record(self) -> SettingsRecord | None:
         """The settings in force, or None before any were stored."""
-        rows = self._rows("SELECT digest, document, saved_at, recomputed FROM settings")
+        rows = self._rows(
+            "SELECT digest, document, saved_at, recomputed, previous FROM settings"
+        )
         if not rows:
             return None
-        digest, document, saved_at, recomputed = rows[0]
+        digest, document, saved_at, recomputed, previous = rows[0]
         return SettingsRecord(
             digest=digest,
             document=document,
             saved_at=datetime.fromisoformat(saved_at),
             recomputed=bool(recomputed),
+            previous=previous,
         )
+
+    def save_settings_version(self, version: SettingsVersion) -> bool:
+        """Keep a settings version by its digest; False if it is kept already."""
+        with self.transaction():
+            cursor = self._write(
+                "INSERT INTO settings_versions VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO NOTHING",
+                (version.digest, version.document, version.saved_at.isoformat()),
+            )
+            return cursor.rowcount == 1
+
+    def settings_version(self, digest: str) -> SettingsVersion:
+        """The settings version with this digest.
+
+        Raises:
+            NotFound: No such version.
+        """
+        rows = self._rows(
+            "SELECT digest, document, saved_at FROM settings_versions WHERE digest = ?",
+            (digest,),
+        )
+        if not rows:
+            raise NotFound(f"settings version {digest!r} is not in the store")
+        return _version(rows[0])
+
+    def settings_versions(self) -> list[SettingsVersion]:
+        """Every settings version, in the order first stored."""
+        return [
+            _version(r)
+            for r in self._rows(
+                "SELECT digest, document, saved_at FROM settings_versions "
+                "ORDER BY rowid"
+            )
+        ]
 
     # -- history and follow-up ------------------------------------------------
 
@@ -613,18 +665,27 @@ class SqliteStore:
 
     # -- exactly once ---------------------------------------------------------
 
-    def record_fired(self, key: str, at: datetime) -> bool:
-        """Record an action's key; False if it was recorded before."""
+    def record_fired(self, key: str, at: datetime, *, skipped: bool = False) -> bool:
+        """Record an action's key (as skipped, if so); False if it was recorded
+        before."""
         with self.transaction():
             cursor = self._write(
-                "INSERT INTO fired VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                (key, to_us(at, "at")),
+                "INSERT INTO fired (key, at_us, skipped) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                (key, to_us(at, "at"), int(skipped)),
             )
             return cursor.rowcount == 1
 
     def is_fired(self, key: str) -> bool:
         """Whether the key was recorded."""
         return bool(self._rows("SELECT 1 FROM fired WHERE key = ?", (key,)))
+
+    def fired_key(self, key: str) -> FiredKey | None:
+        """The recorded key, when and whether skipped; None if not recorded."""
+        rows = self._rows("SELECT at_us, skipped FROM fired WHERE key = ?", (key,))
+        if not rows:
+            return None
+        return FiredKey(key=key, at=utc_from_us(rows[0][0]), skipped=bool(rows[0][1]))
 
     # -- outbox ---------------------------------------------------------------
 
@@ -711,6 +772,13 @@ class SqliteStore:
         return int(
             self._rows("SELECT COUNT(*) FROM outbox WHERE sent_us IS NULL")[0][0]
         )
+
+
+def _version(row: Sequence[Any]) -> SettingsVersion:
+    digest, document, saved_at = row
+    return SettingsVersion(
+        digest=digest, document=document, saved_at=datetime.fromisoformat(saved_at)
+    )
 
 
 def _statements(script: str) -> list[str]:
