@@ -37,11 +37,11 @@ from escalate import (
     RuleItem,
     Templates,
 )
-from escalate._codec import case_to_json
+from escalate._instants import utc_from_us
 from escalate.adapters.memory import MemoryStore
-from escalate.adapters.sqlite import SqliteStore
+from escalate.adapters.sqlite import _SAVE_CASE, SqliteStore, _case_row
 from escalate.engine import Escalator
-from escalate.ports import Store
+from escalate.ports import Governed, Store
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -118,6 +118,7 @@ def tick(folder: Path) -> None:
         addresses={"lead": "lead@example.com"},
     )
     esc.sync_settings()  # the store knows these settings: no recompute in the tick
+    digest = esc.settings.digest
     # 100,000 open cases written straight into the table: 1,000 are due now,
     # the rest in a week (what add_case would have stored, without its history)
     due_us = (T0 + H - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
@@ -126,11 +127,11 @@ def tick(folder: Path) -> None:
     for i in range(OPEN):
         created = T0 if i < DUE else T0 + 7 * 24 * H - H
         case = Case(id=f"c{i:06d}", number=f"C-{i}", created_at=created, owner="queue")
-        due = due_us if i < DUE else later_us
-        rows.append((case.id, 1, case_to_json(case), 1, due))
+        due = utc_from_us(due_us if i < DUE else later_us)
+        rows.append(_case_row(case, 1, due, Governed(digest=digest, item="all")))
     db = sqlite3.connect(path)
     with db:
-        db.executemany("INSERT INTO cases VALUES (?, ?, ?, ?, ?)", rows)
+        db.executemany(_SAVE_CASE, rows)
     db.close()
     t0 = time.perf_counter()
     report = esc.tick()

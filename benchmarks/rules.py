@@ -61,7 +61,7 @@ def book() -> RuleBook:
         ]
         items.append(
             RuleItem(
-                id="item-1",
+                id=f"item-{i}",
                 name=f"item {i}",
                 conditions=conditions,
                 logic=[
@@ -92,7 +92,7 @@ def book() -> RuleBook:
         )
     items.append(
         RuleItem(
-            id="item-2",
+            id="catch-all",
             name="catch-all",
             hours="office",
             actions=[

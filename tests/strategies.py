@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import strategies as st
 
 from escalate.hours import BusinessHours
+from escalate.model import Actor, Case
 from escalate.recurrence import Recurrence
+from escalate.rules import EscalationAction, Rule, RuleBook, RuleItem, TimeBasis
 from tests.models import HoursModel, ModelShift
 
 ZONES = (
@@ -178,3 +180,79 @@ def instants_in(draw: st.DrawFn, lo: datetime, hi: datetime, zone: str) -> datet
 
 def window_dates(lo: datetime, hi: datetime) -> list[date]:
     return [(lo + timedelta(days=i)).date() for i in range((hi - lo).days + 1)]
+
+
+# -- rule books and cases (the evaluator's and the change planner's tests) ---------
+
+AMS = ZoneInfo("Europe/Amsterdam")
+CALENDARS = {
+    "office": BusinessHours.from_spec(
+        {"mon-fri": "09:00-12:30, 13:30-17:00", "sat": "10:00-14:00"},
+        tz="Europe/Amsterdam",
+    ),
+    "night": BusinessHours.from_spec({"mon-sun": "22:00-06:00"}, tz="America/New_York"),
+}
+START = datetime(2026, 10, 19, tzinfo=AMS)  # two weeks around the fall-back night
+ADMIN = Actor("ann", permissions={"configure case escalation"})
+PRIORITIES = ["a", "b", "c"]
+offsets = st.integers(0, 14 * 24 * 60)  # minutes after START
+
+
+def instant(m: int) -> datetime:
+    return (START.astimezone(UTC) + timedelta(minutes=m)).astimezone(AMS)
+
+
+actions = st.lists(
+    st.tuples(
+        st.integers(0, 40 * 60), st.lists(st.sampled_from([25, 50, 90]), max_size=2)
+    ),
+    min_size=1,
+    max_size=4,
+).map(
+    lambda steps: [
+        EscalationAction(
+            id=f"step-{i}", after=timedelta(minutes=m), escalate_to="x", warnings=w
+        )
+        for i, (m, w) in enumerate(steps)
+    ]
+)
+
+
+@st.composite
+def books(draw: st.DrawFn, *, latest_only: bool | None = False) -> RuleBook:
+    n = draw(st.integers(1, 4))
+    items = []
+    for i in range(n):
+        prio = draw(st.one_of(st.none(), st.sampled_from(PRIORITIES)))
+        items.append(
+            RuleItem(
+                id=f"item{i}",
+                conditions=[] if prio is None else [("priority", "equals", prio)],
+                hours=draw(st.sampled_from([None, "office", "night"])),
+                basis=draw(st.sampled_from(list(TimeBasis))),
+                actions=draw(actions),
+                latest_only=draw(st.booleans()) if latest_only is None else latest_only,
+            )
+        )
+    return RuleBook.build([Rule(name="r", items=items)], active="r")
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> list[Case]:
+    out = []
+    for i in range(draw(st.integers(1, 4))):
+        created = draw(offsets)
+        c = Case(
+            id=f"c{i}",
+            number=f"C-{i}",
+            priority=draw(st.sampled_from(PRIORITIES)),
+            created_at=instant(created),
+        )
+        if draw(st.booleans()):
+            c = c.changed(
+                instant(created + draw(st.integers(0, 3000))),
+                by=ADMIN,
+                priority=c.priority,
+            )
+        out.append(c)
+    return out

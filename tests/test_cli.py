@@ -19,7 +19,17 @@ from escalate.config import example_config
 from escalate.scenario import example_scenario
 from tests.adapters.test_mailers import Inbox, free_port, parse
 
-COMMANDS = ("demo", "simulate", "tick", "run", "explain", "verify", "check", "timeline")
+COMMANDS = (
+    "demo",
+    "simulate",
+    "tick",
+    "run",
+    "plan",
+    "explain",
+    "verify",
+    "check",
+    "timeline",
+)
 LATER = "2026-11-30T09:15:00+01:00"
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from escalate._frozen import FrozenMap
 from escalate.errors import (
     ConfigError,
     InvalidOperation,
@@ -13,6 +18,7 @@ from escalate.errors import (
     PermissionDenied,
 )
 from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
+from tests.strategies import cases
 
 DUE = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
@@ -113,3 +119,50 @@ class TestCase:
         with pytest.raises(PermissionDenied, match="'ann' lacks the permission"):
             ann.require(Permission.CONFIGURE_CASE_ESCALATION, "create_rule")
         assert isinstance(PermissionDenied("x"), PermissionError)
+
+
+class TestRestore:
+    @given(cases(), st.sampled_from([Status.PENDING, Status("On hold")]), st.data())
+    def test_restore_is_the_constructor_without_its_checks(
+        self, cs: list[Case], status: Status, data: st.DataObject
+    ) -> None:
+        """Case._restore (what a store decodes with) gives the case the
+        constructor gives, every slot of it, derived ones too."""
+        for c in cs:
+            c = attrs.evolve(
+                c,
+                status=data.draw(st.sampled_from([c.status, status])),
+                owner=data.draw(st.sampled_from([None, "ann"])),
+                requirements={"dutch": 3},
+                solution=data.draw(st.sampled_from([None, "fixed"])),
+                version=data.draw(st.integers(0, 9)),
+            )
+            init = {f.name: getattr(c, f.name) for f in attrs.fields(Case) if f.init}
+            restored = Case._restore(**init)
+            assert restored == c
+            for f in attrs.fields(Case):
+                assert getattr(restored, f.name) == getattr(c, f.name), f.name
+
+    def test_restore_sets_every_field(self) -> None:
+        """A field added to Case must be added to _restore too: it takes every
+        field the constructor takes, and no other."""
+        params = set(inspect.signature(Case._restore).parameters)
+        assert params == {f.name for f in attrs.fields(Case) if f.init}
+
+    def test_restore_still_refuses_a_naive_instant(self) -> None:
+        """A stored row whose instant lost its offset is refused, not restored."""
+        with pytest.raises(NaiveDatetimeError):
+            Case._restore(
+                id="c1",
+                number="1",
+                status=Status.NEW,
+                priority=None,
+                owner=None,
+                fields=FrozenMap(),
+                created_at=datetime(2026, 1, 1),
+                modified_at=None,
+                status_since=datetime(2026, 1, 1, tzinfo=UTC),
+                solution=None,
+                requirements=FrozenMap(),
+                version=1,
+            )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -86,11 +86,49 @@ def case_to_json(case: Case) -> str:
 
 
 def case_from_json(text: str, version: int) -> Case:
-    """The case of :func:`case_to_json` text, at ``version``."""
-    data = loads(text)
-    data["fields"] = FrozenMap(data["fields"])
-    data["requirements"] = FrozenMap(data["requirements"])
-    return Case(version=version, **data)
+    """The case of :func:`case_to_json` text, at ``version``.
+
+    The keys are known, so only custom fields that hold tagged values go through
+    the general untagging (a plan or a recompute reads every open case).
+    """
+    data = json.loads(text)
+    fields = data["fields"]
+    if any(isinstance(v, dict | list) for v in fields.values()):
+        fields = _untag(fields)
+    status = data["status"]
+    modified = data["modified_at"]
+    requirements = data["requirements"]
+    return Case._restore(
+        id=data["id"],
+        number=data["number"],
+        status=status_named(status["$status"], closed=status["closed"]),
+        priority=data["priority"],
+        owner=data["owner"],
+        fields=FrozenMap(fields),
+        created_at=datetime.fromisoformat(data["created_at"]["$datetime"]),
+        modified_at=None
+        if modified is None
+        else datetime.fromisoformat(modified["$datetime"]),
+        status_since=datetime.fromisoformat(data["status_since"]["$datetime"]),
+        solution=data["solution"],
+        requirements=FrozenMap(requirements) if requirements else _NO_REQUIREMENTS,
+        version=version,
+    )
+
+
+_NO_REQUIREMENTS: Final[FrozenMap[str, int]] = FrozenMap()
+_STATUSES: dict[tuple[str, bool], Status] = {}
+
+
+def status_named(name: str, *, closed: bool) -> Status:
+    """The status of that name and kind: a value, so one object serves every
+    case in it (a store holds few statuses; the cache is bounded all the same)."""
+    status = _STATUSES.get((name, closed))
+    if status is None:
+        status = Status(name, closed=closed)
+        if len(_STATUSES) < 1_000:
+            _STATUSES[(name, closed)] = status
+    return status
 
 
 def mail_to_json(mail: OutgoingMail) -> str:

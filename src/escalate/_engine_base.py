@@ -16,7 +16,7 @@ from escalate.hours import BusinessHours
 from escalate.leads import Lead, lead_steps
 from escalate.mail import Mailer, OutgoingMail
 from escalate.model import Case
-from escalate.ports import Store
+from escalate.ports import Governed, Store
 from escalate.rules import RuleBook, evaluate
 from escalate.settings import Settings
 from escalate.templates import Templates
@@ -74,6 +74,13 @@ class _Engine:
         return self._next_due(case, self._settings)
 
     def _next_due(self, case: Case, settings: Settings) -> datetime | None:
+        return self._schedule(case, settings)[0]
+
+    def _schedule(
+        self, case: Case, settings: Settings
+    ) -> tuple[datetime | None, Governed]:
+        """The case's next due instant under ``settings``, and what governs it
+        there (one evaluation gives both)."""
         now = self.clock.now()
         ev = evaluate(settings.book, case, now, settings.calendars)
         instants = [
@@ -85,7 +92,17 @@ class _Engine:
         ]
         if ev.expiry is not None and not self.store.is_fired(ev.expiry.key):
             instants.append(to_us(ev.expiry.due_at, "due_at"))
-        return utc_from_us(min(instants)) if instants else None
+        due = utc_from_us(min(instants)) if instants else None
+        governed = Governed(
+            digest=settings.digest, item=None if ev.item is None else ev.item.id
+        )
+        return due, governed
+
+    def _save_case(self, case: Case) -> Case:
+        """Store a case with its next due instant and what governs it, under
+        this escalator's settings."""
+        due, governed = self._schedule(case, self._settings)
+        return self.store.save_case(case, next_due=due, governed=governed)
 
     def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:
         instants = [

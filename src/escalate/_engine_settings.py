@@ -1,22 +1,121 @@
-"""The Escalator's settings: bringing the store to them, and recomputing the open
-cases' and leads' next due instants when they change."""
+"""The Escalator's settings: planning a change of them, bringing the store to
+them, and recomputing the open cases' and leads' next due instants when they
+change."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 
 import attrs
 
 from escalate._engine_base import _Engine
-from escalate.errors import EscalateError
-from escalate.ports import SettingsRecord, SettingsVersion
+from escalate.changes import ChangePlan, SubjectPlan, _Planner, _Prepared, _Unchanged
+from escalate.errors import EscalateError, NotFound, WrongTypeError
+from escalate.ports import CaseState, OutboxStore, SettingsRecord, SettingsVersion
 from escalate.settings import Settings
+
+_PLAN_BATCH: Final = 1_000  # cases read, and keys asked about, at a time
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while a plan walks every open
+    case, and restores it after (nesting, and between threads, counted).
+
+    A plan allocates hundreds of thousands of small objects and keeps a row per
+    case; none of them form reference cycles, so reference counting frees all
+    that is dropped, and the collector would only scan the growing heap over and
+    over (it cost a fifth of a plan's time). ``gc.disable`` is process-wide, so
+    the first pause disables it, the last resume enables it again, and only if
+    it was enabled before.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector_paused: Final = _CollectorPause()
+
+
+class _FiredKeys:
+    """The store's fired keys as a container (each key asked once)."""
+
+    def __init__(self, store: OutboxStore) -> None:
+        self._store = store
+        self._known: dict[object, bool] = {}
+
+    def __contains__(self, key: object) -> bool:
+        known = self._known.get(key)
+        if known is None:
+            known = self._known[key] = isinstance(key, str) and self._store.is_fired(
+                key
+            )
+        return known
 
 
 class _SettingsSync(_Engine):
-    """Sync and recompute (a part of :class:`~escalate.engine.Escalator`)."""
+    """Plan, sync and recompute (a part of :class:`~escalate.engine.Escalator`)."""
+
+    def plan(self, settings: Settings | None = None) -> ChangePlan:
+        """What bringing the store to ``settings`` (default: this escalator's)
+        would do to every open case and lead, now; nothing is written.
+
+        See :mod:`escalate.changes`: for each, what governs it and its next
+        deadline before and after, the steps the change makes due at once, those
+        that will never fire, and the waiting ones whose instant moves.
+        """
+        after = self._settings if settings is None else settings
+        if not isinstance(after, Settings):
+            raise WrongTypeError(f"settings: expected a Settings, got {after!r}")
+        record = self.store.settings_record()
+        before = None
+        if record is not None:
+            try:
+                before = Settings.from_document(record.document)
+            except EscalateError:
+                before = None  # no longer valid: nothing to compare with
+        now = self.clock.now()
+        planner = _Planner(before, after, now)
+        rows: list[SubjectPlan | _Unchanged] = []
+        last = None
+        with _collector_paused():
+            while states := self.store.open_case_states(last, limit=_PLAN_BATCH):
+                ids, ready = self._prepare(planner, states, last)
+                fired = self.store.fired_among(planner.keys(ready))
+                rows += map(planner.case, ids, ready, [fired] * len(ids))
+                last = states[-1].id
+            lead_fired = _FiredKeys(self.store)
+            rows += [
+                planner.lead(self.store.get_lead(lead_id), lead_fired)
+                for lead_id in self.store.lead_ids()
+            ]
+        return ChangePlan(
+            at=now,
+            before=None if record is None else record.digest,
+            after=after.digest,
+            entries=rows,
+        )
 
     def sync_settings(self) -> int:
         """Make the store's settings this escalator's, recomputing every open
@@ -27,6 +126,31 @@ class _SettingsSync(_Engine):
         dies in the middle leaves it to the next one to finish.
         """
         return self._sync()[0]
+
+    def _prepare(
+        self, planner: _Planner, states: list[CaseState], after: str | None
+    ) -> tuple[list[str], list[_Prepared]]:
+        """The planner's preparation of a batch of open cases (those after
+        ``after``): from their states where it can, else from the cases, read in
+        one batch (a case deleted meanwhile is left out)."""
+        prepared = [planner.prepare_state(state) for state in states]
+        if None not in prepared:
+            return [s.id for s in states], cast("list[_Prepared]", prepared)
+        cases = {c.id: c for c in self.store.open_cases(after, limit=len(states))}
+        ids: list[str] = []
+        ready: list[_Prepared] = []
+        for state, p in zip(states, prepared, strict=True):
+            if p is None:
+                case = cases.get(state.id)
+                if case is None:
+                    try:
+                        case = self.store.get_case(state.id)
+                    except NotFound:
+                        continue  # deleted since its state was read
+                p = planner.prepare(case)
+            ids.append(state.id)
+            ready.append(p)
+        return ids, ready
 
     def _sync(self) -> tuple[int, int]:
         """:meth:`sync_settings`, also returning how many deadlines moved."""
@@ -97,10 +221,13 @@ class _SettingsSync(_Engine):
             with self.store.transaction():
                 for case_id in ids[i : i + self.batch]:
                     case = self.store.get_case(case_id)
-                    due = due_or_now(self._next_due, case, self._settings)
+                    try:
+                        due, governed = self._schedule(case, self._settings)
+                    except EscalateError:
+                        due, governed = now, None  # the tick reports what is wrong
                     if before is not None:
                         moved += due != due_or_now(self._next_due, case, before)
-                    self.store.save_case(case, next_due=due)
+                    self.store.save_case(case, next_due=due, governed=governed)
                     done += 1
             self.progress("recomputed")
         if case_ids is None:

@@ -132,6 +132,7 @@ class RulePlan:
 
     def __init__(self, rule: str, entries: list[Entry]) -> None:
         self.rule = rule
+        self.entries = tuple(entries)
         single = [
             clause[0][0] for e in entries for clause in e.clauses if len(clause) == 1
         ]

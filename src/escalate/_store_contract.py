@@ -9,7 +9,8 @@ case deletion against the history head). ``escalate.testing`` re-exports them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 import attrs
@@ -34,9 +35,11 @@ from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import (
+    CaseState,
     CaseStore,
     DocumentStore,
     FiredKey,
+    Governed,
     HistoryStore,
     LeadStore,
     OutboxStore,
@@ -94,11 +97,33 @@ class CaseStoreContract(_StoreFactory):
         raise NotImplementedError
 
     def test_save_and_get(self) -> None:
-        """A saved case comes back equal, one version up."""
+        """A saved case comes back equal, one version up: custom fields of every
+        kind a case may hold, a custom status, requirements, instants."""
         store = self.make_store()
-        saved = store.save_case(self.case(fields={"region": "NL"}), next_due=None)
+        rich = self.case(
+            fields={
+                "region": "NL",
+                "amount": 12,
+                "ratio": 0.5,
+                "vip": True,
+                "none": None,
+                "since": datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+                "day": date(2026, 12, 24),
+                "spent": timedelta(minutes=90, microseconds=1),
+                "price": Decimal("19.99"),
+                "tags": ["a", {"nested": date(2026, 1, 1)}],
+            },
+            status=Status("On hold", closed=False),
+            owner="ann",
+            priority="high",
+            modified_at=_T0 + timedelta(microseconds=7),
+            solution="fixed",
+            requirements={"dutch": 3},
+        )
+        saved = store.save_case(rich, next_due=None)
         assert saved.version == 1
         assert store.get_case("c1") == saved
+        assert dict(store.get_case("c1").fields) == dict(rich.fields)
 
     def test_missing_case(self) -> None:
         """An unknown case is NotFound (a KeyError too)."""
@@ -129,6 +154,54 @@ class CaseStoreContract(_StoreFactory):
         assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=10)] == ["c", "a", "b"]
         assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=2)] == ["c", "a"]
         assert list(store.open_case_ids()) == ["a", "b", "c", "d", "f"]
+
+    def test_case_states(self) -> None:
+        """Beside each case, its state: status, instants, and what governed it
+        when saved (None if not given); for the open cases, by id, in batches."""
+        store = self.make_store()
+        governed = Governed(digest="d" * 64, item="gold")
+        a = store.save_case(
+            self.case("a", modified_at=_T0 + timedelta(hours=1)),
+            next_due=None,
+            governed=governed,
+        )
+        store.save_case(self.case("b", status=Status.CLOSED), next_due=None)
+        store.save_case(self.case("c", status=Status("On hold")), next_due=None)
+        a2 = store.save_case(
+            a.changed(_T0 + timedelta(hours=2), by=None, status=Status.PENDING),
+            next_due=None,
+            governed=Governed(digest="d" * 64, item=None),
+        )
+        states = store.open_case_states(None, limit=10)
+        assert [s.id for s in states] == ["a", "c"]
+        first, second = states
+        assert first == CaseState(
+            id="a",
+            version=2,
+            status=Status.PENDING,
+            status_since_us=a2.status_since_us,
+            created_us=a2.created_us,
+            modified_us=a2.modified_us,
+            governed=Governed(digest="d" * 64, item=None),
+        )
+        assert (second.status, second.governed, second.modified_us) == (
+            Status("On hold"),
+            None,
+            None,
+        )
+        assert [s.id for s in store.open_case_states("a", limit=1)] == ["c"]
+
+    def test_open_cases_in_batches(self) -> None:
+        """open_cases: the open cases after an id, by id, a batch at a time."""
+        store = self.make_store()
+        for case_id in ("d", "b", "a", "e", "c"):
+            closed = Status.CLOSED if case_id == "c" else Status.NEW
+            store.save_case(self.case(case_id, status=closed), next_due=None)
+        first = store.open_cases(None, limit=2)
+        assert [c.id for c in first] == ["a", "b"]
+        assert first[0] == store.get_case("a")
+        assert [c.id for c in store.open_cases("b", limit=2)] == ["d", "e"]
+        assert store.open_cases("e", limit=2) == []
 
 
 class HistoryStoreContract(_StoreFactory):
@@ -252,6 +325,28 @@ class OutboxStoreContract(_StoreFactory):
         store.record_fired("done", _T0)
         assert store.fired_key("done") == FiredKey(key="done", at=_T0, skipped=False)
         assert store.fired_key("never") is None
+
+    def test_fired_among(self) -> None:
+        """fired_among: which of many keys were recorded (skipped ones too), for
+        any number of keys."""
+        store = self.make_store()
+        recorded = {f"k{i}" for i in range(0, 1200, 3)}
+        for key in sorted(recorded):
+            store.record_fired(key, _T0, skipped=key == "k3")
+        asked = [f"k{i}" for i in range(1200)]
+        assert store.fired_among(asked) == recorded
+        assert store.fired_among([]) == set()
+        assert store.fired_among(["k3", "nope"]) == {"k3"}
+        # Keys as a plan asks about them: many of one kind, for neighbouring
+        # cases; keys recorded in between that were not asked about stay out.
+        cases = [f"escalation/c{i:04d}/item/step/1" for i in range(1000)]
+        for i, key in enumerate(cases):
+            if i % 3 == 0:
+                store.record_fired(key, _T0)
+        asked_cases = [key for i, key in enumerate(cases) if i % 2 == 0]
+        assert store.fired_among([*asked_cases, "warning/c0001/x"]) == {
+            key for i, key in enumerate(cases) if i % 6 == 0
+        }
 
     def test_outbox_claim_lease_and_expiry(self) -> None:
         """A message goes to one claimant per lease; an expired lease frees it."""

@@ -1,8 +1,8 @@
 """The ``escalate`` command: thin, it parses, builds adapters, calls the core and
 returns an exit code.
 
-Commands: ``demo``, ``simulate``, ``tick``, ``run``, ``explain``, ``verify``,
-``check``, ``timeline``. Options are spelled the same everywhere (``--config
+Commands: ``demo``, ``simulate``, ``tick``, ``run``, ``plan``, ``explain``,
+``verify``, ``check``, ``timeline``. Options are spelled the same everywhere (``--config
 FILE``, ``--db FILE``, instants in ISO 8601 with an offset). Exit codes: 0 done,
 1 an error (a bad configuration, a failed case, tampering found), 2 a usage
 error. ``docs/cli.md`` is the reference.
@@ -11,6 +11,7 @@ error. ``docs/cli.md`` is the reference.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -185,6 +186,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-ticks", type=int, metavar="N", help="stop after N ticks (for tests)"
     )
+
+    plan = command(
+        "plan",
+        _plan,
+        "what a configuration would do to the open cases and leads, before it is "
+        "applied; nothing is written",
+    )
+    config(plan)
+    db(plan)
+    now(plan)
+    plan.add_argument(
+        "--all",
+        action="store_true",
+        help="list every open case and lead, not only those the change touches",
+    )
+    plan.add_argument("--json", action="store_true", help="write the plan as JSON")
 
     explain = command("explain", _explain, "why each action of a case is or is not due")
     config(explain)
@@ -491,6 +508,25 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             signal.signal(s, handler)
     out.write(f"stopped after {ticks} ticks\n")
     return 0 if ok else 1
+
+
+# -- plan -----------------------------------------------------------------------------
+
+
+def _plan(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
+    store = _store(args.db)
+    try:
+        plan = _escalator(config, store, _NoMail(), clock).plan()
+    finally:
+        store.close()
+    if args.json:
+        json.dump(plan.data(), out, ensure_ascii=False, indent=1)
+        out.write("\n")
+    else:
+        out.write("\n".join(plan.lines(every_row=args.all)) + "\n")
+    return 1 if plan.summary.errors else 0
 
 
 # -- explain, check, verify, timeline -------------------------------------------------

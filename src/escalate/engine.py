@@ -249,7 +249,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         change = create_case(case, by=by)
         with self.store.transaction():
             self._write(change)
-            return self.store.save_case(case, next_due=self.next_due(case))
+            return self._save_case(case)
 
     def update_case(
         self, case_id: str, changes: Mapping[str, Any], *, by: Actor | None
@@ -260,7 +260,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             change = apply_change(file, changes, by=by, at=self.clock.now())
             self._write(change)
             case = change.file.case
-            return self.store.save_case(case, next_due=self.next_due(case))
+            return self._save_case(case)
 
     def delete_case(self, case_id: str, *, by: Actor) -> CaseDeletion:
         """Delete a case: it leaves the store, its history stays, and a deletion
@@ -300,7 +300,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             if change.file is not file:
                 self._write(change)
                 case = change.file.case
-                self.store.save_case(case, next_due=self.next_due(case))
+                self._save_case(case)
         return document
 
     # -- tick ------------------------------------------------------------------------
@@ -388,7 +388,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
                         recipients=tuple(m.recipient for m in mails),
                     )
                 )
-            self.store.save_case(file.case, next_due=self.next_due(file.case))
+            self._save_case(file.case)
             self.progress("saved")
         self.progress("committed")
         return done

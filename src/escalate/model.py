@@ -295,6 +295,49 @@ class Case:
     def _status_since_us(self) -> int:
         return to_us(self.status_since, "Case.status_since")
 
+    @classmethod
+    def _restore(
+        cls,
+        *,
+        id: str,
+        number: str,
+        status: Status,
+        priority: str | int | None,
+        owner: str | None,
+        fields: FrozenMap[str, Any],
+        created_at: datetime,
+        modified_at: datetime | None,
+        status_since: datetime,
+        solution: str | None,
+        requirements: FrozenMap[str, int],
+        version: int,
+    ) -> Case:
+        """A case as a store decodes it from its own encoding of a valid case:
+        the converters and validators are skipped (a plan reads every open
+        case), but every instant must still be aware (``to_us`` checks it)."""
+        case = object.__new__(cls)
+        put = object.__setattr__
+        put(case, "id", id)
+        put(case, "number", number)
+        put(case, "status", status)
+        put(case, "priority", priority)
+        put(case, "owner", owner)
+        put(case, "fields", fields)
+        put(case, "created_at", created_at)
+        put(case, "modified_at", modified_at)
+        put(case, "status_since", status_since)
+        put(case, "solution", solution)
+        put(case, "requirements", requirements)
+        put(case, "version", version)
+        put(case, "created_us", to_us(created_at, "Case.created_at"))
+        put(
+            case,
+            "modified_us",
+            None if modified_at is None else to_us(modified_at, "Case.modified_at"),
+        )
+        put(case, "status_since_us", to_us(status_since, "Case.status_since"))
+        return case
+
     @property
     def closed(self) -> bool:
         """Whether its status is a closed one."""

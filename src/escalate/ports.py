@@ -26,7 +26,7 @@ contract and the test that checks it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
@@ -44,13 +44,15 @@ from escalate.history import (
 )
 from escalate.leads import Lead
 from escalate.mail import Mailer, OutgoingMail
-from escalate.model import Case, Task
+from escalate.model import Case, Status, Task
 
 __all__ = [
+    "CaseState",
     "CaseStore",
     "Claim",
     "DocumentStore",
     "FiredKey",
+    "Governed",
     "HistoryStore",
     "LeadStore",
     "Mailer",
@@ -78,6 +80,49 @@ class Claim:
     token: str
     attempt: int
     lease_until: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Governed:
+    """Which rule item governed a case when the engine last saved it, and under
+    which settings: what a plan reads instead of matching the case again.
+
+    Attributes:
+        digest: The digest of the settings it was found under.
+        item: The governing item's id, or None when none governs the case (or
+            nothing escalates).
+    """
+
+    digest: str
+    item: str | None
+
+
+@attrs.frozen(kw_only=True)
+class CaseState:
+    """What a store keeps beside each case in plain fields, for reading many
+    cases without decoding them: the case's status and instants (in µs since
+    the epoch, UTC) and what governed it when last saved.
+
+    It has the names a case has for them (``id``, ``status``, ``created_us``,
+    ``modified_us``, ``status_since_us``), so what needs only these takes either.
+
+    Attributes:
+        id: The case's id.
+        version: The stored version.
+        status: Its status.
+        status_since_us: When it entered that status.
+        created_us: When it was created.
+        modified_us: When a person last modified it, or None.
+        governed: What governed it when last saved, or None if not known.
+    """
+
+    id: str
+    version: int
+    status: Status
+    status_since_us: int
+    created_us: int
+    modified_us: int | None
+    governed: Governed | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -147,16 +192,25 @@ class CaseStore(_Transactional, Protocol):
 
     * ``save_case`` is optimistic: it refuses with ``ConflictError`` unless the
       stored version is the case's ``version`` (0 for a new one), and stores it
-      as ``version + 1``.
+      as ``version + 1``, with its next due instant and what governs it (a
+      :class:`CaseState`, read back with ``open_case_states``).
     * ``due_cases`` reads an index (open cases only), never a scan of every case.
     * ``delete_case`` removes the case and keeps the record, and refuses a record
       made before the case's history moved on; records are never removed.
     """
 
     def get_case(self, case_id: str) -> Case: ...
-    def save_case(self, case: Case, *, next_due: datetime | None) -> Case: ...
+    def save_case(
+        self,
+        case: Case,
+        *,
+        next_due: datetime | None,
+        governed: Governed | None = None,
+    ) -> Case: ...
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]: ...
     def open_case_ids(self) -> Iterator[str]: ...
+    def open_cases(self, after: str | None, *, limit: int) -> list[Case]: ...
+    def open_case_states(self, after: str | None, *, limit: int) -> list[CaseState]: ...
     def delete_case(self, deletion: CaseDeletion) -> None: ...
     def case_deletions(self) -> list[CaseDeletion]: ...
 
@@ -200,6 +254,7 @@ class OutboxStore(_Transactional, Protocol):
         self, key: str, at: datetime, *, skipped: bool = False
     ) -> bool: ...
     def is_fired(self, key: str) -> bool: ...
+    def fired_among(self, keys: Collection[str]) -> set[str]: ...
     def fired_key(self, key: str) -> FiredKey | None: ...
     def enqueue(self, mail: OutgoingMail, *, at: datetime) -> bool: ...
     def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]: ...

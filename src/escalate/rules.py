@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import attrs
 
@@ -90,6 +90,7 @@ __all__ = [
     "Verdict",
     "due_actions",
     "evaluate",
+    "step_label",
 ]
 
 _V = TypeVar("_V")
@@ -823,7 +824,7 @@ class Evaluation:
         future = [f for f in future if f > x]
         return None if not future else from_us(min(future), UTC)
 
-    def actions(self, already_done: Collection[str] = frozenset()) -> list[DueAction]:
+    def actions(self, already_done: Container[str] = frozenset()) -> list[DueAction]:
         """The due actions of this case not in ``already_done``: what
         ``due_actions`` yields for it, in the same order, with UTC instants."""
         now = to_us(self.now, "now")
@@ -935,6 +936,29 @@ class Explanation:
         return "\n".join(self.lines)
 
 
+def step_label(
+    kind: ActionKind,
+    action: EscalationAction | None,
+    threshold: Fraction | None = None,
+    new_status: Status | None = None,
+) -> str:
+    """A step as people name it: ``step 'manager'``, ``warning 75% of step
+    'lead'``, ``expiry to Expired``."""
+    if kind is ActionKind.EXPIRY:
+        return f"expiry to {new_status.name if new_status else 'the expired status'}"
+    assert action is not None
+    if kind is ActionKind.WARNING:
+        assert threshold is not None
+        percent = threshold * 100
+        shown = (
+            str(percent.numerator)
+            if percent.denominator == 1
+            else f"{percent.numerator / percent.denominator:.4g}"
+        )
+        return f"warning {shown}% of step {action.id!r}"
+    return f"step {action.id!r}"
+
+
 def _count(steps: Iterable[StepStatus]) -> int:
     return sum(s.kind is ActionKind.ESCALATION for s in steps)
 
@@ -1027,7 +1051,23 @@ def _calendar(
         ) from None
 
 
-def _basis_us(item: RuleItem, case: Case) -> int | None:
+class Timed(Protocol):
+    """What a case's time basis and expiry are found from: a
+    :class:`~escalate.model.Case`, or the state a store keeps beside it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> Status: ...
+    @property
+    def created_us(self) -> int: ...
+    @property
+    def modified_us(self) -> int | None: ...
+    @property
+    def status_since_us(self) -> int: ...
+
+
+def _basis_us(item: RuleItem, case: Timed) -> int | None:
     """The basis instant (µs), or None when the item is disarmed."""
     basis = item.basis
     if basis is TimeBasis.CREATED:
@@ -1045,7 +1085,7 @@ def _reach(hours: BusinessHours, start: int, need: int) -> int | None:
 
 
 def _expiry(
-    book: RuleBook, case: Case, x_now: int, calendars: Mapping[str, BusinessHours]
+    book: RuleBook, case: Timed, x_now: int, calendars: Mapping[str, BusinessHours]
 ) -> tuple[DueAction, bool] | None:
     policy = book.expiry
     if policy is None or not policy.enabled or case.status.closed:

@@ -224,6 +224,13 @@ def _load_item(data: dict[str, Any]) -> RuleItem:
 # -- calendars --------------------------------------------------------------------
 
 
+def calendar_key(hours: BusinessHours) -> str:
+    """The canonical text of a calendar, as the settings document writes it: two
+    calendars with one key open and close alike (a ``holidays`` object counts by
+    its country, subdivision, categories and observed rule, as in the digest)."""
+    return dumps(_dump_hours("calendar", hours))
+
+
 def _dump_hours(name: str, hours: BusinessHours) -> dict[str, Any]:
     return {
         "tz": hours.tz.key,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from escalate.adapters.sqlite import (
 )
 from escalate.errors import StoreError
 from escalate.history import add_line, create_case, delete_case, delete_line
-from escalate.model import Actor, Case, Task
+from escalate.model import Actor, Case, Status, Task
 from escalate.ports import HistoryStore, SettingsVersion, Store
 from escalate.testing import StoreContract
 
@@ -170,6 +170,41 @@ class TestSqliteStore(StoreContract):
         fired = store.fired_key("k")
         assert fired is not None
         assert not fired.skipped
+
+    def test_migration_6_fills_the_case_states(self) -> None:
+        """The cases of a version-5 file get their state from their data; what
+        governs them is not known until the engine saves them again."""
+        db = sqlite3.connect(self.path)
+        for v in range(1, 6):
+            for statement in _statements(_MIGRATIONS[v]):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 5")
+        case = Case(
+            id="c1",
+            number="1",
+            created_at=T,
+            status=Status.PENDING,
+            modified_at=T + timedelta(minutes=5),
+        )
+        db.execute(
+            "INSERT INTO cases (id, version, data, open, next_due_us) "
+            "VALUES ('c1', 3, ?, 1, NULL)",
+            (case_to_json(case),),
+        )
+        db.commit()
+        db.close()
+        (state,) = SqliteStore(self.path).open_case_states(None, limit=5)
+        assert (state.id, state.version, state.status, state.governed) == (
+            "c1",
+            3,
+            Status.PENDING,
+            None,
+        )
+        assert (state.created_us, state.modified_us, state.status_since_us) == (
+            case.created_us,
+            case.modified_us,
+            case.status_since_us,
+        )
 
     def test_newer_schema_is_refused(self) -> None:
         """A database from a newer escalate is refused with a clear error."""

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escalate._criteria import compile_logic, parse_logic
 from escalate.hours import BusinessHours
-from escalate.model import Actor, Case
+from escalate.model import Case
 from escalate.rules import (
     ActionKind,
-    EscalationAction,
     Rule,
     RuleBook,
     RuleItem,
     TimeBasis,
     due_actions,
+)
+from tests.strategies import (
+    ADMIN,
+    CALENDARS,
+    books,
+    cases,
+    instant,
+    offsets,
 )
 
 # -- the parser -------------------------------------------------------------------
@@ -94,79 +100,6 @@ class TestParser:
 
 # -- the evaluator ----------------------------------------------------------------
 
-AMS = ZoneInfo("Europe/Amsterdam")
-CALENDARS = {
-    "office": BusinessHours.from_spec(
-        {"mon-fri": "09:00-12:30, 13:30-17:00", "sat": "10:00-14:00"},
-        tz="Europe/Amsterdam",
-    ),
-    "night": BusinessHours.from_spec({"mon-sun": "22:00-06:00"}, tz="America/New_York"),
-}
-START = datetime(2026, 10, 19, tzinfo=AMS)  # two weeks around the fall-back night
-ADMIN = Actor("ann", permissions={"configure case escalation"})
-PRIORITIES = ["a", "b", "c"]
-minutes = st.integers(0, 14 * 24 * 60)
-
-
-def instant(m: int) -> datetime:
-    return (START.astimezone(UTC) + timedelta(minutes=m)).astimezone(AMS)
-
-
-actions = st.lists(
-    st.tuples(
-        st.integers(0, 40 * 60), st.lists(st.sampled_from([25, 50, 90]), max_size=2)
-    ),
-    min_size=1,
-    max_size=4,
-).map(
-    lambda steps: [
-        EscalationAction(
-            id=f"step-{i}", after=timedelta(minutes=m), escalate_to="x", warnings=w
-        )
-        for i, (m, w) in enumerate(steps)
-    ]
-)
-
-
-@st.composite
-def books(draw: st.DrawFn, *, latest_only: bool | None = False) -> RuleBook:
-    n = draw(st.integers(1, 4))
-    items = []
-    for i in range(n):
-        prio = draw(st.one_of(st.none(), st.sampled_from(PRIORITIES)))
-        items.append(
-            RuleItem(
-                id=f"item{i}",
-                conditions=[] if prio is None else [("priority", "equals", prio)],
-                hours=draw(st.sampled_from([None, "office", "night"])),
-                basis=draw(st.sampled_from(list(TimeBasis))),
-                actions=draw(actions),
-                latest_only=draw(st.booleans()) if latest_only is None else latest_only,
-            )
-        )
-    return RuleBook.build([Rule(name="r", items=items)], active="r")
-
-
-@st.composite
-def cases(draw: st.DrawFn) -> list[Case]:
-    out = []
-    for i in range(draw(st.integers(1, 4))):
-        created = draw(minutes)
-        c = Case(
-            id=f"c{i}",
-            number=f"C-{i}",
-            priority=draw(st.sampled_from(PRIORITIES)),
-            created_at=instant(created),
-        )
-        if draw(st.booleans()):
-            c = c.changed(
-                instant(created + draw(st.integers(0, 3000))),
-                by=ADMIN,
-                priority=c.priority,
-            )
-        out.append(c)
-    return out
-
 
 def governing(book: RuleBook, case: Case) -> RuleItem | None:
     rule = book.active_rule
@@ -184,7 +117,7 @@ def hours_of(item: RuleItem) -> BusinessHours:
 
 class TestEvaluator:
     @settings(max_examples=150, deadline=None)
-    @given(books(), cases(), minutes)
+    @given(books(), cases(), offsets)
     def test_due_iff_elapsed_reaches_after(
         self, book: RuleBook, cs: list[Case], m: int
     ) -> None:
@@ -221,7 +154,7 @@ class TestEvaluator:
         assert got == expected
 
     @settings(max_examples=150, deadline=None)
-    @given(books(), cases(), minutes, minutes)
+    @given(books(), cases(), offsets, offsets)
     def test_two_calls_equal_one(
         self, book: RuleBook, cs: list[Case], m1: int, m2: int
     ) -> None:
@@ -235,7 +168,7 @@ class TestEvaluator:
         assert not done & {d.key for d in second}
 
     @settings(max_examples=150, deadline=None)
-    @given(books(latest_only=True), cases(), st.lists(minutes, min_size=1, max_size=5))
+    @given(books(latest_only=True), cases(), st.lists(offsets, min_size=1, max_size=5))
     def test_latest_only_never_fires_an_older_step(
         self, book: RuleBook, cs: list[Case], ms: list[int]
     ) -> None:
@@ -255,7 +188,7 @@ class TestEvaluator:
                 prior.append(index)
 
     @settings(max_examples=100, deadline=None)
-    @given(books(), cases(), minutes, st.randoms(use_true_random=False))
+    @given(books(), cases(), offsets, st.randoms(use_true_random=False))
     def test_keys_stable_across_reorder(
         self, book: RuleBook, cs: list[Case], m: int, rnd: Any
     ) -> None:
@@ -282,7 +215,7 @@ class TestEvaluator:
             ]
 
     @settings(max_examples=100, deadline=None)
-    @given(books(latest_only=None), cases(), minutes)
+    @given(books(latest_only=None), cases(), offsets)
     def test_order_is_deterministic(
         self, book: RuleBook, cs: list[Case], m: int
     ) -> None:
@@ -299,7 +232,7 @@ class TestEvaluator:
 
 class TestEvaluateAgrees:
     @settings(max_examples=100, deadline=None)
-    @given(books(latest_only=None), cases(), minutes)
+    @given(books(latest_only=None), cases(), offsets)
     def test_due_actions_are_the_evaluations_due_steps(
         self, book: RuleBook, cs: list[Case], m: int
     ) -> None:

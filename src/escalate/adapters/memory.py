@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -26,7 +26,14 @@ from escalate.history import (
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
-from escalate.ports import Claim, FiredKey, SettingsRecord, SettingsVersion
+from escalate.ports import (
+    CaseState,
+    Claim,
+    FiredKey,
+    Governed,
+    SettingsRecord,
+    SettingsVersion,
+)
 
 __all__ = ["MemoryNumbering", "MemoryStore"]
 
@@ -86,6 +93,7 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._depth = 0
         self._cases: dict[str, tuple[Case, int | None]] = {}
+        self._governed: dict[str, Governed | None] = {}
         self._history: dict[str, list[HistoryEntry]] = {}
         self._heads: dict[str, HistoryHead] = {}  # kept apart from the entries
         self._lines: dict[str, list[FollowUpLine]] = {}
@@ -165,19 +173,58 @@ class MemoryStore:
         except KeyError:
             raise NotFound(f"case {case_id!r} is not in the store") from None
 
-    def save_case(self, case: Case, *, next_due: datetime | None) -> Case:
-        """Store ``case`` as ``version + 1`` if the stored version is ``case.version``.
+    def save_case(
+        self,
+        case: Case,
+        *,
+        next_due: datetime | None,
+        governed: Governed | None = None,
+    ) -> Case:
+        """Store ``case`` as ``version + 1`` if the stored version is
+        ``case.version``, with its next due instant and what governs it.
 
         Raises:
             ConflictError: The stored version differs (someone saved it first).
         """
         due = None if next_due is None or case.closed else to_us(next_due, "next_due")
-        return self._save_versioned(self._cases, f"case {case.id!r}", case, due)
+        with self.transaction():
+            saved = self._save_versioned(self._cases, f"case {case.id!r}", case, due)
+            self._put(self._governed, case.id, governed)
+            return saved
 
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
         """Open cases whose next due instant is at or before ``until``, earliest
         first (then by id), at most ``limit``."""
         return _due(self._cases, until, limit)
+
+    def open_cases(self, after: str | None, *, limit: int) -> list[Case]:
+        """Open cases with an id after ``after`` (all if None), by id, at most
+        ``limit``."""
+        ids = heapq.nsmallest(
+            limit,
+            (
+                cid
+                for cid, (c, _) in self._cases.items()
+                if not c.closed and (after is None or cid > after)
+            ),
+        )
+        return [self._cases[cid][0] for cid in ids]
+
+    def open_case_states(self, after: str | None, *, limit: int) -> list[CaseState]:
+        """The states of the open cases with an id after ``after`` (all if
+        None), by id, at most ``limit``."""
+        return [
+            CaseState(
+                id=c.id,
+                version=c.version,
+                status=c.status,
+                status_since_us=c.status_since_us,
+                created_us=c.created_us,
+                modified_us=c.modified_us,
+                governed=self._governed.get(c.id),
+            )
+            for c in self.open_cases(after, limit=limit)
+        ]
 
     def open_case_ids(self) -> Iterator[str]:
         """The ids of the open cases, sorted."""
@@ -194,6 +241,7 @@ class MemoryStore:
             self.get_case(deletion.case_id)
             deletion.require_current(self.history_head(deletion.case_id))
             self._drop(self._cases, deletion.case_id)
+            self._drop(self._governed, deletion.case_id)
             self._case_deletions.append(deletion)
             self._undo.append(self._case_deletions.pop)
 
@@ -397,6 +445,10 @@ class MemoryStore:
     def is_fired(self, key: str) -> bool:
         """Whether the key was recorded."""
         return key in self._fired
+
+    def fired_among(self, keys: Collection[str]) -> set[str]:
+        """The keys among ``keys`` that were recorded."""
+        return {k for k in keys if k in self._fired}
 
     def fired_key(self, key: str) -> FiredKey | None:
         """The recorded key, when and whether skipped; None if not recorded."""

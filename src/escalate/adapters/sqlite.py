@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -35,6 +35,7 @@ from escalate._codec import (
     lead_to_json,
     mail_from_json,
     mail_to_json,
+    status_named,
     task_from_json,
     task_to_json,
 )
@@ -56,11 +57,20 @@ from escalate.history import (
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
-from escalate.ports import Claim, FiredKey, SettingsRecord, SettingsVersion
+from escalate.ports import (
+    CaseState,
+    Claim,
+    FiredKey,
+    Governed,
+    SettingsRecord,
+    SettingsVersion,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
+_PER_QUERY: Final = 5_000  # keys per IN (...): far below SQLite's 32,766 variables
+_SCAN_FROM: Final = 200  # keys of one kind from which one range scan is cheaper
 
 _MIGRATIONS: Final = {
     1: """
@@ -168,7 +178,39 @@ _MIGRATIONS: Final = {
     ALTER TABLE settings ADD COLUMN previous TEXT;
     ALTER TABLE fired ADD COLUMN skipped INTEGER NOT NULL DEFAULT 0;
     """,
+    6: """
+    ALTER TABLE cases ADD COLUMN status TEXT;
+    ALTER TABLE cases ADD COLUMN status_since_us INTEGER;
+    ALTER TABLE cases ADD COLUMN created_us INTEGER;
+    ALTER TABLE cases ADD COLUMN modified_us INTEGER;
+    ALTER TABLE cases ADD COLUMN governed_digest TEXT;
+    ALTER TABLE cases ADD COLUMN governed_item TEXT;
+    """,
 }
+
+
+def _backfill_case_states(db: sqlite3.Connection) -> None:
+    """Schema 6: the state columns of the cases stored before it, from their
+    data (what governs them stays unknown until the engine saves them again)."""
+    rows = db.execute("SELECT id, data, version FROM cases").fetchall()
+    db.executemany(
+        "UPDATE cases SET status = ?, status_since_us = ?, created_us = ?, "
+        "modified_us = ? WHERE id = ?",
+        [
+            (
+                c.status.name,
+                c.status_since_us,
+                c.created_us,
+                c.modified_us,
+                c.id,
+            )
+            for c in (case_from_json(data, version) for _, data, version in rows)
+        ],
+    )
+
+
+# Steps of a migration that SQL alone cannot take, run after its statements.
+_BACKFILLS: Final = {6: _backfill_case_states}
 
 
 class SqliteStore:
@@ -212,6 +254,8 @@ class SqliteStore:
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _statements(_MIGRATIONS[v]):
                     self._db.execute(statement)
+                if v in _BACKFILLS:
+                    _BACKFILLS[v](self._db)
                 self._db.execute(f"PRAGMA user_version = {v}")
 
     # -- transactions ------------------------------------------------------------
@@ -279,24 +323,25 @@ class SqliteStore:
             raise NotFound(f"case {case_id!r} is not in the store")
         return case_from_json(rows[0][0], rows[0][1])
 
-    def save_case(self, case: Case, *, next_due: datetime | None) -> Case:
-        """Store ``case`` as ``version + 1`` if the stored version is ``case.version``.
+    def save_case(
+        self,
+        case: Case,
+        *,
+        next_due: datetime | None,
+        governed: Governed | None = None,
+    ) -> Case:
+        """Store ``case`` as ``version + 1`` if the stored version is
+        ``case.version``, with its next due instant and what governs it.
 
         Raises:
             ConflictError: The stored version differs (someone saved it first).
         """
-        due = None if next_due is None or case.closed else to_us(next_due, "next_due")
         new_version = case.version + 1
+        row = _case_row(case, new_version, next_due, governed)
         with self.transaction():
             self._check_version("cases", "case", case.id, case.version)
-            self._write(
-                "INSERT INTO cases (id, version, data, open, next_due_us) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "version = excluded.version, data = excluded.data, "
-                "open = excluded.open, next_due_us = excluded.next_due_us",
-                (case.id, new_version, case_to_json(case), int(not case.closed), due),
-            )
-        return case_from_json(case_to_json(case), new_version)
+            self._write(_SAVE_CASE, row)
+        return case_from_json(row[2], new_version)
 
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
         """Open cases whose next due instant is at or before ``until``, earliest
@@ -308,6 +353,39 @@ class SqliteStore:
             (to_us(until, "until"), limit),
         )
         return [case_from_json(data, version) for data, version in rows]
+
+    def open_cases(self, after: str | None, *, limit: int) -> list[Case]:
+        """Open cases with an id after ``after`` (all if None), by id, at most
+        ``limit``: a batch to read them all in."""
+        rows = self._rows(
+            "SELECT data, version FROM cases WHERE open = 1 AND id > ? "
+            "ORDER BY id LIMIT ?",
+            ("" if after is None else after, limit),
+        )
+        return [case_from_json(data, version) for data, version in rows]
+
+    def open_case_states(self, after: str | None, *, limit: int) -> list[CaseState]:
+        """The states of the open cases with an id after ``after`` (all if None),
+        by id, at most ``limit``: read from their columns, nothing decoded."""
+        return [
+            CaseState(
+                id=case_id,
+                version=version,
+                status=status_named(status, closed=False),
+                status_since_us=since,
+                created_us=created,
+                modified_us=modified,
+                governed=None if digest is None else Governed(digest=digest, item=item),
+            )
+            for case_id, version, status, since, created, modified, digest, item in (
+                self._rows(
+                    "SELECT id, version, status, status_since_us, created_us, "
+                    "modified_us, governed_digest, governed_item FROM cases "
+                    "WHERE open = 1 AND id > ? ORDER BY id LIMIT ?",
+                    ("" if after is None else after, limit),
+                )
+            )
+        ]
 
     def open_case_ids(self) -> Iterator[str]:
         """The ids of the open cases, sorted."""
@@ -680,6 +758,42 @@ class SqliteStore:
         """Whether the key was recorded."""
         return bool(self._rows("SELECT 1 FROM fired WHERE key = ?", (key,)))
 
+    def fired_among(self, keys: Collection[str]) -> set[str]:
+        """The keys among ``keys`` that were recorded.
+
+        Keys start with their kind and case (``escalation/<case>/...``), and a
+        plan asks about the cases of one batch, neighbours in id order: so many
+        keys of one kind are read with one scan of the key index over their span
+        (the batches of a plan partition the cases, so all its scans together
+        read each recorded key at most once); a few with ``IN (...)``.
+        """
+        found: set[str] = set()
+        by_kind: dict[str, list[str]] = {}
+        for key in keys:
+            by_kind.setdefault(key.partition("/")[0], []).append(key)
+        for group in by_kind.values():
+            if len(group) >= _SCAN_FROM:
+                wanted = set(group)
+                found.update(
+                    r[0]
+                    for r in self._rows(
+                        "SELECT key FROM fired WHERE key BETWEEN ? AND ?",
+                        (min(group), max(group)),
+                    )
+                    if r[0] in wanted
+                )
+                continue
+            for i in range(0, len(group), _PER_QUERY):
+                part = group[i : i + _PER_QUERY]
+                marks = ",".join("?" * len(part))
+                found.update(
+                    r[0]
+                    for r in self._rows(
+                        f"SELECT key FROM fired WHERE key IN ({marks})", part
+                    )
+                )
+        return found
+
     def fired_key(self, key: str) -> FiredKey | None:
         """The recorded key, when and whether skipped; None if not recorded."""
         rows = self._rows("SELECT at_us, skipped FROM fired WHERE key = ?", (key,))
@@ -772,6 +886,40 @@ class SqliteStore:
         return int(
             self._rows("SELECT COUNT(*) FROM outbox WHERE sent_us IS NULL")[0][0]
         )
+
+
+_SAVE_CASE: Final = (
+    "INSERT INTO cases (id, version, data, open, next_due_us, status, "
+    "status_since_us, created_us, modified_us, governed_digest, governed_item) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
+    "data = excluded.data, open = excluded.open, "
+    "next_due_us = excluded.next_due_us, status = excluded.status, "
+    "status_since_us = excluded.status_since_us, created_us = excluded.created_us, "
+    "modified_us = excluded.modified_us, governed_digest = excluded.governed_digest, "
+    "governed_item = excluded.governed_item"
+)
+
+
+def _case_row(
+    case: Case, version: int, next_due: datetime | None, governed: Governed | None
+) -> tuple[Any, ...]:
+    """A case's row as :data:`_SAVE_CASE` writes it (the one place that knows
+    the layout; the benchmarks load their cases with it too)."""
+    due = None if next_due is None or case.closed else to_us(next_due, "next_due")
+    return (
+        case.id,
+        version,
+        case_to_json(case),
+        int(not case.closed),
+        due,
+        case.status.name,
+        case.status_since_us,
+        case.created_us,
+        case.modified_us,
+        None if governed is None else governed.digest,
+        None if governed is None else governed.item,
+    )
 
 
 def _version(row: Sequence[Any]) -> SettingsVersion:
