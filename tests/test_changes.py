@@ -15,11 +15,20 @@ from escalate.adapters.sqlite import SqliteStore
 from escalate.changes import PlanSubject
 from escalate.config import load_config
 from escalate.engine import Escalator
+from escalate.history import FollowUpKind
 from escalate.hours import BusinessHours
 from escalate.leads import Lead, LeadSettings, LeadType, TeamOverride
-from escalate.model import Actor, Case
-from escalate.rules import EscalationAction, Rule, RuleBook, RuleItem, TimeBasis
-from escalate.settings import Settings
+from escalate.model import Actor, Case, Status
+from escalate.rules import (
+    ActionKind,
+    EscalationAction,
+    ExpiryPolicy,
+    Rule,
+    RuleBook,
+    RuleItem,
+    TimeBasis,
+)
+from escalate.settings import ChangePolicy, OnChange, Settings
 from escalate.templates import Templates
 from escalate.testing import RecordingMailer
 from escalate.timers import ManualClock
@@ -282,12 +291,14 @@ class TestPlanCommand:
         assert text.returncode == 0, text.stderr
         lines = text.stdout.splitlines()
         assert lines[0].startswith(f"plan at {NOON}: settings ")
-        assert lines[1:3] == [
+        assert lines[1:4] == [
             "1 open cases and 0 leads: 1 change, 1 next deadlines move",
             "1 steps become due at once, 0 will never fire, 0 waiting steps and "
             "warnings move",
+            'on_change = "fire": the next tick after applying fires the steps due '
+            "at once",
         ]
-        assert lines[4:] == [
+        assert lines[5:] == [
             "case c1: item 'urgent'; next deadline 2026-11-23T13:00:00+00:00 -> "
             "2026-11-23T11:30:00+00:00",
             "  due at once: step 'head' (due 2026-11-23T11:30:00+00:00)",
@@ -308,3 +319,217 @@ class TestPlanCommand:
         assert result.returncode == 1
         assert "no database at" in result.stderr
         assert not (tmp_path / "none.db").exists()
+
+
+SKIP = ChangePolicy(on_change=OnChange.SKIP)
+
+
+class TestApply:
+    def test_fire_sends_what_the_plan_called_due(self, noon) -> None:  # type: ignore[no-untyped-def]
+        """on_change = "fire": the tick that applies the change fires the step
+        it made due at once, and reports the plan it followed."""
+        esc, _, _ = noon
+        esc.use_settings(settings(after("head", 2.5)))
+        report = esc.tick()
+        assert report.change is not None
+        assert (report.change.plan.summary.due_now, report.change.skipped) == (1, 0)
+        assert [f.key.split("/")[3] for f in report.fired] == ["head"]
+
+    def test_skip_records_the_step_and_says_so(self, noon) -> None:  # type: ignore[no-untyped-def]
+        """on_change = "skip": the step is recorded as skipped, with a follow-up
+        line on its case; it never fires, and the case waits for nothing more."""
+        esc, store, clock = noon
+        esc.use_settings(attrs.evolve(settings(after("head", 2.5)), changes=SKIP))
+        report = esc.tick()
+        assert report.fired == ()
+        assert report.change is not None
+        assert report.change.skipped == 1
+        (key,) = [s.key for s in report.change.plan.changes[0].due_now]
+        record = store.fired_key(key)
+        assert record is not None
+        assert (record.skipped, record.at) == (True, clock.now())
+        line = store.lines("c1")[-1]
+        assert (line.kind, line.author, line.text) == (
+            FollowUpKind.STEP_SKIPPED,
+            None,
+            "skipped: made due by a configuration change (step 'head')",
+        )
+        clock.advance(timedelta(days=3))
+        assert esc.tick().fired == ()
+        assert store.due_cases(clock.now(), limit=10) == []
+
+    def test_an_expiry_still_happens_under_skip(self) -> None:
+        """A shorter Pending -> Expired is a status change, not a mail: it
+        happens at once even under on_change = "skip"."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.use_settings(settings(attrs.evolve(BOOK, expiry=ExpiryPolicy(after=8 * H))))
+        esc.add_case(
+            Case(id="p1", number="P-1", created_at=T0, status=Status.PENDING), by=None
+        )
+        esc.tick()
+        clock.set(T0 + 2 * H)
+        shorter = attrs.evolve(BOOK, expiry=ExpiryPolicy(after=H))
+        esc.use_settings(attrs.evolve(settings(shorter), changes=SKIP))
+        report = esc.tick()
+        assert report.change is not None
+        assert report.change.skipped == 0
+        assert [f.kind for f in report.fired] == [ActionKind.EXPIRY]
+        assert store.get_case("p1").status == Status.EXPIRED
+
+    def test_a_lead_step_is_skipped_too(self) -> None:
+        """A lead's reminder made due at once is recorded as skipped."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.save_lead(
+            Lead(
+                id="L1",
+                lead_type="web",
+                received_at=T0,
+                team="north",
+                reached_team_at=T0,
+            )
+        )
+        esc.sync_settings()
+        clock.set(T0 + 1.5 * H)
+        shorter = LEADS.update_type("web", accept_within=H, by=ADMIN)
+        esc.use_settings(attrs.evolve(settings(leads=shorter), changes=SKIP))
+        report = esc.tick()
+        assert report.leads == ()
+        assert report.change is not None
+        assert report.change.skipped == 1
+        (key,) = [s.key for s in report.change.plan.changes[0].due_now]
+        record = store.fired_key(key)
+        assert record is not None
+        assert record.skipped
+
+    def test_a_resumed_apply_skips_each_step_once(self) -> None:
+        """A worker that dies between two batches of an apply leaves the rest to
+        the next; each step is skipped once, with one line."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        for n in (1, 2):
+            esc.add_case(urgent_case(f"c{n}"), by=None)
+        clock.set(T0 + 3 * H)
+        esc.tick()
+        new = attrs.evolve(settings(after("head", 2.5)), changes=SKIP)
+
+        class Killed(Exception):
+            pass
+
+        def die(step: str) -> None:
+            if step == "recomputed":
+                raise Killed
+
+        dying = escalator(store, clock)
+        dying.batch, dying.progress = 1, die
+        dying.use_settings(new)
+        with pytest.raises(Killed):
+            dying.apply()
+        record = store.settings_record()
+        assert record is not None
+        assert not record.recomputed
+        again = escalator(store, clock)
+        again.use_settings(new)
+        applied = again.apply()
+        assert applied is not None
+        assert applied.skipped == 1  # c2's; c1's was skipped before the crash
+        for case_id in ("c1", "c2"):
+            kinds = [line.kind for line in store.lines(case_id)]
+            assert kinds.count(FollowUpKind.STEP_SKIPPED) == 1
+        assert again.apply() is None  # nothing left to apply
+
+
+class TestApplyCommand:
+    def test_apply_with_skip_then_explain(self, tmp_path: Path) -> None:
+        """`escalate apply` under on_change = "skip": the summary, the step
+        recorded as skipped, and `explain` says so; applying again: nothing."""
+        config = tmp_path / "helpdesk.toml"
+        config.write_text(TOML)
+        db = tmp_path / "escalate.db"
+        store = SqliteStore(db)
+        Escalator.from_config(
+            load_config(config), store, RecordingMailer(), ManualClock(T0)
+        ).add_case(urgent_case(), by=None)
+        store.close()
+        tick = run(
+            "tick",
+            "--config",
+            config,
+            "--db",
+            db,
+            "--now",
+            NOON,
+            "--outbox",
+            tmp_path / "out",
+        )
+        assert tick.returncode == 0, tick.stdout + tick.stderr
+        config.write_text(
+            TOML.replace('after = "4h"', 'after = "2h30m"').replace(
+                "[rules.support]", '[escalation]\non_change = "skip"\n\n[rules.support]'
+            )
+        )
+        applied = run("apply", "--config", config, "--db", db, "--now", NOON)
+        assert applied.returncode == 0, applied.stderr
+        lines = applied.stdout.splitlines()
+        assert lines[0].startswith(f"applied at {NOON}: settings ")
+        assert lines[-2:] == [
+            'on_change = "skip": applying records the steps due at once as skipped '
+            "(expiries still happen)",
+            "1 open cases and leads recomputed, 1 steps recorded as skipped",
+        ]
+        explain = run("explain", "--config", config, "--db", db, "c1", "--now", NOON)
+        assert (
+            "escalation 'head' skipped: made due by a configuration change"
+            in explain.stdout
+        )
+        again = run("apply", "--config", config, "--db", db)
+        assert again.stdout.endswith("nothing to apply\n")
+        later = run(
+            "tick",
+            "--config",
+            config,
+            "--db",
+            db,
+            "--now",
+            "2026-11-30T12:00:00+00:00",
+            "--outbox",
+            tmp_path / "out",
+        )
+
+        assert "0 actions fired" in later.stdout
+
+    def test_a_bad_on_change(self, tmp_path: Path) -> None:
+        """on_change is "fire" or "skip"; anything else is refused at its path."""
+        config = tmp_path / "helpdesk.toml"
+        config.write_text(
+            TOML.replace(
+                "[rules.support]", '[escalation]\non_change = "drop"\n\n[rules.support]'
+            )
+        )
+        result = run("check", "--config", config)
+        assert result.returncode == 1
+        assert (
+            'escalation.on_change: expected "fire" or "skip", got "drop"'
+            in result.stderr
+        )
+
+
+def test_from_config_keeps_every_part_of_the_settings(tmp_path: Path) -> None:
+    """An escalator made from a configuration works under exactly its settings
+    (the change policy included): the same digest."""
+    config = tmp_path / "helpdesk.toml"
+    config.write_text(
+        TOML.replace(
+            "[rules.support]", '[escalation]\non_change = "skip"\n\n[rules.support]'
+        )
+    )
+    loaded = load_config(config)
+    esc = Escalator.from_config(
+        loaded, MemoryStore(), RecordingMailer(), ManualClock(T0)
+    )
+    assert esc.settings == loaded.settings
+    assert esc.settings.digest == loaded.digest

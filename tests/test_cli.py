@@ -245,9 +245,12 @@ class TestTickAndRun:
         args = ("tick", "--config", config, "--db", db, "--now", LATER)
         result = run(*args, "--outbox", tmp_path / "out")
         assert result.returncode == 0, result.stderr
+        assert "\nthe configuration changed:\n  applied at " in result.stdout
         assert (
-            "the configuration changed: 4 open cases and leads recomputed, "
-            "1 next deadlines moved"
+            "  2 open cases and 2 leads: 1 change, 1 next deadlines move\n"
+            "  0 steps become due at once, 0 will never fire, 0 waiting steps and "
+            "warnings move\n"
+            "  4 open cases and leads recomputed, 0 steps recorded as skipped\n"
         ) in result.stdout
         again = run(*args, "--outbox", tmp_path / "out")
         assert "configuration changed" not in again.stdout

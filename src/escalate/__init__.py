@@ -17,6 +17,7 @@ from escalate.audit import (
     take_checkpoint,
 )
 from escalate.changes import (
+    AppliedChange,
     ChangePlan,
     MovedStep,
     PlannedStep,
@@ -170,7 +171,7 @@ from escalate.scenario import (
     example_scenario,
     load_scenario,
 )
-from escalate.settings import Settings
+from escalate.settings import ChangePolicy, OnChange, Settings
 from escalate.simulation import Moment, replay
 from escalate.svg import timeline_svg
 from escalate.templates import Limits, Rendered, Templates
@@ -193,6 +194,7 @@ __all__ = [
     "ActionKind",
     "Actor",
     "Agent",
+    "AppliedChange",
     "Assignment",
     "AssignmentRecord",
     "AuditReport",
@@ -208,6 +210,7 @@ __all__ = [
     "CaseStore",
     "Change",
     "ChangePlan",
+    "ChangePolicy",
     "Checkpoint",
     "CheckpointLeaf",
     "Claim",
@@ -263,6 +266,7 @@ __all__ = [
     "NaiveDatetimeError",
     "NotFound",
     "Numbering",
+    "OnChange",
     "Operator",
     "OutboxStore",
     "Outcome",

@@ -12,6 +12,7 @@ from typing import Any
 
 from escalate._instants import to_us, utc_from_us
 from escalate.errors import WrongTypeError
+from escalate.history import CaseFile, Change
 from escalate.hours import BusinessHours
 from escalate.leads import Lead, lead_steps
 from escalate.mail import Mailer, OutgoingMail
@@ -111,6 +112,22 @@ class _Engine:
             if not self.store.is_fired(a.key)
         ]
         return utc_from_us(min(instants)) if instants else None
+
+    # -- history ---------------------------------------------------------------------
+
+    def _file(self, case: Case) -> CaseFile:
+        store = self.store
+        return CaseFile(
+            case=case,
+            head=store.history_head(case.id),
+            lines=tuple(store.lines(case.id)),
+            deleted=frozenset(d.line_seq for d in store.deletions(case.id)),
+        )
+
+    def _write(self, change: Change) -> None:
+        self.store.append_history(change.entries)
+        self.store.append_lines(change.lines)
+        self.store.append_deletions(change.deletions)
 
     # -- mail ------------------------------------------------------------------------
 

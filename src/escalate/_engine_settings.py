@@ -6,18 +6,29 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Final, cast
 
 import attrs
 
 from escalate._engine_base import _Engine
-from escalate.changes import ChangePlan, SubjectPlan, _Planner, _Prepared, _Unchanged
+from escalate.changes import (
+    AppliedChange,
+    ChangePlan,
+    PlannedStep,
+    SubjectPlan,
+    _Planner,
+    _Prepared,
+    _Unchanged,
+)
 from escalate.errors import EscalateError, NotFound, WrongTypeError
+from escalate.history import note_skipped
+from escalate.model import Case
 from escalate.ports import CaseState, OutboxStore, SettingsRecord, SettingsVersion
-from escalate.settings import Settings
+from escalate.rules import ActionKind
+from escalate.settings import OnChange, Settings
 
 _PLAN_BATCH: Final = 1_000  # cases read, and keys asked about, at a time
 
@@ -75,7 +86,7 @@ class _FiredKeys:
 
 
 class _SettingsSync(_Engine):
-    """Plan, sync and recompute (a part of :class:`~escalate.engine.Escalator`)."""
+    """Plan, apply and recompute (a part of :class:`~escalate.engine.Escalator`)."""
 
     def plan(self, settings: Settings | None = None) -> ChangePlan:
         """What bringing the store to ``settings`` (default: this escalator's)
@@ -95,7 +106,16 @@ class _SettingsSync(_Engine):
                 before = Settings.from_document(record.document)
             except EscalateError:
                 before = None  # no longer valid: nothing to compare with
-        now = self.clock.now()
+        digest = None if record is None else record.digest
+        return self._planned(before, digest, after, self.clock.now())
+
+    def _planned(
+        self,
+        before: Settings | None,
+        before_digest: str | None,
+        after: Settings,
+        now: datetime,
+    ) -> ChangePlan:
         planner = _Planner(before, after, now)
         rows: list[SubjectPlan | _Unchanged] = []
         last = None
@@ -112,20 +132,11 @@ class _SettingsSync(_Engine):
             ]
         return ChangePlan(
             at=now,
-            before=None if record is None else record.digest,
+            before=before_digest,
             after=after.digest,
+            on_change=after.changes.on_change,
             entries=rows,
         )
-
-    def sync_settings(self) -> int:
-        """Make the store's settings this escalator's, recomputing every open
-        case's next due instant when they differ (in batches); returns how many
-        cases were recomputed (0 when the store had these settings already).
-
-        The store's record says whether the recompute finished, so a worker that
-        dies in the middle leaves it to the next one to finish.
-        """
-        return self._sync()[0]
 
     def _prepare(
         self, planner: _Planner, states: list[CaseState], after: str | None
@@ -152,19 +163,32 @@ class _SettingsSync(_Engine):
             ready.append(p)
         return ids, ready
 
-    def _sync(self) -> tuple[int, int]:
-        """:meth:`sync_settings`, also returning how many deadlines moved."""
+    def apply(self) -> AppliedChange | None:
+        """Bring the store to this escalator's settings: keep them (every version
+        is kept by digest), and recompute every open case's and lead's next due
+        instant, following the settings' ``on_change``: steps the change makes
+        due at once fire on the next tick (``fire``), or are recorded as skipped
+        now, each with a follow-up line on its case (``skip``). Returns what was
+        done, with the plan it followed; None when the store had these settings
+        already.
+
+        The store's record says whether the recompute finished, so a worker that
+        dies in the middle leaves it to the next one to finish, against the same
+        settings before.
+        """
         record = self.store.settings_record()
         if record is not None and record.digest == self._digest and record.recomputed:
-            return 0, 0
+            return None
         if record is None:
             previous = None
         elif record.digest != self._digest:
             previous = record.digest
         else:
             previous = record.previous  # a recompute cut short: finish it
-        before = self._stored_settings(previous)
         now = self.clock.now()
+        plan = self._planned(
+            self._stored_settings(previous), previous, self._settings, now
+        )
         stored = SettingsRecord(
             digest=self._digest,
             document=self._settings.document(),
@@ -179,9 +203,21 @@ class _SettingsSync(_Engine):
                 )
             )
             self.store.save_settings(stored)
-        done, moved = self._recompute(None, before)
+        skip: dict[str, list[PlannedStep]] = {}
+        if self._settings.changes.on_change is OnChange.SKIP:
+            for row in plan.changes:
+                steps = [s for s in row.due_now if s.kind is not ActionKind.EXPIRY]
+                if steps:
+                    skip[f"{row.subject.value}/{row.id}"] = steps
+        recomputed, skipped = self._recompute(None, skip, now)
         self.store.save_settings(attrs.evolve(stored, recomputed=True))
-        return done, moved
+        return AppliedChange(plan=plan, recomputed=recomputed, skipped=skipped)
+
+    def sync_settings(self) -> int:
+        """:meth:`apply`, returning only how many cases and leads were
+        recomputed (0 when the store had these settings already)."""
+        applied = self.apply()
+        return 0 if applied is None else applied.recomputed
 
     def _stored_settings(self, digest: str | None) -> Settings | None:
         """The settings version kept under ``digest``; None for no digest, or one
@@ -196,37 +232,31 @@ class _SettingsSync(_Engine):
     def recompute(self, case_ids: Iterable[str] | None = None) -> int:
         """Recompute the next due instants of the given cases (all open cases and
         all leads if None), a batch per transaction; fired actions stay fired.
-        Returns how many cases and leads were recomputed; :meth:`sync_settings`
-        calls it when the settings change."""
-        return self._recompute(case_ids, None)[0]
+        Returns how many cases and leads were recomputed; :meth:`apply` calls it
+        when the settings change."""
+        return self._recompute(case_ids, {}, self.clock.now())[0]
 
     def _recompute(
-        self, case_ids: Iterable[str] | None, before: Settings | None
+        self,
+        case_ids: Iterable[str] | None,
+        skip: Mapping[str, Sequence[PlannedStep]],
+        now: datetime,
     ) -> tuple[int, int]:
-        """Recompute; also count the next deadlines that differ from those under
-        the settings ``before`` (when given)."""
-        done = moved = 0
-        now = self.clock.now()
-
-        def due_or_now(
-            due: Callable[..., datetime | None], *args: Any
-        ) -> datetime | None:
-            try:
-                return due(*args)
-            except EscalateError:
-                return now  # due at once: the tick reports what is wrong
-
+        """Recompute, first recording as skipped the steps ``skip`` names (by
+        ``case/<id>`` or ``lead/<id>``), each in the transaction that saves its
+        case or lead. Returns how many were recomputed, and how many skipped."""
+        done = skipped = 0
         ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
         for i in range(0, len(ids), self.batch):
             with self.store.transaction():
                 for case_id in ids[i : i + self.batch]:
                     case = self.store.get_case(case_id)
+                    steps = skip.get(f"case/{case_id}", ())
+                    skipped += self._skip(case, steps, now)
                     try:
                         due, governed = self._schedule(case, self._settings)
                     except EscalateError:
                         due, governed = now, None  # the tick reports what is wrong
-                    if before is not None:
-                        moved += due != due_or_now(self._next_due, case, before)
                     self.store.save_case(case, next_due=due, governed=governed)
                     done += 1
             self.progress("recomputed")
@@ -236,10 +266,25 @@ class _SettingsSync(_Engine):
                 with self.store.transaction():
                     for lead_id in lead_ids[i : i + self.batch]:
                         lead = self.store.get_lead(lead_id)
-                        due = due_or_now(self._lead_due, lead, self._settings)
-                        if before is not None:
-                            moved += due != due_or_now(self._lead_due, lead, before)
+                        for step in skip.get(f"lead/{lead_id}", ()):
+                            skipped += self.store.record_fired(
+                                step.key, now, skipped=True
+                            )
+                        try:
+                            due = self._lead_due(lead, self._settings)
+                        except EscalateError:
+                            due = now  # the tick reports what is wrong
                         self.store.save_lead(lead, next_due=due)
                         done += 1
                 self.progress("recomputed")
-        return done, moved
+        return done, skipped
+
+    def _skip(self, case: Case, steps: Sequence[PlannedStep], now: datetime) -> int:
+        """Record ``steps`` of the case as skipped, with a follow-up line for
+        each (those recorded before, by another worker, are left alone)."""
+        recorded = [
+            s.label for s in steps if self.store.record_fired(s.key, now, skipped=True)
+        ]
+        if recorded:
+            self._write(note_skipped(self._file(case), recorded, at=now))
+        return len(recorded)

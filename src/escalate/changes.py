@@ -61,11 +61,12 @@ from escalate.rules import (
 )
 from escalate.rules import _expiry as _due_expiry
 from escalate.rules import _plan as _rule_plan
-from escalate.settings import Settings
+from escalate.settings import OnChange, Settings
 from escalate.settings import calendar_key as _calendar_key
 from escalate.timers import Phase
 
 __all__ = [
+    "AppliedChange",
     "ChangePlan",
     "MovedStep",
     "PlanSummary",
@@ -193,6 +194,34 @@ class SubjectPlan:
 
 
 @attrs.frozen(kw_only=True)
+class AppliedChange:
+    """What bringing a store to new settings did.
+
+    Attributes:
+        plan: The plan it followed, made when the change was applied.
+        recomputed: How many open cases and leads got their next due instant
+            recomputed.
+        skipped: How many steps were recorded as skipped (``on_change =
+            "skip"``): made due at once by the change, never sent.
+    """
+
+    plan: ChangePlan
+    recomputed: int
+    skipped: int
+
+    def lines(self) -> list[str]:
+        """The plan's summary, then what applying it did."""
+        plan = self.plan
+        before = "none" if plan.before is None else plan.before[:12]
+        return [
+            f"applied at {plan.at.isoformat()}: settings {before} -> {plan.after[:12]}",
+            *plan.summary_lines()[1:],
+            f"{self.recomputed} open cases and leads recomputed, {self.skipped} "
+            "steps recorded as skipped",
+        ]
+
+
+@attrs.frozen(kw_only=True)
 class PlanSummary:
     """The counts of a :class:`ChangePlan`.
 
@@ -258,11 +287,14 @@ class ChangePlan:
         at: The instant planned for.
         before: The digest of the settings in force (None if the store has none).
         after: The digest of the new settings.
+        on_change: What the new settings do with steps due at once: fire them
+            on the next tick, or record them as skipped when applied.
     """
 
     at: datetime
     before: str | None
     after: str
+    on_change: OnChange = OnChange.FIRE
     _entries: tuple[SubjectPlan | _Unchanged, ...] = attrs.field(
         alias="entries", converter=_entries
     )
@@ -271,6 +303,13 @@ class ChangePlan:
     def rows(self) -> tuple[SubjectPlan, ...]:
         """One per open case (by id), then one per lead (by id)."""
         return tuple(map(_row, self._entries))
+
+    @functools.cached_property
+    def changes(self) -> tuple[SubjectPlan, ...]:
+        """The rows of the cases and leads the change does anything to."""
+        return tuple(
+            e for e in self._entries if isinstance(e, SubjectPlan) and e.changed
+        )
 
     @functools.cached_property
     def summary(self) -> PlanSummary:
@@ -311,6 +350,14 @@ class ChangePlan:
             f"{s.due_now} steps become due at once, {s.never} will never fire, "
             f"{s.moved} waiting steps and warnings move",
         ]
+        if s.due_now:
+            lines.append(
+                'on_change = "skip": applying records the steps due at once as '
+                "skipped (expiries still happen)"
+                if self.on_change is OnChange.SKIP
+                else 'on_change = "fire": the next tick after applying fires the '
+                "steps due at once"
+            )
         if s.overdue:
             lines.append(
                 f"{s.overdue} steps were overdue before the change and fire on the "
@@ -322,11 +369,7 @@ class ChangePlan:
 
     def lines(self, *, every_row: bool = False) -> list[str]:
         """The summary, then the rows that change (every row if asked)."""
-        rows = (
-            self.rows
-            if every_row
-            else [e for e in self._entries if isinstance(e, SubjectPlan) and e.changed]
-        )
+        rows = self.rows if every_row else self.changes
         out = self.summary_lines()
         if rows:
             out.append("")

@@ -1,11 +1,11 @@
 """The ``escalate`` command: thin, it parses, builds adapters, calls the core and
 returns an exit code.
 
-Commands: ``demo``, ``simulate``, ``tick``, ``run``, ``plan``, ``explain``,
-``verify``, ``check``, ``timeline``. Options are spelled the same everywhere (``--config
-FILE``, ``--db FILE``, instants in ISO 8601 with an offset). Exit codes: 0 done,
-1 an error (a bad configuration, a failed case, tampering found), 2 a usage
-error. ``docs/cli.md`` is the reference.
+Commands: ``demo``, ``simulate``, ``tick``, ``run``, ``plan``, ``apply``,
+``explain``, ``verify``, ``check``, ``timeline``. Options are spelled the same
+everywhere (``--config FILE``, ``--db FILE``, instants in ISO 8601 with an
+offset). Exit codes: 0 done, 1 an error (a bad configuration, a failed case,
+tampering found), 2 a usage error. ``docs/cli.md`` is the reference.
 """
 
 from __future__ import annotations
@@ -202,6 +202,16 @@ def _parser() -> argparse.ArgumentParser:
         help="list every open case and lead, not only those the change touches",
     )
     plan.add_argument("--json", action="store_true", help="write the plan as JSON")
+
+    apply = command(
+        "apply",
+        _apply,
+        "store a configuration in the database and recompute the open cases and "
+        "leads, following its on_change",
+    )
+    config(apply)
+    db(apply)
+    now(apply)
 
     explain = command("explain", _explain, "why each action of a case is or is not due")
     config(explain)
@@ -438,10 +448,9 @@ def _summary(report: TickReport, sent: int, failed: int) -> str:
     text = " ".join(parts)
     if failed:
         text += f", {failed} mails failed (kept for a retry)"
-    if report.recomputed:
-        text += (
-            f"\nthe configuration changed: {report.recomputed} open cases and leads "
-            f"recomputed, {report.moved} next deadlines moved"
+    if report.change is not None:
+        text += "\nthe configuration changed:" + "".join(
+            f"\n  {line}" for line in report.change.lines()
         )
     for subject, message in report.errors:
         text += f"\nerror: {subject}: {message}"
@@ -529,6 +538,27 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
     return 1 if plan.summary.errors else 0
 
 
+def _apply(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
+    store = _store(args.db)
+    try:
+        progress = _progress(sys.stderr)
+        applied = _escalator(config, store, _NoMail(), clock, progress).apply()
+    finally:
+        store.close()
+    if progress is not None and applied is not None:
+        sys.stderr.write("\n")  # end the progress line
+    if applied is None:
+        out.write(
+            f"the settings in force are these ({config.digest[:12]}): nothing to "
+            "apply\n"
+        )
+        return 0
+    out.write("\n".join(applied.lines()) + "\n")
+    return 0
+
+
 # -- explain, check, verify, timeline -------------------------------------------------
 
 
@@ -540,11 +570,13 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         now = args.now or SystemClock().now()
         ev = evaluate(config.settings.book, case, now, config.settings.calendars)
         out.write(str(ev.explain()) + "\n")
-        fired = [s for s in ev.steps if store.is_fired(s.key)]
-        if fired:
+        records = [(s, store.fired_key(s.key)) for s in ev.steps]
+        done = [(s, r) for s, r in records if r is not None]
+        if done:
             out.write("  carried out already:\n")
-            for s in fired:
-                out.write(f"    {s.kind.value} {s.action.id!r} ({s.key})\n")
+            for s, r in done:
+                how = " skipped: made due by a configuration change" * r.skipped
+                out.write(f"    {s.kind.value} {s.action.id!r}{how} ({s.key})\n")
     except NotFound as e:
         raise ConfigError(f"CASE: no case {args.case!r} in {str(args.db)!r}") from e
     finally:

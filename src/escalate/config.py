@@ -45,7 +45,7 @@ from escalate.rules import (
     RuleItem,
     TimeBasis,
 )
-from escalate.settings import Settings
+from escalate.settings import ChangePolicy, OnChange, Settings
 from escalate.templates import Templates
 
 __all__ = ["Config", "MailSettings", "SmtpSettings", "example_config", "load_config"]
@@ -54,6 +54,7 @@ MAX_CONFIG_BYTES: Final = 10_000_000
 """A configuration file (or a template, or an iCalendar file) is at most this big."""
 
 _BASES: Final = {b.value: b for b in TimeBasis}
+_ON_CHANGE: Final = {o.value for o in OnChange}
 
 
 def _texts(value: Mapping[str, str]) -> FrozenMap[str, str]:
@@ -170,13 +171,13 @@ def parse_config(
     if root.data.get("format", 1) != 1:
         raise fail("format", "1 (the only format so far)", root.data["format"])
     calendars = _calendars(root.table("calendars"), base)
-    book = _book(root.table("escalation"), root.table("rules"))
+    book, changes = _book(root.table("escalation"), root.table("rules"))
     leads = _leads(root.table("leads"), calendars)
     templates = _templates(root.table("templates"), base)
     mail = _mail(root.table("mail"), base)
     routing, agents = _assignment(root.table("assignment"))
     root.done()
-    settings = Settings(book=book, calendars=calendars, leads=leads)
+    settings = Settings(book=book, calendars=calendars, leads=leads, changes=changes)
     missing = settings.missing_calendars()
     if missing:
         raise ConfigError(
@@ -304,9 +305,12 @@ def _date_item(value: object, path: str) -> date:
 # -- the rule book --------------------------------------------------------------------
 
 
-def _book(escalation: Table, rules: Table) -> RuleBook:
+def _book(escalation: Table, rules: Table) -> tuple[RuleBook, ChangePolicy]:
     scheduler_on = escalation.flag("scheduler", True)
     active = escalation.text("active", None)
+    on_change = escalation.text("on_change", "fire")
+    if on_change not in _ON_CHANGE:
+        raise fail(escalation.at("on_change"), '"fire" or "skip"', on_change)
     expiry = None
     if escalation.has("expiry"):
         t = escalation.table("expiry")
@@ -323,12 +327,13 @@ def _book(escalation: Table, rules: Table) -> RuleBook:
     built = [_rule(name, t) for name, t in rules.named()]
     if active is None and len(built) == 1:
         active = built[0].name
-    return wrapped(
+    book = wrapped(
         "escalation",
         lambda: RuleBook.build(
             built, scheduler_on=scheduler_on, active=active, expiry=expiry
         ),
     )
+    return book, ChangePolicy(on_change=on_change)
 
 
 def _rule(name: str, t: Table) -> Rule:

@@ -33,6 +33,7 @@ import attrs
 
 from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_settings import _SettingsSync
+from escalate.changes import AppliedChange
 from escalate.config import Config
 from escalate.errors import (
     ConflictError,
@@ -42,7 +43,6 @@ from escalate.errors import (
 from escalate.history import (
     CaseDeletion,
     CaseFile,
-    Change,
     DocumentKind,
     DocumentSettings,
     EscalationDocument,
@@ -61,7 +61,7 @@ from escalate.mail import OutgoingMail
 from escalate.model import Actor, Case
 from escalate.ports import Claim, Mailer, Store
 from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
-from escalate.settings import Settings
+from escalate.settings import ChangePolicy, Settings
 from escalate.templates import Templates
 from escalate.timers import Clock
 
@@ -115,6 +115,8 @@ class TickReport:
             settings changed.
         moved: How many of those got another next deadline than they had under
             the settings stored before.
+        change: What bringing the store to this escalator's settings did (the
+            plan, and the steps recorded as skipped), when they had changed.
     """
 
     at: datetime
@@ -125,6 +127,7 @@ class TickReport:
     errors: tuple[tuple[str, str], ...]
     recomputed: int = 0
     moved: int = 0
+    change: AppliedChange | None = None
 
     @property
     def ok(self) -> bool:
@@ -152,6 +155,8 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         calendars: Calendar name to business hours.
         leads: The lead types and team overrides (leads in the store escalate
             under them).
+        changes: What a change of these settings does to open cases
+            (``on_change``); the default fires steps made due at once.
         templates: The mail templates the actions name.
         addresses: User id to e-mail address (escalate-to users, new owners).
         sender: The From address.
@@ -175,6 +180,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         book: RuleBook,
         calendars: Mapping[str, BusinessHours] | None = None,
         leads: LeadSettings | None = None,
+        changes: ChangePolicy | None = None,
         templates: Templates | None = None,
         addresses: Mapping[str, str] | None = None,
         sender: str = "escalate@example.com",
@@ -188,7 +194,14 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         self.store = store
         self.mailer = mailer
         self.clock = clock
-        self.use_settings(Settings(book, calendars or {}, leads or LeadSettings()))
+        self.use_settings(
+            Settings(
+                book,
+                calendars or {},
+                leads or LeadSettings(),
+                changes or ChangePolicy(),
+            )
+        )
         self.templates = templates or Templates({})
         self.addresses = dict(addresses or {})
         self.sender = sender
@@ -219,6 +232,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             book=config.settings.book,
             calendars=config.settings.calendars,
             leads=config.settings.leads,
+            changes=config.settings.changes,
             templates=config.compiled_templates(),
             addresses=mail.addresses,
             sender=mail.sender,
@@ -229,20 +243,6 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         )
 
     # -- cases ---------------------------------------------------------------------
-
-    def _file(self, case: Case) -> CaseFile:
-        store = self.store
-        return CaseFile(
-            case=case,
-            head=store.history_head(case.id),
-            lines=tuple(store.lines(case.id)),
-            deleted=frozenset(d.line_seq for d in store.deletions(case.id)),
-        )
-
-    def _write(self, change: Change) -> None:
-        self.store.append_history(change.entries)
-        self.store.append_lines(change.lines)
-        self.store.append_deletions(change.deletions)
 
     def add_case(self, case: Case, *, by: Actor | None) -> Case:
         """Store a new case with its history, follow-up and next due instant."""
@@ -308,12 +308,12 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
     def tick(self) -> TickReport:
         """Carry out every due action once; see the module docstring.
 
-        First the store is brought to this escalator's settings
-        (:meth:`sync_settings`); then due cases are handled, then due leads,
-        then due task reminders.
+        First the store is brought to this escalator's settings (:meth:`apply`,
+        following their ``on_change``); then due cases are handled, then due
+        leads, then due task reminders.
         """
         now = self.clock.now()
-        recomputed, moved = self._sync()
+        change = self.apply()
         errors: list[tuple[str, str]] = []
         cases, fired = self._each_due(self.store.due_cases, self._handle, now, errors)
         _, leads = self._each_due(
@@ -329,8 +329,9 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             leads=tuple(leads),
             reminded=tuple(reminded),
             errors=tuple(errors),
-            recomputed=recomputed,
-            moved=moved,
+            recomputed=0 if change is None else change.recomputed,
+            moved=0 if change is None else change.plan.summary.deadlines_moved,
+            change=change,
         )
 
     def _each_due(

@@ -78,6 +78,7 @@ __all__ = [
     "escalate_to_document",
     "expire",
     "log_message",
+    "note_skipped",
     "update_document",
     "verify",
     "work_list",
@@ -117,6 +118,9 @@ class FollowUpKind(enum.Enum):
     FINANCIAL_STATUS_CHANGED = "financial status changed"
     CASE_REOPENED = "case reopened"
     PENDING_EXPIRED = "pending expired"
+    STEP_SKIPPED = "step skipped"
+    """An escalation step or warning that a change of the settings made due at
+    once, recorded as skipped (``on_change = "skip"``) rather than sent."""
     MANUAL = "manual"
 
     @property
@@ -831,6 +835,22 @@ def log_message(
         )
     b = _Builder(file)
     b.line(kind, require_aware(at, "at"), _actor_id(by), text)
+    return b.done()
+
+
+def note_skipped(file: CaseFile, steps: Iterable[str], *, at: datetime) -> Change:
+    """An automatic *step skipped* line for each step (its label, such as
+    ``step 'manager'``) that a change of the settings made due at once and that
+    was recorded as skipped instead of sent."""
+    b = _Builder(file)
+    at = require_aware(at, "at")
+    for step in steps:
+        b.line(
+            FollowUpKind.STEP_SKIPPED,
+            at,
+            None,
+            f"skipped: made due by a configuration change ({step})",
+        )
     return b.done()
 
 

@@ -6,6 +6,10 @@ it last computed deadlines under (as a canonical JSON document with its SHA-256
 digest), so that a worker started with different settings knows to recompute the
 open cases, and a tool can read back what is in force.
 
+The settings also say what a change of them does to open cases
+(:class:`ChangePolicy`): whether steps a change makes due at once fire or are
+recorded as skipped.
+
 The document is canonical: equal settings give the same text and digest, in any
 process. A calendar's holidays are written as dates (a set of dates) or as the
 country, subdivision, categories and observed rule of a ``holidays`` object
@@ -15,11 +19,13 @@ set of dates for those).
 
 from __future__ import annotations
 
+import enum
+import functools
 import hashlib
 from collections.abc import Mapping
 from datetime import date
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 import holidays as holidays_lib
@@ -40,10 +46,13 @@ from escalate.rules import (
     TimeBasis,
 )
 
-__all__ = ["Settings"]
+__all__ = ["ChangePolicy", "OnChange", "Settings"]
+
+_E = TypeVar("_E", bound=enum.Enum)
 
 FORMAT: Final = 2
-"""The version of the document layout (1 had the rule book's id counter)."""
+"""The version of the document layout (1 had the rule book's id counter and no
+change policy)."""
 _READABLE: Final = (1, FORMAT)
 
 
@@ -74,6 +83,50 @@ def _book(value: object) -> RuleBook:
     return value
 
 
+class OnChange(enum.Enum):
+    """What happens to steps that a change of the settings makes due at once."""
+
+    FIRE = "fire"
+    """They fire on the next tick, as if they had just become due."""
+    SKIP = "skip"
+    """They are recorded as skipped (fired keys with a skipped marker, and a
+    follow-up line saying so) and never fire: no mail storm."""
+
+
+def _member(kind: type[_E], name: str, value: object) -> _E:
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name}: expected one of {[k.value for k in kind]}, got {value!r}"
+        ) from None
+
+
+def _on_change(value: object) -> OnChange:
+    return _member(OnChange, "on_change", value)
+
+
+@attrs.frozen(kw_only=True)
+class ChangePolicy:
+    """What a change of the settings does to open cases and leads.
+
+    Attributes:
+        on_change: Whether steps the change makes due at once fire (the default)
+            or are recorded as skipped. An expiry (Pending → Expired) is a status
+            change, not a mail, and always happens.
+    """
+
+    on_change: OnChange = attrs.field(default=OnChange.FIRE, converter=_on_change)
+
+
+def _policy(value: object) -> ChangePolicy:
+    if not isinstance(value, ChangePolicy):
+        raise ConfigError(f"changes: expected a ChangePolicy, got {value!r}")
+    return value
+
+
 @attrs.frozen
 class Settings:
     """A rule book with the calendars its items and expiry policy name.
@@ -82,6 +135,7 @@ class Settings:
         book: The rule book.
         calendars: Calendar name to business hours (sorted by name).
         leads: The lead types and team overrides.
+        changes: What a change of these settings does to open cases.
     """
 
     book: RuleBook = attrs.field(factory=RuleBook, converter=_book)
@@ -89,22 +143,28 @@ class Settings:
         factory=FrozenMap, converter=_calendars
     )
     leads: LeadSettings = attrs.field(factory=LeadSettings, converter=_leads)
+    changes: ChangePolicy = attrs.field(factory=ChangePolicy, converter=_policy)
 
     def document(self) -> str:
         """The canonical JSON document of these settings."""
+        return self._document
+
+    @functools.cached_property
+    def _document(self) -> str:  # built once: digests are asked for often
         return dumps(
             {
                 "format": FORMAT,
                 "book": _dump_book(self.book),
                 "calendars": {n: _dump_hours(n, h) for n, h in self.calendars.items()},
                 "leads": _dump_leads(self.leads),
+                "changes": {"on_change": self.changes.on_change.value},
             }
         )
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """The SHA-256 of :meth:`document`, in hex."""
-        return hashlib.sha256(self.document().encode()).hexdigest()
+        return hashlib.sha256(self._document.encode()).hexdigest()
 
     def missing_calendars(self) -> tuple[str, ...]:
         """Calendars the book names that are not here, sorted."""
@@ -130,7 +190,13 @@ class Settings:
                     f"settings: the stored rule book is not valid: {e}"
                 ) from e
             calendars = {n: _load_hours(n, h) for n, h in data["calendars"].items()}
-            return cls(book=book, calendars=calendars, leads=_load_leads(data["leads"]))
+            changes = data.get("changes", {})  # format 1 had none: the defaults
+            return cls(
+                book=book,
+                calendars=calendars,
+                leads=_load_leads(data["leads"]),
+                changes=ChangePolicy(on_change=changes.get("on_change", OnChange.FIRE)),
+            )
         except EscalateError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as e:

@@ -15,7 +15,7 @@ from escalate.changes import SubjectPlan, _Planner, _row
 from escalate.engine import Escalator
 from escalate.model import Case
 from escalate.rules import EscalationAction, Rule, RuleBook, TimeBasis
-from escalate.settings import Settings
+from escalate.settings import ChangePolicy, Settings
 from escalate.testing import RecordingMailer
 from escalate.timers import ManualClock
 from tests.strategies import CALENDARS, books, cases, instant, offsets
@@ -116,6 +116,26 @@ class TestPlanAndTick:
         esc.use_settings(Settings(new, CALENDARS))
         fired = {f.key for f in esc.tick().fired}
         assert fired == {s.key for row in plan.rows for s in row.due_now}
+
+    @settings(max_examples=100, deadline=None)
+    @given(changes)
+    def test_skip_records_exactly_the_steps_due_at_once(self, change: Change) -> None:
+        """With on_change = "skip", applying records exactly the plan's steps
+        due at once as skipped, and the tick fires none of them."""
+        (old, new), cs, start, later = change
+        esc, _ = ticked_under(old, cs, start, start + later)
+        skipping = Settings(new, CALENDARS, changes=ChangePolicy(on_change="skip"))
+        plan = esc.plan(skipping)
+        esc.use_settings(skipping)
+        report = esc.tick()
+        due_now = {s.key for row in plan.rows for s in row.due_now}
+        assert report.fired == ()
+        assert report.change is not None
+        assert report.change.skipped == len(due_now)
+        for key in due_now:
+            record = esc.store.fired_key(key)
+            assert record is not None
+            assert record.skipped
 
     @settings(max_examples=100, deadline=None)
     @given(changes)
