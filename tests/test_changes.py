@@ -15,6 +15,7 @@ from escalate.adapters.sqlite import SqliteStore
 from escalate.changes import PlanSubject
 from escalate.config import load_config
 from escalate.engine import Escalator
+from escalate.errors import ConfigError
 from escalate.history import FollowUpKind
 from escalate.hours import BusinessHours
 from escalate.leads import Lead, LeadSettings, LeadType, TeamOverride
@@ -27,8 +28,9 @@ from escalate.rules import (
     RuleBook,
     RuleItem,
     TimeBasis,
+    evaluate,
 )
-from escalate.settings import ChangePolicy, OnChange, Settings
+from escalate.settings import ChangePolicy, ChangesApplyTo, OnChange, Settings
 from escalate.templates import Templates
 from escalate.testing import RecordingMailer
 from escalate.timers import ManualClock
@@ -533,3 +535,140 @@ def test_from_config_keeps_every_part_of_the_settings(tmp_path: Path) -> None:
     )
     assert esc.settings == loaded.settings
     assert esc.settings.digest == loaded.digest
+
+
+NEW_CASES = ChangePolicy(apply_to=ChangesApplyTo.NEW_CASES)
+
+
+def head_due(esc: Escalator, case_id: str) -> datetime | None:
+    """When the case's head step is due, under the settings that govern it."""
+    case = esc.store.get_case(case_id)
+    settings = esc.settings_for(case)
+    ev = evaluate(settings.book, case, esc.clock.now(), settings.calendars)
+    return next(s.due_at for s in ev.steps if s.action.id == "head")
+
+
+class TestPinnedVersions:
+    def test_open_cases_follow_a_change(self, noon) -> None:  # type: ignore[no-untyped-def]
+        """By default a change applies to open cases: the case follows it."""
+        esc, _, _ = noon
+        assert head_due(esc, "c1") == T0 + 4 * H
+        esc.use_settings(settings(after("head", 6)))
+        esc.tick()
+        assert esc.settings_for(esc.store.get_case("c1")) == esc.settings
+        assert head_due(esc, "c1") == T0 + 6 * H
+
+    def test_new_cases_keep_their_version(self) -> None:
+        """changes_apply_to = "new cases": a case keeps the version it was
+        created under across an edit, also once closed and reopened; a case
+        created after the edit follows the new version."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        v1 = attrs.evolve(settings(), changes=NEW_CASES)
+        esc.use_settings(v1)
+        esc.add_case(urgent_case("old"), by=None)
+        assert store.get_case("old").settings_version == v1.digest
+        esc.tick()
+        clock.set(T0 + H)
+        v2 = attrs.evolve(settings(after("head", 2.5)), changes=NEW_CASES)
+        esc.use_settings(v2)
+        plan = esc.plan()
+        assert plan.changes == ()  # the old case keeps v1: nothing moves
+        esc.tick()
+        esc.add_case(attrs.evolve(urgent_case("new"), created_at=clock.now()), by=None)
+        assert head_due(esc, "old") == T0 + 4 * H
+        assert head_due(esc, "new") == T0 + H + 2.5 * H
+        clock.set(T0 + 3.5 * H)
+        fired = {(f.case_id, f.key.split("/")[3]) for f in esc.tick().fired}
+        assert ("new", "head") in fired
+        assert ("old", "head") not in fired
+        for status in (Status.CLOSED, Status.ACTIVE_NEW):
+            esc.update_case("old", {"status": status}, by=Actor("ann"))
+        assert esc.settings_for(store.get_case("old")).digest == v1.digest
+
+    def test_from_open_cases_to_new_cases(self, noon) -> None:  # type: ignore[no-untyped-def]
+        """Switching to "new cases" with an edit: open cases keep the version
+        they followed (the plan shows nothing moving, and apply records it);
+        cases created afterwards take the new version."""
+        esc, store, _ = noon
+        before = esc.settings.digest
+        new = attrs.evolve(settings(after("head", 2.5)), changes=NEW_CASES)
+        plan = esc.plan(new)
+        assert plan.changes == ()
+        esc.use_settings(new)
+        report = esc.tick()
+        assert report.change is not None
+        assert report.fired == ()
+        assert store.get_case("c1").settings_version == before
+        assert head_due(esc, "c1") == T0 + 4 * H
+
+    def test_from_new_cases_back_to_open_cases(self) -> None:
+        """Back to "open cases": every open case follows the settings in force,
+        whatever version it kept; the plan shows it first."""
+        clock = ManualClock(T0)
+        esc = escalator(MemoryStore(), clock)
+        esc.use_settings(attrs.evolve(settings(), changes=NEW_CASES))
+        esc.add_case(urgent_case(), by=None)
+        esc.tick()
+        clock.set(T0 + 3 * H)
+        esc.tick()
+        back = settings(after("head", 2.5))  # open cases (the default)
+        (row,) = esc.plan(back).changes
+        assert [s.label for s in row.due_now] == ["step 'head'"]
+        esc.use_settings(back)
+        assert [f.key.split("/")[3] for f in esc.tick().fired] == ["head"]
+
+    def test_a_version_the_store_lacks(self) -> None:
+        """A case that keeps a version the store does not have is refused by
+        add_case; one stored some other way is a clear error of that case, in
+        the plan and in the tick."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.use_settings(attrs.evolve(settings(), changes=NEW_CASES))
+        unknown = attrs.evolve(urgent_case(), settings_version="f" * 64)
+        with pytest.raises(ConfigError, match="settings version ffffffffffff"):
+            esc.add_case(unknown, by=None)
+        assert store.open_case_states(None, limit=5) == []
+        esc.tick()
+        store.save_case(unknown, next_due=T0)
+        (row,) = esc.plan().rows
+        assert row.error is not None
+        assert "settings version ffffffffffff" in row.error
+        clock.set(T0 + 5 * H)
+        ((case_id, message),) = esc.tick().errors
+        assert case_id == "c1"
+        assert "is not in the store" in message
+
+
+def test_explain_and_timeline_say_which_version_governs(tmp_path: Path) -> None:
+    """Under changes_apply_to = "new cases", after a change, `explain` and
+    `timeline` say the case keeps the version it was created under."""
+    new_cases = '[escalation]\nchanges_apply_to = "new cases"\n\n[rules.support]'
+    config = tmp_path / "helpdesk.toml"
+    config.write_text(TOML.replace("[rules.support]", new_cases))
+    db = tmp_path / "escalate.db"
+    store = SqliteStore(db)
+    first = load_config(config)
+    Escalator.from_config(first, store, RecordingMailer(), ManualClock(T0)).add_case(
+        urgent_case(), by=None
+    )
+    store.close()
+    config.write_text(
+        TOML.replace('after = "4h"', 'after = "2h30m"').replace(
+            "[rules.support]", new_cases
+        )
+    )
+    applied = run("apply", "--config", config, "--db", db, "--now", NOON)
+    assert applied.returncode == 0, applied.stderr
+    explain = run("explain", "--config", config, "--db", db, "c1", "--now", NOON)
+    assert explain.returncode == 0, explain.stderr
+    kept = (
+        f"settings version {first.digest[:12]}, which the case keeps (changes "
+        f"apply to new cases); in force: {load_config(config).digest[:12]}"
+    )
+    assert kept in explain.stdout
+    assert "step 'head' (after 4:00:00, to head): not due until" in explain.stdout
+    timeline = run("timeline", "--db", db, "c1", "--svg", tmp_path / "c1.svg")
+    assert kept in timeline.stdout

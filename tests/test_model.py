@@ -165,4 +165,5 @@ class TestRestore:
                 solution=None,
                 requirements=FrozenMap(),
                 version=1,
+                settings_version=None,
             )

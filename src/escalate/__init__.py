@@ -171,7 +171,7 @@ from escalate.scenario import (
     example_scenario,
     load_scenario,
 )
-from escalate.settings import ChangePolicy, OnChange, Settings
+from escalate.settings import ChangePolicy, ChangesApplyTo, OnChange, Settings
 from escalate.simulation import Moment, replay
 from escalate.svg import timeline_svg
 from escalate.templates import Limits, Rendered, Templates
@@ -211,6 +211,7 @@ __all__ = [
     "Change",
     "ChangePlan",
     "ChangePolicy",
+    "ChangesApplyTo",
     "Checkpoint",
     "CheckpointLeaf",
     "Claim",

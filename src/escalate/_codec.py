@@ -81,6 +81,7 @@ def case_to_json(case: Case) -> str:
             "status_since": case.status_since,
             "solution": case.solution,
             "requirements": dict(case.requirements),
+            "settings_version": case.settings_version,
         }
     )
 
@@ -113,6 +114,7 @@ def case_from_json(text: str, version: int) -> Case:
         solution=data["solution"],
         requirements=FrozenMap(requirements) if requirements else _NO_REQUIREMENTS,
         version=version,
+        settings_version=data.get("settings_version"),  # none before pinning
     )
 
 

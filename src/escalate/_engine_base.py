@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from escalate._instants import to_us, utc_from_us
-from escalate.errors import WrongTypeError
+from escalate.errors import ConfigError, NotFound, WrongTypeError
 from escalate.history import CaseFile, Change
 from escalate.hours import BusinessHours
 from escalate.leads import Lead, lead_steps
 from escalate.mail import Mailer, OutgoingMail
 from escalate.model import Case
-from escalate.ports import Governed, Store
+from escalate.ports import CaseState, Governed, SettingsVersion, Store
 from escalate.rules import RuleBook, evaluate
-from escalate.settings import Settings
+from escalate.settings import ChangesApplyTo, Settings
 from escalate.templates import Templates
 from escalate.timers import Clock
 
@@ -41,6 +41,8 @@ class _Engine:
     progress: Callable[[str], None]
     _settings: Settings
     _digest: str
+    _versions: dict[str, Settings]  # settings versions read from the store
+    _kept: str | None  # the digest of the version known to be kept in the store
 
     # -- settings ------------------------------------------------------------------
 
@@ -66,13 +68,61 @@ class _Engine:
             raise WrongTypeError(f"settings: expected a Settings, got {settings!r}")
         self._settings = settings
         self._digest = settings.digest
+        self._versions[self._digest] = settings
+
+    def settings_for(self, subject: Case | Lead | CaseState) -> Settings:
+        """The settings that govern a case or lead: this escalator's, or, when
+        they apply changes to new cases only (``changes_apply_to = "new
+        cases"``), the version it was created under (or kept when that mode
+        began).
+
+        Raises:
+            ConfigError: That version is not in the store.
+        """
+        return self._resolve(subject.settings_version, self._settings)
+
+    def _resolve(self, pinned: str | None, settings: Settings) -> Settings:
+        """``settings``, or the pinned version where they say it governs."""
+        if (
+            pinned is None
+            or pinned == settings.digest
+            or settings.changes.apply_to is ChangesApplyTo.OPEN_CASES
+        ):
+            return settings
+        known = self._versions.get(pinned)
+        if known is None:
+            try:
+                document = self.store.settings_version(pinned).document
+            except NotFound as e:
+                raise ConfigError(
+                    f"settings version {pinned[:12]}: the version a case or lead "
+                    "keeps is not in the store"
+                ) from e
+            known = self._versions[pinned] = Settings.from_document(document)
+        return known
+
+    def _keep_version(self) -> None:
+        """Keep this escalator's settings version in the store (a case or lead
+        created now keeps it); once per version, after its transaction commits
+        (:meth:`_kept_version`)."""
+        if self._kept != self._digest:
+            self.store.save_settings_version(
+                SettingsVersion(
+                    digest=self._digest,
+                    document=self._settings.document(),
+                    saved_at=self.clock.now(),
+                )
+            )
+
+    def _kept_version(self) -> None:
+        self._kept = self._digest
 
     # -- when things are due ---------------------------------------------------------
 
     def next_due(self, case: Case) -> datetime | None:
         """The earliest due instant of the case's actions not fired yet (it may
         be past: then the case is overdue), or None."""
-        return self._next_due(case, self._settings)
+        return self._next_due(case, self.settings_for(case))
 
     def _next_due(self, case: Case, settings: Settings) -> datetime | None:
         return self._schedule(case, settings)[0]
@@ -101,8 +151,8 @@ class _Engine:
 
     def _save_case(self, case: Case) -> Case:
         """Store a case with its next due instant and what governs it, under
-        this escalator's settings."""
-        due, governed = self._schedule(case, self._settings)
+        the settings that govern it."""
+        due, governed = self._schedule(case, self.settings_for(case))
         return self.store.save_case(case, next_due=due, governed=governed)
 
     def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:

@@ -23,22 +23,29 @@ class _LeadsAndTasks(_Engine):
     def next_lead_due(self, lead: Lead) -> datetime | None:
         """The earliest due instant of the lead's escalation steps not carried
         out yet, or None."""
-        return self._lead_due(lead, self._settings)
+        return self._lead_due(lead, self.settings_for(lead))
 
     def save_lead(self, lead: Lead) -> Lead:
         """Store a new or changed lead (optimistic, on its version) with its next
-        due instant; returns it as stored."""
+        due instant; returns it as stored. A new lead records the settings
+        version in force (``Lead.settings_version``)."""
         if not isinstance(lead, Lead):
             raise WrongTypeError(f"lead: expected a Lead, got {lead!r}")
-        self._settings.leads.lead_type(lead.lead_type)  # a known type
+        if lead.version == 0 and lead.settings_version is None:
+            lead = attrs.evolve(lead, settings_version=self._digest)
+        self.settings_for(lead).leads.lead_type(lead.lead_type)  # a known type
         with self.store.transaction():
-            return self.store.save_lead(lead, next_due=self.next_lead_due(lead))
+            self._keep_version()
+            saved = self.store.save_lead(lead, next_due=self.next_lead_due(lead))
+        self._kept_version()
+        return saved
 
     def _escalate_lead(self, lead_id: str, now: datetime) -> list[LeadAction]:
         done = []
         with self.store.transaction():
             lead = self.store.get_lead(lead_id)
-            for action in due_lead_actions(lead, self._settings.leads, now):
+            leads = self.settings_for(lead).leads
+            for action in due_lead_actions(lead, leads, now):
                 if not self.store.record_fired(action.key, now):
                     continue  # carried out before, or by another worker
                 self.progress("fired")

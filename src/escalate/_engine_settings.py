@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Final, cast
+from typing import Final
 
 import attrs
 
@@ -28,7 +28,7 @@ from escalate.history import note_skipped
 from escalate.model import Case
 from escalate.ports import CaseState, OutboxStore, SettingsRecord, SettingsVersion
 from escalate.rules import ActionKind
-from escalate.settings import OnChange, Settings
+from escalate.settings import ChangesApplyTo, OnChange, Settings
 
 _PLAN_BATCH: Final = 1_000  # cases read, and keys asked about, at a time
 
@@ -116,20 +116,43 @@ class _SettingsSync(_Engine):
         after: Settings,
         now: datetime,
     ) -> ChangePlan:
-        planner = _Planner(before, after, now)
+        # One planner per pair of settings that govern cases before and after:
+        # the two given, or a version a case keeps (changes_apply_to).
+        planners: dict[tuple[int, int], _Planner] = {}
+        by_pin: dict[str | None, _Planner | str] = {}
+
+        def planner_for(pinned: str | None) -> _Planner | str:
+            known = by_pin.get(pinned)
+            if known is not None:
+                return known
+            try:
+                b, a = self._pair(pinned, before, after)
+            except EscalateError as e:
+                by_pin[pinned] = str(e)
+                return by_pin[pinned]
+            key = (id(b), id(a))
+            if key not in planners:
+                planners[key] = _Planner(b, a, now)
+            by_pin[pinned] = planners[key]
+            return planners[key]
+
         rows: list[SubjectPlan | _Unchanged] = []
         last = None
         with _collector_paused():
             while states := self.store.open_case_states(last, limit=_PLAN_BATCH):
-                ids, ready = self._prepare(planner, states, last)
-                fired = self.store.fired_among(planner.keys(ready))
-                rows += map(planner.case, ids, ready, [fired] * len(ids))
+                batch = self._prepare(planner_for, states, last)
+                fired = self.store.fired_among(_Planner.keys(p for _, _, p in batch))
+                rows += [planner.case(i, p, fired) for i, planner, p in batch]
                 last = states[-1].id
             lead_fired = _FiredKeys(self.store)
-            rows += [
-                planner.lead(self.store.get_lead(lead_id), lead_fired)
-                for lead_id in self.store.lead_ids()
-            ]
+            for lead_id in self.store.lead_ids():
+                lead = self.store.get_lead(lead_id)
+                planner = planner_for(lead.settings_version)
+                rows.append(
+                    _Planner.lead_error(lead, planner)
+                    if isinstance(planner, str)
+                    else planner.lead(lead, lead_fired)
+                )
         return ChangePlan(
             at=now,
             before=before_digest,
@@ -138,19 +161,44 @@ class _SettingsSync(_Engine):
             entries=rows,
         )
 
+    def _pair(
+        self, pinned: str | None, before: Settings | None, after: Settings
+    ) -> tuple[Settings | None, Settings]:
+        """The settings that govern a case or lead keeping ``pinned`` before and
+        after the change. At a change to ``changes_apply_to = "new cases"`` from
+        open cases, it keeps the settings it followed (apply records them)."""
+        b = None if before is None else self._resolve(pinned, before)
+        if (
+            before is not None
+            and before.changes.apply_to is ChangesApplyTo.OPEN_CASES
+            and after.changes.apply_to is ChangesApplyTo.NEW_CASES
+        ):
+            return b, before
+        return b, self._resolve(pinned, after)
+
     def _prepare(
-        self, planner: _Planner, states: list[CaseState], after: str | None
-    ) -> tuple[list[str], list[_Prepared]]:
-        """The planner's preparation of a batch of open cases (those after
-        ``after``): from their states where it can, else from the cases, read in
-        one batch (a case deleted meanwhile is left out)."""
-        prepared = [planner.prepare_state(state) for state in states]
-        if None not in prepared:
-            return [s.id for s in states], cast("list[_Prepared]", prepared)
-        cases = {c.id: c for c in self.store.open_cases(after, limit=len(states))}
-        ids: list[str] = []
-        ready: list[_Prepared] = []
-        for state, p in zip(states, prepared, strict=True):
+        self,
+        planner_for: Callable[[str | None], _Planner | str],
+        states: list[CaseState],
+        after: str | None,
+    ) -> list[tuple[str, _Planner, _Prepared]]:
+        """The preparation of a batch of open cases (those after ``after``) by
+        the planner of each: from their states where it can, else from the
+        cases, read in one batch (a case deleted meanwhile is left out)."""
+        fallback = planner_for(None)
+        assert isinstance(fallback, _Planner)  # the settings given: no version read
+        todo: list[tuple[CaseState, _Planner, _Prepared | None]] = []
+        for state in states:
+            planner = planner_for(state.settings_version)
+            if isinstance(planner, str):  # its version cannot be read: an error row
+                todo.append((state, fallback, planner))
+            else:
+                todo.append((state, planner, planner.prepare_state(state)))
+        cases: dict[str, Case] = {}
+        if any(p is None for _, _, p in todo):
+            cases = {c.id: c for c in self.store.open_cases(after, limit=len(states))}
+        ready: list[tuple[str, _Planner, _Prepared]] = []
+        for state, planner, p in todo:
             if p is None:
                 case = cases.get(state.id)
                 if case is None:
@@ -159,9 +207,8 @@ class _SettingsSync(_Engine):
                     except NotFound:
                         continue  # deleted since its state was read
                 p = planner.prepare(case)
-            ids.append(state.id)
-            ready.append(p)
-        return ids, ready
+            ready.append((state.id, planner, p))
+        return ready
 
     def apply(self) -> AppliedChange | None:
         """Bring the store to this escalator's settings: keep them (every version
@@ -186,9 +233,8 @@ class _SettingsSync(_Engine):
         else:
             previous = record.previous  # a recompute cut short: finish it
         now = self.clock.now()
-        plan = self._planned(
-            self._stored_settings(previous), previous, self._settings, now
-        )
+        before = self._stored_settings(previous)
+        plan = self._planned(before, previous, self._settings, now)
         stored = SettingsRecord(
             digest=self._digest,
             document=self._settings.document(),
@@ -209,7 +255,15 @@ class _SettingsSync(_Engine):
                 steps = [s for s in row.due_now if s.kind is not ActionKind.EXPIRY]
                 if steps:
                     skip[f"{row.subject.value}/{row.id}"] = steps
-        recomputed, skipped = self._recompute(None, skip, now)
+        # From open cases to new cases only: open ones keep what they followed.
+        keep = (
+            previous
+            if before is not None
+            and before.changes.apply_to is ChangesApplyTo.OPEN_CASES
+            and self._settings.changes.apply_to is ChangesApplyTo.NEW_CASES
+            else None
+        )
+        recomputed, skipped = self._recompute(None, skip, now, keep)
         self.store.save_settings(attrs.evolve(stored, recomputed=True))
         return AppliedChange(plan=plan, recomputed=recomputed, skipped=skipped)
 
@@ -241,20 +295,25 @@ class _SettingsSync(_Engine):
         case_ids: Iterable[str] | None,
         skip: Mapping[str, Sequence[PlannedStep]],
         now: datetime,
+        keep: str | None = None,
     ) -> tuple[int, int]:
         """Recompute, first recording as skipped the steps ``skip`` names (by
         ``case/<id>`` or ``lead/<id>``), each in the transaction that saves its
-        case or lead. Returns how many were recomputed, and how many skipped."""
+        case or lead; with ``keep``, each case and lead keeps that settings
+        version from now on. Returns how many were recomputed, and how many
+        skipped."""
         done = skipped = 0
         ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
         for i in range(0, len(ids), self.batch):
             with self.store.transaction():
                 for case_id in ids[i : i + self.batch]:
                     case = self.store.get_case(case_id)
+                    if keep is not None and case.settings_version != keep:
+                        case = attrs.evolve(case, settings_version=keep)
                     steps = skip.get(f"case/{case_id}", ())
                     skipped += self._skip(case, steps, now)
                     try:
-                        due, governed = self._schedule(case, self._settings)
+                        due, governed = self._schedule(case, self.settings_for(case))
                     except EscalateError:
                         due, governed = now, None  # the tick reports what is wrong
                     self.store.save_case(case, next_due=due, governed=governed)
@@ -266,12 +325,14 @@ class _SettingsSync(_Engine):
                 with self.store.transaction():
                     for lead_id in lead_ids[i : i + self.batch]:
                         lead = self.store.get_lead(lead_id)
+                        if keep is not None and lead.settings_version != keep:
+                            lead = attrs.evolve(lead, settings_version=keep)
                         for step in skip.get(f"lead/{lead_id}", ()):
                             skipped += self.store.record_fired(
                                 step.key, now, skipped=True
                             )
                         try:
-                            due = self._lead_due(lead, self._settings)
+                            due = self._lead_due(lead, self.settings_for(lead))
                         except EscalateError:
                             due = now  # the tick reports what is wrong
                         self.store.save_lead(lead, next_due=due)

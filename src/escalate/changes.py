@@ -1114,6 +1114,11 @@ class _Planner:
             moved=(*expiry.moved, *moved),
         )
 
+    @staticmethod
+    def lead_error(lead: Lead, error: str) -> SubjectPlan:
+        """The row of a lead that cannot be planned, saying why."""
+        return SubjectPlan(subject=PlanSubject.LEAD, id=lead.id, error=error)
+
     def lead(self, lead: Lead, fired: Container[str]) -> SubjectPlan:
         x_now = self.after.x_now
         try:

@@ -568,8 +568,11 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     try:
         case = store.get_case(args.case)
         now = args.now or SystemClock().now()
-        ev = evaluate(config.settings.book, case, now, config.settings.calendars)
+        esc = _escalator(config, store, _NoMail(), _FixedClock(now))
+        settings = esc.settings_for(case)
+        ev = evaluate(settings.book, case, now, settings.calendars)
         out.write(str(ev.explain()) + "\n")
+        out.write(f"  {_version_line(esc.settings, settings)}\n")
         records = [(s, store.fired_key(s.key)) for s in ev.steps]
         done = [(s, r) for s, r in records if r is not None]
         if done:
@@ -667,11 +670,20 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
             raise ConfigError(
                 f"--db: {str(args.db)!r} holds no settings yet; run a tick first"
             )
-        settings = Settings.from_document(record.document)
+        stored = Settings.from_document(record.document)
         try:
             case = store.get_case(args.case)
         except NotFound as e:
             raise ConfigError(f"CASE: no case {args.case!r} in {str(args.db)!r}") from e
+        settings = Escalator(
+            store,
+            _NoMail(),
+            SystemClock(),
+            book=stored.book,
+            calendars=stored.calendars,
+            leads=stored.leads,
+            changes=stored.changes,
+        ).settings_for(case)
         history = store.history(args.case)
         now = args.now or max(
             [e.at for e in history], key=lambda t: t.timestamp(), default=None
@@ -687,8 +699,18 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     args.svg.write_text(svg, encoding="utf-8")
-    out.write(f"wrote {args.svg}\n")
+    out.write(f"wrote {args.svg} ({_version_line(stored, settings)})\n")
     return 0
+
+
+def _version_line(in_force: Settings, governing: Settings) -> str:
+    """Which settings version governs a case, for people."""
+    if governing is in_force or governing.digest == in_force.digest:
+        return f"settings version {in_force.digest[:12]}, the one in force"
+    return (
+        f"settings version {governing.digest[:12]}, which the case keeps "
+        f"(changes apply to new cases); in force: {in_force.digest[:12]}"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from escalate.rules import (
     RuleItem,
     TimeBasis,
 )
-from escalate.settings import ChangePolicy, OnChange, Settings
+from escalate.settings import ChangePolicy, ChangesApplyTo, OnChange, Settings
 from escalate.templates import Templates
 
 __all__ = ["Config", "MailSettings", "SmtpSettings", "example_config", "load_config"]
@@ -55,6 +55,7 @@ MAX_CONFIG_BYTES: Final = 10_000_000
 
 _BASES: Final = {b.value: b for b in TimeBasis}
 _ON_CHANGE: Final = {o.value for o in OnChange}
+_APPLY_TO: Final = {a.value for a in ChangesApplyTo}
 
 
 def _texts(value: Mapping[str, str]) -> FrozenMap[str, str]:
@@ -311,6 +312,11 @@ def _book(escalation: Table, rules: Table) -> tuple[RuleBook, ChangePolicy]:
     on_change = escalation.text("on_change", "fire")
     if on_change not in _ON_CHANGE:
         raise fail(escalation.at("on_change"), '"fire" or "skip"', on_change)
+    apply_to = escalation.text("changes_apply_to", "open cases")
+    if apply_to not in _APPLY_TO:
+        raise fail(
+            escalation.at("changes_apply_to"), '"open cases" or "new cases"', apply_to
+        )
     expiry = None
     if escalation.has("expiry"):
         t = escalation.table("expiry")
@@ -333,7 +339,7 @@ def _book(escalation: Table, rules: Table) -> tuple[RuleBook, ChangePolicy]:
             built, scheduler_on=scheduler_on, active=active, expiry=expiry
         ),
     )
-    return book, ChangePolicy(on_change=on_change)
+    return book, ChangePolicy(on_change=on_change, apply_to=apply_to)
 
 
 def _rule(name: str, t: Table) -> Rule:

@@ -194,6 +194,8 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         self.store = store
         self.mailer = mailer
         self.clock = clock
+        self._versions = {}
+        self._kept = None
         self.use_settings(
             Settings(
                 book,
@@ -245,11 +247,17 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
     # -- cases ---------------------------------------------------------------------
 
     def add_case(self, case: Case, *, by: Actor | None) -> Case:
-        """Store a new case with its history, follow-up and next due instant."""
+        """Store a new case with its history, follow-up and next due instant; it
+        records the settings version in force (``Case.settings_version``)."""
+        if case.settings_version is None:
+            case = attrs.evolve(case, settings_version=self._digest)
         change = create_case(case, by=by)
         with self.store.transaction():
+            self._keep_version()
             self._write(change)
-            return self._save_case(case)
+            saved = self._save_case(case)
+        self._kept_version()
+        return saved
 
     def update_case(
         self, case_id: str, changes: Mapping[str, Any], *, by: Actor | None
@@ -366,7 +374,8 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         done: list[Fired] = []
         with self.store.transaction():
             file = self._file(self.store.get_case(case_id))
-            ev = evaluate(self.book, file.case, now, self.calendars)
+            settings = self.settings_for(file.case)
+            ev = evaluate(settings.book, file.case, now, settings.calendars)
             fired_before = {s.key for s in ev.steps if self.store.is_fired(s.key)}
             if ev.expiry is not None and self.store.is_fired(ev.expiry.key):
                 fired_before.add(ev.expiry.key)

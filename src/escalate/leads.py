@@ -484,6 +484,9 @@ class Lead:
         first_activity_kind: That activity's kind; only e-mail, call, meeting and
             letter count (:data:`COUNTING_ACTIVITIES`).
         version: The stored version (stores count it).
+        settings_version: The digest of the settings version in force when the
+            engine first stored the lead (it sets it); with changes applying to
+            new leads only, the version that governs it.
     """
 
     id: str
@@ -499,6 +502,7 @@ class Lead:
     )
     first_activity_kind: str | None = None
     version: int = 0
+    settings_version: str | None = None
 
     def __attrs_post_init__(self) -> None:
         _name("id", self.id)

@@ -256,6 +256,9 @@ class Case:
         solution: The solution text, if entered.
         requirements: Required qualifications: name to minimum level.
         version: The stored version, for optimistic concurrency.
+        settings_version: The digest of the settings version in force when the
+            engine first stored the case (it sets it); with changes applying to
+            new cases only, the version that governs it.
     """
 
     id: str = attrs.field(validator=_non_empty)
@@ -272,6 +275,7 @@ class Case:
         factory=FrozenMap, converter=_requirements
     )
     version: int = 0
+    settings_version: str | None = None
     # Instants as µs since the epoch, derived once for the evaluator's hot path.
     created_us: int = attrs.field(init=False, eq=False, repr=False)
     modified_us: int | None = attrs.field(init=False, eq=False, repr=False)
@@ -311,6 +315,7 @@ class Case:
         solution: str | None,
         requirements: FrozenMap[str, int],
         version: int,
+        settings_version: str | None,
     ) -> Case:
         """A case as a store decodes it from its own encoding of a valid case:
         the converters and validators are skipped (a plan reads every open
@@ -329,6 +334,7 @@ class Case:
         put(case, "solution", solution)
         put(case, "requirements", requirements)
         put(case, "version", version)
+        put(case, "settings_version", settings_version)
         put(case, "created_us", to_us(created_at, "Case.created_at"))
         put(
             case,

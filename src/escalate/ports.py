@@ -114,6 +114,7 @@ class CaseState:
         created_us: When it was created.
         modified_us: When a person last modified it, or None.
         governed: What governed it when last saved, or None if not known.
+        settings_version: The case's ``settings_version``.
     """
 
     id: str
@@ -123,6 +124,7 @@ class CaseState:
     created_us: int
     modified_us: int | None
     governed: Governed | None = None
+    settings_version: str | None = None
 
 
 @attrs.frozen(kw_only=True)

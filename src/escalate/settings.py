@@ -8,7 +8,8 @@ open cases, and a tool can read back what is in force.
 
 The settings also say what a change of them does to open cases
 (:class:`ChangePolicy`): whether steps a change makes due at once fire or are
-recorded as skipped.
+recorded as skipped, and whether a change applies to open cases or only to cases
+created from then on (each case keeping the version it was created under).
 
 The document is canonical: equal settings give the same text and digest, in any
 process. A calendar's holidays are written as dates (a set of dates) or as the
@@ -46,7 +47,7 @@ from escalate.rules import (
     TimeBasis,
 )
 
-__all__ = ["ChangePolicy", "OnChange", "Settings"]
+__all__ = ["ChangePolicy", "ChangesApplyTo", "OnChange", "Settings"]
 
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -93,6 +94,16 @@ class OnChange(enum.Enum):
     follow-up line saying so) and never fire: no mail storm."""
 
 
+class ChangesApplyTo(enum.Enum):
+    """Which cases (and leads) a change of the settings applies to."""
+
+    OPEN_CASES = "open cases"
+    """Every open case and lead follows the settings in force."""
+    NEW_CASES = "new cases"
+    """Each case and lead keeps the settings version it was created under (also
+    after a reopening); those created from then on take the version in force."""
+
+
 def _member(kind: type[_E], name: str, value: object) -> _E:
     if isinstance(value, kind):
         return value
@@ -108,6 +119,10 @@ def _on_change(value: object) -> OnChange:
     return _member(OnChange, "on_change", value)
 
 
+def _apply_to(value: object) -> ChangesApplyTo:
+    return _member(ChangesApplyTo, "changes_apply_to", value)
+
+
 @attrs.frozen(kw_only=True)
 class ChangePolicy:
     """What a change of the settings does to open cases and leads.
@@ -116,9 +131,14 @@ class ChangePolicy:
         on_change: Whether steps the change makes due at once fire (the default)
             or are recorded as skipped. An expiry (Pending → Expired) is a status
             change, not a mail, and always happens.
+        apply_to: Whether a change applies to every open case and lead (the
+            default) or only to those created from then on.
     """
 
     on_change: OnChange = attrs.field(default=OnChange.FIRE, converter=_on_change)
+    apply_to: ChangesApplyTo = attrs.field(
+        default=ChangesApplyTo.OPEN_CASES, converter=_apply_to
+    )
 
 
 def _policy(value: object) -> ChangePolicy:
@@ -157,7 +177,10 @@ class Settings:
                 "book": _dump_book(self.book),
                 "calendars": {n: _dump_hours(n, h) for n, h in self.calendars.items()},
                 "leads": _dump_leads(self.leads),
-                "changes": {"on_change": self.changes.on_change.value},
+                "changes": {
+                    "on_change": self.changes.on_change.value,
+                    "apply_to": self.changes.apply_to.value,
+                },
             }
         )
 
@@ -195,7 +218,10 @@ class Settings:
                 book=book,
                 calendars=calendars,
                 leads=_load_leads(data["leads"]),
-                changes=ChangePolicy(on_change=changes.get("on_change", OnChange.FIRE)),
+                changes=ChangePolicy(
+                    on_change=changes.get("on_change", OnChange.FIRE),
+                    apply_to=changes.get("apply_to", ChangesApplyTo.OPEN_CASES),
+                ),
             )
         except EscalateError:
             raise

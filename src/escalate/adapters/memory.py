@@ -222,6 +222,7 @@ class MemoryStore:
                 created_us=c.created_us,
                 modified_us=c.modified_us,
                 governed=self._governed.get(c.id),
+                settings_version=c.settings_version,
             )
             for c in self.open_cases(after, limit=limit)
         ]

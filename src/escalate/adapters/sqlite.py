@@ -68,7 +68,7 @@ from escalate.ports import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 6
+SCHEMA_VERSION: Final = 7
 _PER_QUERY: Final = 5_000  # keys per IN (...): far below SQLite's 32,766 variables
 _SCAN_FROM: Final = 200  # keys of one kind from which one range scan is cheaper
 
@@ -185,6 +185,9 @@ _MIGRATIONS: Final = {
     ALTER TABLE cases ADD COLUMN modified_us INTEGER;
     ALTER TABLE cases ADD COLUMN governed_digest TEXT;
     ALTER TABLE cases ADD COLUMN governed_item TEXT;
+    """,
+    7: """
+    ALTER TABLE cases ADD COLUMN settings_version TEXT;
     """,
 }
 
@@ -376,11 +379,23 @@ class SqliteStore:
                 created_us=created,
                 modified_us=modified,
                 governed=None if digest is None else Governed(digest=digest, item=item),
+                settings_version=pinned,
             )
-            for case_id, version, status, since, created, modified, digest, item in (
+            for (
+                case_id,
+                version,
+                status,
+                since,
+                created,
+                modified,
+                digest,
+                item,
+                pinned,
+            ) in (
                 self._rows(
                     "SELECT id, version, status, status_since_us, created_us, "
-                    "modified_us, governed_digest, governed_item FROM cases "
+                    "modified_us, governed_digest, governed_item, settings_version "
+                    "FROM cases "
                     "WHERE open = 1 AND id > ? ORDER BY id LIMIT ?",
                     ("" if after is None else after, limit),
                 )
@@ -890,14 +905,15 @@ class SqliteStore:
 
 _SAVE_CASE: Final = (
     "INSERT INTO cases (id, version, data, open, next_due_us, status, "
-    "status_since_us, created_us, modified_us, governed_digest, governed_item) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "status_since_us, created_us, modified_us, governed_digest, governed_item, "
+    "settings_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
     "data = excluded.data, open = excluded.open, "
     "next_due_us = excluded.next_due_us, status = excluded.status, "
     "status_since_us = excluded.status_since_us, created_us = excluded.created_us, "
     "modified_us = excluded.modified_us, governed_digest = excluded.governed_digest, "
-    "governed_item = excluded.governed_item"
+    "governed_item = excluded.governed_item, "
+    "settings_version = excluded.settings_version"
 )
 
 
@@ -919,6 +935,7 @@ def _case_row(
         case.modified_us,
         None if governed is None else governed.digest,
         None if governed is None else governed.item,
+        case.settings_version,
     )
 
 
