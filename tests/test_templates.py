@@ -134,3 +134,37 @@ class TestRendering:
         )
         out = Templates({"t": source}).render("t", steps=["lead", "manager"])
         assert out == "1. LEAD, 2. MANAGER 3 ababab"
+
+
+class TestRewrittenConstructs:
+    """Loops, '~' and comparisons are rewritten to charge the budget; they keep
+    jinja2's meaning."""
+
+    @pytest.mark.parametrize(
+        ("source", "expected"),
+        [
+            ("{{ 1 < 2 < 3 }} {{ 3 < 2 < 4 }} {{ 1 == 1 != 2 }}", "True False True"),
+            (
+                "{{ 'a' in 'abc' }} {{ 3 not in [1, 2] }} {{ 'k' in {'k': 1} }}",
+                "True True True",
+            ),
+            ("{{ 'a' ~ 1 ~ none }}", "a1None"),
+            ("{% for i in [3, 1] if i > 1 %}{{ i }}{% else %}-{% endfor %}", "3"),
+            ("{% for i in [] %}{{ i }}{% else %}empty{% endfor %}", "empty"),
+            ("{% for a, b in {'x': 1}.items() %}{{ a }}{{ b }}{% endfor %}", "x1"),
+            ("{{ [1, 2, 3][1:] }} {{ 'abc'[::-1] }}", "[2, 3] cba"),
+            ("{{ 7 // 2 }} {{ 7 % 2 }} {{ 7 / 2 }} {{ 7 - 2 }}", "3 1 3.5 5"),
+        ],
+    )
+    def test_same_meaning(self, source: str, expected: str) -> None:
+        assert Templates({"t": source}).render("t") == expected
+
+    def test_concatenation_escapes_in_html(self) -> None:
+        """'~' in an HTML part escapes its values, as jinja2's does."""
+        out = Templates({"t.html": "{{ x ~ '&' }}"}).render("t.html", x="<b>")
+        assert out == "&lt;b&gt;&amp;"
+
+    def test_undefined_in_a_comparison_is_reported(self) -> None:
+        """A missing variable inside a rewritten construct is still named."""
+        with pytest.raises(TemplateError, match="'nope' is undefined"):
+            Templates({"t": "{{ nope ~ 'x' }}"}).render("t")

@@ -1,31 +1,36 @@
-"""Mail templates: jinja2, sandboxed, strict, and bounded.
+"""Mail templates: jinja2, for untrusted authors: an allow-list and a budget.
 
-Escalation mails are rendered from templates that administrators write, so a
-template is treated as untrusted input:
+Escalation mails are rendered from templates that tenant administrators write, so
+a template is untrusted input. It may read the values it is given, and nothing
+else; it may not take a worker down. Two mechanisms, applied to every template:
 
-* a ``SandboxedEnvironment``: no access to Python internals
-  (``{{ ''.__class__.__mro__ }}`` is refused);
-* ``StrictUndefined``: a missing variable is an error, not an empty string;
-* autoescaping for HTML parts (names ending in ``.html``), none for text parts;
-* bounded: constant folding is switched off (jinja2 would otherwise compute
-  ``{{ [0] * 1000000000 }}`` while compiling), ``*``, ``**``, ``+`` and ``%`` are
-  checked before they allocate, string methods and filters that pad or repeat
-  check their sizes, ``range`` has a budget of items per render, and the output
-  stops at a maximum size.
+* **an allow-list, when it is compiled** (:mod:`escalate._template_syntax`): the
+  template's size and nesting are bounded before it is parsed, and its syntax tree
+  may hold only the constructs a mail needs (no macros, includes, recursive loops,
+  ``**``, set blocks); the filters, tests, methods and globals it may call are
+  listed (:mod:`escalate._template_calls`); jinja2's sandbox keeps it away from
+  Python internals;
+* **a budget, for each render** (:mod:`escalate._template_budget`), in a context
+  variable of that render alone: loop iterations, the characters and items built
+  or examined, the size of any one value and of a number, the output. Every loop,
+  operator, ``~``, comparison, filter and call is charged, and a construct that can
+  amplify is refused before it builds.
 
-Every failure is a :class:`~escalate.errors.TemplateError` naming the template and,
-where known, the line. Nothing here sends mail.
+Also strict (a missing variable is an error) and autoescaping HTML parts. Every
+failure is a :class:`~escalate.errors.TemplateError` naming the template and, where
+known, the line; no other exception escapes compiling or rendering.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from escalate import _template_budget, _template_calls, _template_syntax
 from escalate.errors import TemplateError
 
 __all__ = ["Limits", "Rendered", "Templates"]
@@ -33,127 +38,87 @@ __all__ = ["Limits", "Rendered", "Templates"]
 
 @attrs.frozen(kw_only=True)
 class Limits:
-    """How much a render may produce.
+    """What one template may be, and what one render of it may do.
 
     Attributes:
-        size: The largest string or sequence an operation may build.
+        source: The longest template source, in characters.
+        depth: How deeply brackets, blocks and expressions may nest.
+        size: The largest value an operation may build: characters of text, or
+            items of a container.
         output: The largest rendered text, in characters.
-        range_items: How many items all ``range`` calls of one render may yield.
+        iterations: How many loop iterations (and items drawn from iterators)
+            one render may run in all.
+        work: How many characters and items one render may build or examine in all.
+        number_bits: The largest number, in bits.
     """
 
+    source: int = 100_000
+    depth: int = 32
     size: int = 100_000
     output: int = 1_000_000
-    range_items: int = 100_000
+    iterations: int = 100_000
+    work: int = 2_000_000
+    number_bits: int = 4_096
 
 
-_PADDING: Final = frozenset({"ljust", "rjust", "center", "zfill"})
-_REFUSED_METHODS: Final = frozenset({"format", "format_map", "expandtabs"})
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox with escalate's allow-list; every call and operator charged."""
 
+    intercepted_binops = frozenset({"*", "+", "-", "/", "//", "%"})
 
-def _size(value: Any) -> int | None:
-    if isinstance(value, str | bytes | list | tuple):
-        return len(value)
-    return None
-
-
-class _Environment(SandboxedEnvironment):
-    """The sandbox, with the size checks of :class:`Limits`."""
-
-    intercepted_binops = frozenset({"*", "**", "+", "%"})
-
-    def __init__(
-        self, limits: Limits, *, autoescape: bool, loader: jinja2.BaseLoader
-    ) -> None:
+    def __init__(self, *, autoescape: bool) -> None:
         super().__init__(
-            loader=loader,
             undefined=jinja2.StrictUndefined,
             autoescape=autoescape,
             optimized=False,  # no constant folding while compiling
             keep_trailing_newline=True,
+            finalize=_template_budget.output,
         )
-        self.limits = limits
-        self.budget = [limits.range_items]
-        self.globals = {"range": self._range, "dict": dict}
-        for name in ("center", "indent", "wordwrap", "format", "filesizeformat"):
-            self.filters.pop(name, None)
-
-    def _too_big(self, what: str, n: int) -> TemplateError:
-        return TemplateError(
-            f"{what} would build {n:,} items; a template may build at most "
-            f"{self.limits.size:,}"
-        )
+        self.globals = {"range": range, "dict": dict}
+        self.filters = _template_calls.filters(markup=autoescape)
+        self.tests = _template_calls.tests()  # type: ignore[assignment]
 
     def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
-        if operator_ == "*":
-            for seq, times in ((left, right), (right, left)):
-                n = _size(seq)
-                if (
-                    n is not None
-                    and isinstance(times, int)
-                    and n * max(times, 0) > self.limits.size
-                ):
-                    raise self._too_big("'*'", n * times)
-        elif operator_ == "**":
-            if isinstance(left, int) and isinstance(right, int):
-                bits = abs(left).bit_length() * max(right, 0)
-                if bits > 4 * self.limits.size:
-                    raise TemplateError(
-                        f"'**' would build a number of about {bits:,} bits; refused"
-                    )
-        elif operator_ == "+":
-            a, b = _size(left), _size(right)
-            if a is not None and b is not None and a + b > self.limits.size:
-                raise self._too_big("'+'", a + b)
-        elif operator_ == "%" and isinstance(left, str):
+        b = _template_budget.current()
+        what = f"'{operator_}'"
+        if operator_ == "%" and isinstance(left, str):
             raise TemplateError("'%' formatting of text is not allowed in templates")
+        if isinstance(left, int) and isinstance(right, int):
+            bits = max(left.bit_length(), right.bit_length())
+            b.bits(
+                what,
+                left.bit_length() + right.bit_length()
+                if operator_ == "*"
+                else bits + 1,
+            )
+        elif operator_ == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(times, int) and hasattr(seq, "__len__"):
+                    b.allow(what, _template_budget._len(seq) * max(times, 0))
+        elif (
+            operator_ == "+" and hasattr(left, "__len__") and hasattr(right, "__len__")
+        ):
+            b.allow(what, _template_budget._len(left) + _template_budget._len(right))
         return super().call_binop(context, operator_, left, right)
 
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, str | bytes) and attribute in _REFUSED_METHODS:
-            raise TemplateError(
-                f"the text method {attribute!r} is not allowed in templates"
-            )
-        return super().getattr(obj, attribute)
-
     def getitem(self, obj: Any, argument: Any) -> Any:
-        if isinstance(obj, str | bytes) and argument in _REFUSED_METHODS:
-            raise TemplateError(
-                f"the text method {argument!r} is not allowed in templates"
-            )
-        return super().getitem(obj, argument)
+        value = super().getitem(obj, argument)
+        if isinstance(argument, slice):
+            return _template_budget.current().measure("a slice", value)
+        return value
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        owner = getattr(__obj, "__self__", None)
-        name = getattr(__obj, "__name__", "")
-        if isinstance(owner, str | bytes):
-            if (
-                name in _PADDING
-                and args
-                and isinstance(args[0], int)
-                and args[0] > __self.limits.size
-            ):
-                raise __self._too_big(f"{name}()", args[0])
-            if name == "replace" and len(args) >= 2:
-                old, new = args[0], args[1]
-                grow = len(owner) + (len(owner) + 1) * max(len(new) - len(old), 0)
-                if grow > __self.limits.size:
-                    raise __self._too_big("replace()", grow)
-            if name == "join" and args:
-                items = args[0]
-                n = _size(items)
-                if n is not None and n * (len(owner) + 1) > __self.limits.size:
-                    raise __self._too_big("join()", n * (len(owner) + 1))
-        return SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
+        kwargs.pop("_loop_vars", None)  # jinja2's, for callables given the context
+        kwargs.pop("_block_vars", None)
+        return _template_calls.call(__obj, args, kwargs)
 
-    def _range(self, *args: int) -> Iterator[int]:
-        for n in range(*args):
-            if self.budget[0] <= 0:
-                raise TemplateError(
-                    f"range() yielded more than {self.limits.range_items:,} items in "
-                    "this render; refused"
-                )
-            self.budget[0] -= 1
-            yield n
+    def compiled(self, name: str, source: str, limits: Limits) -> jinja2.Template:
+        """Check, rewrite and compile one template."""
+        _template_syntax.check_source(self, name, source, limits)
+        tree = self.parse(source, name, name)
+        _template_syntax.check_tree(tree, name, limits, self.filters, self.tests)
+        code = self.compile(_template_syntax.charged(tree), name, name)
+        return self.template_class.from_code(self, code, self.make_globals(None))
 
 
 @attrs.frozen(kw_only=True)
@@ -166,14 +131,16 @@ class Rendered:
 
 
 class Templates:
-    """Named templates, compiled once and checked when built.
+    """Named templates, checked and compiled once, when built.
 
     Names ending in ``.html`` are HTML (autoescaped); others are text. A mail
     template ``name`` has the parts ``name.subject``, ``name.txt`` and optionally
-    ``name.html``.
+    ``name.html``. Safe to render from several threads at once: each render has
+    its own budget.
 
     Raises:
-        TemplateError: A template does not compile (naming it and the line).
+        TemplateError: A template does not compile, or is refused by the
+            allow-list or a limit (naming it and the line).
     """
 
     def __init__(
@@ -181,17 +148,12 @@ class Templates:
     ) -> None:
         self.limits = limits or Limits()
         self.sources = dict(sources)
-        # The template's name as its file name, so errors carry template lines.
-        loader = jinja2.FunctionLoader(self._source)
-        self._text = _Environment(self.limits, autoescape=False, loader=loader)
-        self._html = _Environment(self.limits, autoescape=True, loader=loader)
-        for name in sorted(self.sources):
-            self._compile(name)
-
-    def _source(self, name: str) -> tuple[str, str, Callable[[], bool]] | None:
-        if name not in self.sources:
-            return None
-        return self.sources[name], name, lambda: True
+        self._text = _Environment(autoescape=False)
+        self._html = _Environment(autoescape=True)
+        self._compiled = {
+            name: self._compile(name, self.sources[name])
+            for name in sorted(self.sources)
+        }
 
     def __contains__(self, name: object) -> bool:
         return name in self.sources
@@ -200,54 +162,67 @@ class Templates:
         """The template names, sorted."""
         return tuple(sorted(self.sources))
 
-    def _env(self, name: str) -> _Environment:
-        return self._html if name.endswith(".html") else self._text
-
-    def _compile(self, name: str) -> jinja2.Template:
+    def _compile(self, name: str, source: str) -> jinja2.Template:
+        env = self._html if name.endswith(".html") else self._text
         try:
-            return self._env(name).get_template(name)
+            return env.compiled(name, source, self.limits)
+        except TemplateError:
+            raise
         except jinja2.TemplateSyntaxError as e:
             raise TemplateError(
                 f"template {name!r}, line {e.lineno}: {e.message}",
                 template=name,
                 line=e.lineno,
-            ) from e
-        except jinja2.TemplateNotFound as e:
-            raise TemplateError(
-                f"template {name!r} does not exist; templates: {list(self.names())}",
-                template=name,
-            ) from e
+            ) from None
+        except (RecursionError, MemoryError) as e:
+            raise _located(
+                e,
+                name,
+                f"nests too deeply to compile (Limits.depth): {type(e).__name__}",
+            ) from None
+        except Exception as e:  # jinja2's or Python's compiler, on what got past
+            raise _located(
+                e, name, f"does not compile: {type(e).__name__}: {e}"
+            ) from None
 
     def render(self, name: str, /, **context: Any) -> str:
-        """Render one template.
+        """Render one template, with a budget of its own.
 
         Raises:
             TemplateError: The template is missing, uses a missing variable,
-                reaches for Python internals, or exceeds a limit.
+                reaches for Python internals or anything not allowed, or exceeds
+                a limit (named, as ``Limits.<field>``).
         """
-        template = self._compile(name)
-        env = self._env(name)
-        env.budget[0] = self.limits.range_items
+        template = self._compiled.get(name)
+        if template is None:
+            raise TemplateError(
+                f"template {name!r} does not exist; templates: {list(self.names())}",
+                template=name,
+            )
+        limit = self.limits.output
         out: list[str] = []
         size = 0
+        token = _template_budget.start(self.limits)
         try:
             for chunk in template.generate(**context):
                 size += len(chunk)
-                if size > self.limits.output:
+                if size > limit:
                     raise TemplateError(
-                        f"the output exceeds {self.limits.output:,} characters"
+                        f"the output exceeds {limit:,} characters (Limits.output)"
                     )
                 out.append(chunk)
         except TemplateError as e:
             raise _located(e, name, str(e)) from None
         except jinja2.UndefinedError as e:
-            raise _located(e, name, f"undefined variable: {e.message}") from e
+            raise _located(e, name, f"undefined variable: {e.message}") from None
         except jinja2.exceptions.SecurityError as e:
-            raise _located(e, name, f"refused by the sandbox: {e}") from e
+            raise _located(e, name, f"refused by the sandbox: {e}") from None
         except (OverflowError, MemoryError, RecursionError) as e:
-            raise _located(e, name, f"too large: {e}") from e
+            raise _located(e, name, f"too large: {type(e).__name__}: {e}") from None
         except Exception as e:  # a template's own error, reported as such
-            raise _located(e, name, f"{type(e).__name__}: {e}") from e
+            raise _located(e, name, f"{type(e).__name__}: {e}") from None
+        finally:
+            _template_budget.stop(token)
         return "".join(out)
 
     def render_mail(self, name: str, /, **context: Any) -> Rendered:
