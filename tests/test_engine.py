@@ -469,6 +469,59 @@ class TestDispatch:
         assert store.pending() == 0
 
 
+class TestMailIdentity:
+    @pytest.mark.parametrize("kind", ["memory", "sqlite"])
+    def test_two_mails_of_one_action_to_one_person(
+        self, kind: str, tmp_path: Path
+    ) -> None:
+        """The example's manager step escalates to mark and makes him the owner:
+        the escalation and the assignment mail both reach him, with Message-IDs of
+        their own, and the tick counts both (it lost the second one before)."""
+        from escalate.config import example_config, load_config
+
+        config = load_config(example_config())
+        clock = ManualClock(datetime(2026, 11, 23, 8, tzinfo=UTC))  # Monday 09:00 CET
+        store = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "e.db")
+        mailer = RecordingMailer()
+        esc = Escalator.from_config(config, store, mailer, clock)
+        esc.add_case(
+            Case(id="c1", number="C-1", priority="high", created_at=clock.now()),
+            by=None,
+        )
+        clock.advance(5 * H)
+        fired = {
+            f.action.action.id: f
+            for f in esc.tick().fired
+            if f.action and f.action.action
+        }
+        manager = fired["manager"]
+        assert manager.mails == 2
+        assert manager.recipients == ("mark@example.com", "mark@example.com")
+        esc.dispatch()
+        to_mark = [m for m in mailer.sent if m.recipient == "mark@example.com"]
+        assert sorted(m.purpose for m in to_mark) == ["assignment", "escalation"]
+        assert len({m.message_id for m in to_mark}) == 2
+        messages = [m.to_message() for m in to_mark]
+        assert {m["X-Escalate-Purpose"] for m in messages} == {
+            "assignment",
+            "escalation",
+        }
+
+    def test_message_id_names_key_purpose_and_recipient(self) -> None:
+        """Each of the three changes the Message-ID; the recipient's case does not."""
+        from escalate.mail import message_id
+
+        base = message_id("k", "ann@example.com", purpose="escalation")
+        assert base == message_id("k", "Ann@Example.com", purpose="escalation")
+        others = {
+            message_id("k2", "ann@example.com", purpose="escalation"),
+            message_id("k", "bob@example.com", purpose="escalation"),
+            message_id("k", "ann@example.com", purpose="assignment"),
+        }
+        assert base not in others
+        assert len(others) == 3
+
+
 class TestWorkers:
     def test_concurrent_workers_fire_each_action_once(self, tmp_path: Path) -> None:
         """Four workers (each its own connection) tick one SQLite file: every

@@ -144,6 +144,7 @@ def mail_to_json(mail: OutgoingMail) -> str:
             "text": mail.text,
             "html": mail.html,
             "headers": dict(mail.headers),
+            "purpose": mail.purpose,
             "message_id": mail.message_id,
         }
     )

@@ -181,6 +181,17 @@ class _Engine:
 
     # -- mail ------------------------------------------------------------------------
 
+    def _enqueue(
+        self, mails: Iterable[OutgoingMail], now: datetime
+    ) -> list[OutgoingMail]:
+        """Queue ``mails``; the ones queued (a Message-ID queued already is not)."""
+        queued = []
+        for mail in mails:
+            if self.store.enqueue(mail, at=now):
+                queued.append(mail)
+                self.progress("queued")
+        return queued
+
     def _mails(
         self,
         template: str,
@@ -199,6 +210,7 @@ class _Engine:
                 subject=rendered.subject,
                 text=rendered.text,
                 html=rendered.html,
+                purpose=template,
             )
             for r in dict.fromkeys(recipients)  # distinct, in order
         ]

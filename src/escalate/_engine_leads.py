@@ -70,9 +70,9 @@ class _LeadsAndTasks(_Engine):
                         a for u in action.responsible if (a := self.addresses.get(u))
                     ]
                     template = self.lead_templates[0]
-                for mail in self._mails(template, action.key, recipients, context):
-                    self.store.enqueue(mail, at=now)
-                    self.progress("queued")
+                self._enqueue(
+                    self._mails(template, action.key, recipients, context), now
+                )
                 done.append(action)
             self.store.save_lead(lead, next_due=self.next_lead_due(lead))
         return done
@@ -110,8 +110,7 @@ class _LeadsAndTasks(_Engine):
                     if owner
                     else []
                 )
-                for mail in mails:
-                    self.store.enqueue(mail, at=now)
+                self._enqueue(mails, now)
             self.store.save_task(task, next_due=None)
         return [task_id] if fresh else []
 

@@ -383,10 +383,8 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
                 if not self.store.record_fired(action.key, now):
                     continue  # another worker carried it out first
                 self.progress("fired")
-                file, mails = self._carry_out(file, action, now)
-                for mail in mails:
-                    self.store.enqueue(mail, at=now)
-                    self.progress("queued")
+                file, rendered = self._carry_out(file, action, now)
+                mails = self._enqueue(rendered, now)
                 done.append(
                     Fired(
                         key=action.key,

@@ -2,8 +2,10 @@
 
 An :class:`OutgoingMail` is what the engine enqueues and a mailer sends: one
 recipient, a subject, a text body and optionally an HTML body, headers, and a
-**stable Message-ID** derived from the action's idempotency key and the recipient,
-so that a resend after a crash can be recognised downstream. Building the
+**stable Message-ID** derived from the action's idempotency key, the mail's purpose
+(its template: one action may send an escalation and an assignment mail to the same
+person) and the recipient, so that each mail has an identity of its own and a resend
+after a crash can be recognised downstream. Building the
 ``email.message.EmailMessage`` is :meth:`OutgoingMail.to_message`; sending is an
 adapter's job (``escalate.adapters``).
 """
@@ -26,9 +28,19 @@ __all__ = ["Mailer", "OutgoingMail", "message_id"]
 _ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+$")
 
 
-def message_id(key: str, recipient: str, *, domain: str = "escalate.invalid") -> str:
-    """The stable Message-ID of the mail for ``key`` to ``recipient``."""
-    digest = hashlib.sha256(f"{key}\n{recipient.lower()}".encode()).hexdigest()[:40]
+def message_id(
+    key: str, recipient: str, *, purpose: str = "", domain: str = "escalate.invalid"
+) -> str:
+    """The stable Message-ID of the mail for ``key`` with ``purpose`` to ``recipient``.
+
+    Two mails differ in their Message-ID when they differ in any of the three: the
+    action (its key), what the mail is for (its template, say ``"escalation"`` and
+    ``"assignment"``), or the recipient (compared case-blind).
+    """
+    text = f"{key}\n{recipient.lower()}"
+    if purpose:  # without one, the identity of mails queued before purposes existed
+        text = f"{key}\n{purpose}\n{recipient.lower()}"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:40]
     return f"<{digest}@{domain}>"
 
 
@@ -56,7 +68,9 @@ class OutgoingMail:
         text: The plain-text body.
         html: The HTML body, if any.
         headers: Extra headers.
-        message_id: Derived from ``key`` and ``recipient`` unless given.
+        purpose: What the mail is for: the template it was rendered from
+            (``"escalation"``, ``"assignment"``, ...); sent as ``X-Escalate-Purpose``.
+        message_id: Derived from ``key``, ``purpose`` and ``recipient`` unless given.
     """
 
     key: str
@@ -66,12 +80,13 @@ class OutgoingMail:
     text: str
     html: str | None = None
     headers: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_headers)
+    purpose: str = ""
     message_id: str = attrs.field()
 
     @message_id.default
     def _message_id(self) -> str:
         domain = self.sender.rsplit("@", 1)[1]
-        return message_id(self.key, self.recipient, domain=domain)
+        return message_id(self.key, self.recipient, purpose=self.purpose, domain=domain)
 
     def __attrs_post_init__(self) -> None:
         if "\n" in self.subject or "\r" in self.subject:
@@ -87,6 +102,8 @@ class OutgoingMail:
         msg["Subject"] = self.subject
         msg["Message-ID"] = self.message_id
         msg["X-Escalate-Key"] = self.key
+        if self.purpose:
+            msg["X-Escalate-Purpose"] = self.purpose
         for name, value in sorted(self.headers.items()):
             msg[name] = value
         msg.set_content(self.text)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -79,6 +83,29 @@ class TestFolderMailer(MailerContract):
         mailer.send(mail)
         mailer.send(mail)
         assert [p.name for p in self.path.iterdir()] == [mailer.path_of(mail).name]
+
+    def test_a_writer_killed_before_the_rename_leaves_nothing_behind(self) -> None:
+        """A process killed between writing and renaming leaves a temporary file;
+        the next FolderMailer on the folder removes it, and keeps a live writer's."""
+        script = (
+            "import os, signal, sys\n"
+            "from escalate.adapters.folder import FolderMailer\n"
+            "from escalate.testing import example_mail\n"
+            "mailer = FolderMailer(sys.argv[1])\n"
+            "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+            "mailer.send(example_mail())\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script, str(self.path)])
+        assert done.returncode == -signal.SIGKILL
+        (left,) = self.path.iterdir()
+        assert left.name.startswith(".tmp-")
+        live = self.path / f".tmp-{os.getpid()}-writing"
+        live.write_bytes(b"half a mail")
+        legacy = self.path / ".tmp-abc123"  # named by an earlier version
+        legacy.write_bytes(b"half a mail")
+        mailer = FolderMailer(self.path)
+        assert set(mailer.removed) == {left.name, legacy.name}
+        assert [p.name for p in self.path.iterdir()] == [live.name]
 
 
 class TestSmtpMailer(MailerContract):

@@ -12,16 +12,47 @@ from escalate.mail import OutgoingMail
 
 __all__ = ["FolderMailer"]
 
+_TMP = re.compile(r"\.tmp-(\d+)-.*")
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it runs, as someone else
+    except (OverflowError, OSError):
+        return False
+    return True
+
 
 class FolderMailer:
     """Writes each mail to ``<folder>/<Message-ID>.eml``, atomically.
 
-    Sending a mail again rewrites the same file, so a resend leaves one copy.
+    Sending a mail again rewrites the same file, so a resend leaves one copy. A
+    mail is first written to ``.tmp-<pid>-<random>`` and then renamed; a process
+    killed in between leaves that file behind, so a new ``FolderMailer`` removes the
+    temporary files of processes no longer running on this machine (the mail itself
+    was not marked sent, and is sent again by the next dispatch).
     """
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.removed = self._remove_leftovers()
+
+    def _remove_leftovers(self) -> tuple[str, ...]:
+        """Remove temporary files whose writer is gone; their names."""
+        removed = []
+        for path in sorted(self.folder.glob(".tmp-*")):
+            match = _TMP.fullmatch(path.name)
+            if match and _running(int(match.group(1))):
+                continue  # being written by a live process
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+        return tuple(removed)
 
     def path_of(self, mail: OutgoingMail) -> Path:
         """Where ``mail`` is (or will be) written."""
@@ -33,7 +64,7 @@ class FolderMailer:
         target = self.path_of(mail)
         try:
             with tempfile.NamedTemporaryFile(
-                "wb", dir=self.folder, prefix=".tmp-", delete=False
+                "wb", dir=self.folder, prefix=f".tmp-{os.getpid()}-", delete=False
             ) as tmp:
                 tmp.write(mail.to_message().as_bytes())
             os.replace(tmp.name, target)
