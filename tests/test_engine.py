@@ -522,6 +522,23 @@ class TestMailIdentity:
         assert len(others) == 3
 
 
+class TestFieldsTheStoreCannotKeep:
+    def test_a_fraction_is_refused_and_nothing_is_written(self, tmp_path: Path) -> None:
+        """update_case with a Fraction in a custom field: a ConfigError naming the
+        field; the stored case, its history and its lines are as they were."""
+        from fractions import Fraction
+
+        from escalate.errors import ConfigError
+
+        store = SqliteStore(tmp_path / "e.db")
+        esc = escalator(store, ManualClock(T0))
+        esc.add_case(case(fields={"customer": "acme"}), by=Actor("ann"))
+        before = (store.get_case("c1"), store.history("c1"), store.lines("c1"))
+        with pytest.raises(ConfigError, match=r"Case.fields\['score'\]"):
+            esc.update_case("c1", {"fields": {"score": Fraction(1, 3)}}, by=None)
+        assert (store.get_case("c1"), store.history("c1"), store.lines("c1")) == before
+
+
 class TestWorkers:
     def test_concurrent_workers_fire_each_action_once(self, tmp_path: Path) -> None:
         """Four workers (each its own connection) tick one SQLite file: every

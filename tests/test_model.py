@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 
 import attrs
 import pytest
@@ -95,6 +97,52 @@ class TestCase:
 
         with pytest.raises(ConfigError, match="'status' is a case attribute"):
             Case(id="c", number="C-1", created_at=DUE, fields={"status": "x"})
+
+    @pytest.mark.parametrize(
+        ("fields", "where"),
+        [
+            ({"score": Fraction(1, 3)}, r"Case.fields\['score'\]: .*Fraction\(1, 3\)"),
+            ({"tags": ["a", {1, 2}]}, r"Case.fields\['tags'\]\[1\]: .*of type set"),
+            ({"m": {"k": object()}}, r"Case.fields\['m'\]\['k'\]: .*of type object"),
+            ({"m": {1: "x"}}, r"Case.fields\['m'\]: expected text keys, got 1"),
+            ({"ratio": float("nan")}, r"Case.fields\['ratio'\]: expected a finite"),
+            ({"x": b"bytes"}, r"Case.fields\['x'\]: .*of type bytes"),
+        ],
+    )
+    def test_fields_a_store_cannot_keep_are_refused(
+        self, fields: dict[str, object], where: str
+    ) -> None:
+        """A custom field value a store could not keep exactly is refused when the
+        case is built or changed, naming the field (not a TypeError later, when a
+        store encodes it)."""
+        with pytest.raises(ConfigError, match=where):
+            Case(id="c", number="C-1", created_at=DUE, fields=fields)
+        case = Case(id="c", number="C-1", created_at=DUE)
+        with pytest.raises(ConfigError, match=where):
+            case.changed(DUE, by=None, fields=fields)
+
+    def test_fields_of_every_kind_a_store_keeps(self) -> None:
+        """Text, numbers, booleans, dates, instants, durations, None, nested."""
+        fields = {
+            "a": "x",
+            "b": 1,
+            "c": 2.5,
+            "d": Decimal("1.10"),
+            "e": True,
+            "f": DUE.date(),
+            "g": DUE,
+            "h": timedelta(hours=1),
+            "i": None,
+            "j": [1, {"k": ["v"]}],
+        }
+        assert dict(Case(id="c", number="C-1", created_at=DUE, fields=fields).fields)
+        with pytest.raises(NaiveDatetimeError, match=r"Case.fields\['n'\]\[0\]"):
+            Case(
+                id="c",
+                number="C-1",
+                created_at=DUE,
+                fields={"n": [DUE.replace(tzinfo=None)]},
+            )
 
     def test_unknown_change_is_refused(self) -> None:
         """changed() names the attributes it knows."""

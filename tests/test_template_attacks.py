@@ -8,6 +8,7 @@ the child reports must be a TemplateError naming the template and what refused i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -19,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from escalate.errors import TemplateError
 from escalate.templates import Limits, Templates
@@ -398,3 +401,76 @@ class TestWithinLimits:
             "ann, bob 6 done -!"
         )
         assert mail.html == "<p>&lt;b&gt;<i>step 0</i><i>step 1</i><i>step 2</i></p>"
+
+
+TOKENS = [
+    "{{ ",
+    " }}",
+    "{% ",
+    " %}",
+    "for x in ",
+    "range(",
+    ")",
+    "(",
+    "[",
+    "]",
+    "if ",
+    "else ",
+    "endif",
+    "endfor",
+    "set y = ",
+    "x",
+    "y",
+    "'ab'",
+    "100000",
+    "1",
+    " * ",
+    " + ",
+    " ~ ",
+    " - ",
+    " // ",
+    " % ",
+    "|join",
+    "|list",
+    "|replace('a', 'bb')",
+    "|batch(3)",
+    "|sort",
+    "|string",
+    "|unique",
+    "|tojson",
+    ".split('a')",
+    ".upper()",
+    " == ",
+    " in ",
+    " not ",
+    ", ",
+    "-",
+    "{",
+    "}",
+    ": ",
+    "loop.index",
+    "dict(a=1)",
+    "case.fields",
+    ".get('a')",
+    "|length",
+    "|map('upper')",
+    "|first",
+    "'\\x00'",
+]
+
+
+@given(st.lists(st.sampled_from(TOKENS), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_any_source_compiles_and_renders_or_is_a_template_error(
+    parts: list[str],
+) -> None:
+    """Whatever a template holds, compiling and rendering it either works or
+    raises TemplateError: no other exception escapes."""
+    source = "".join(parts)
+    try:
+        Templates({"t.txt": source, "t.html": source})
+    except TemplateError:
+        return
+    for name in ("t.txt", "t.html"):
+        with contextlib.suppress(TemplateError):
+            Templates({name: source}).render(name, **CONTEXT)

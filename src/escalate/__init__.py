@@ -49,6 +49,7 @@ from escalate.errors import (
     ScheduleError,
     StoreError,
     TemplateError,
+    UnreadableEntry,
     WrongTypeError,
 )
 from escalate.history import (
@@ -320,6 +321,7 @@ __all__ = [
     "TimerState",
     "TwoPhaseTimer",
     "Unassigned",
+    "UnreadableEntry",
     "Verdict",
     "Verification",
     "WaitingQueue",

@@ -35,7 +35,7 @@ from typing import Any, Final, Protocol
 import attrs
 
 from escalate._instants import require_aware
-from escalate.errors import ConfigError
+from escalate.errors import ConfigError, UnreadableEntry
 from escalate.history import HistoryHead, Problem, Verification, verify
 from escalate.ports import CaseStore, HistoryStore
 
@@ -91,7 +91,11 @@ def audit(store: AuditedStore) -> AuditReport:
     heads = {h.case_id: h for h in store.history_heads()}
     broken = []
     for case_id in sorted(heads.keys() | tombstones.keys()):
-        entries = store.history(case_id)
+        try:
+            entries = store.history(case_id)
+        except UnreadableEntry as e:  # reported as that case's break; go on
+            broken.append(_unreadable(e))
+            continue
         result = verify(entries, head=heads.get(case_id, HistoryHead(case_id)))
         if result.ok and case_id in tombstones:
             result = verify(entries, head=tombstones[case_id])
@@ -103,6 +107,17 @@ def audit(store: AuditedStore) -> AuditReport:
             broken.append(result)
     return AuditReport(
         checked=len(heads.keys() | tombstones.keys()), broken=tuple(broken)
+    )
+
+
+def _unreadable(error: UnreadableEntry) -> Verification:
+    return Verification(
+        ok=False,
+        case_id=error.case_id,
+        count=0,
+        seq=error.seq,
+        problem=Problem.UNREADABLE,
+        reason=str(error).removeprefix(f"case {error.case_id!r}: "),
     )
 
 
@@ -330,7 +345,11 @@ def check_against(store: AuditedStore, checkpoint: Checkpoint) -> AuditReport:
     broken = []
     for leaf in checkpoint.leaves:
         head = leaf.head
-        entries = store.history(head.case_id)
+        try:
+            entries = store.history(head.case_id)
+        except UnreadableEntry as e:
+            broken.append(_unreadable(e))
+            continue
         if len(entries) < head.count:
             result = Verification(
                 ok=False,

@@ -16,7 +16,8 @@ working in code that does not know escalate::
     ├── DeliveryError(EscalateError)                mail could not be sent
     ├── StoreError(EscalateError)                   a store failed
     │   ├── NotFound(StoreError, KeyError)          no such record
-    │   └── ConflictError(StoreError)               a stale version, a taken key
+    │   ├── ConflictError(StoreError)               a stale version, a taken key
+    │   └── UnreadableEntry(StoreError)             a stored entry that cannot be read
     └── InvalidOperation(EscalateError)             an operation the state forbids
 
 Messages name the argument or field, the value, and what was expected, e.g.
@@ -39,6 +40,7 @@ __all__ = [
     "ScheduleError",
     "StoreError",
     "TemplateError",
+    "UnreadableEntry",
     "WrongTypeError",
 ]
 
@@ -143,6 +145,20 @@ class NotFound(StoreError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "not found"
+
+
+class UnreadableEntry(StoreError):
+    """A stored history entry (or head) cannot be read back: damaged or tampered.
+
+    Attributes:
+        case_id: The case whose history holds it.
+        seq: Its position in the case's history (from 1), or None for a head.
+    """
+
+    def __init__(self, message: str, *, case_id: str, seq: int | None) -> None:
+        super().__init__(message)
+        self.case_id = case_id
+        self.seq = seq
 
 
 class ConflictError(StoreError):

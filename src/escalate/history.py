@@ -381,6 +381,8 @@ class Problem(enum.Enum):
     TRUNCATED = "truncated"
     TOMBSTONE_REMOVED = "tombstone removed"
     """A case deleted by a checkpoint's time has lost its deletion record."""
+    UNREADABLE = "unreadable"
+    """A stored entry cannot be read back (damaged or tampered)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -466,6 +468,13 @@ def verify(
                 pos,
                 Problem.EDITED,
                 f"entry {pos}'s content does not give its hash: edited",
+            )
+        if entry.prev != prev and pos == 1:
+            return broken(
+                1,
+                Problem.EDITED,
+                "entry 1 does not start the chain: its previous hash is not the "
+                "start value",
             )
         if entry.prev != prev:
             return broken(

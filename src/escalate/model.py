@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -197,12 +199,42 @@ CASE_ATTRIBUTES: Final = frozenset(
 )
 
 
+_FIELD_SCALARS: Final = (str, int, float, Decimal, date, timedelta, type(None))
+_FIELD_VALUES: Final = (
+    "text, a number (int, float or Decimal), true or false, a date, an aware "
+    "datetime, a duration (timedelta), None, or a list or mapping of these"
+)
+
+
+def _field_value(where: str, value: object) -> None:
+    """Refuse a custom field value a store could not keep exactly."""
+    stack = [(where, value)]
+    while stack:
+        at, v = stack.pop()
+        if isinstance(v, datetime):
+            require_aware(v, at)
+        elif isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{at}: expected a finite number, got {v!r}")
+        elif isinstance(v, Mapping):
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise ConfigError(f"{at}: expected text keys, got {k!r}")
+                stack.append((f"{at}[{k!r}]", item))
+        elif isinstance(v, list | tuple):
+            stack.extend((f"{at}[{i}]", item) for i, item in enumerate(v))
+        elif not isinstance(v, _FIELD_SCALARS):
+            raise ConfigError(
+                f"{at}: expected {_FIELD_VALUES}; got {v!r} "
+                f"(of type {type(v).__name__})"
+            )
+
+
 def _fields(value: object) -> FrozenMap[str, Any]:
     if value is None:
         return FrozenMap()
     if not isinstance(value, Mapping):
         raise ConfigError(f"Case.fields: expected a mapping, got {value!r}")
-    for key in value:
+    for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise ConfigError(f"Case.fields: expected string keys, got {key!r}")
         if key in CASE_ATTRIBUTES:
@@ -210,6 +242,8 @@ def _fields(value: object) -> FrozenMap[str, Any]:
                 f"Case.fields: {key!r} is a case attribute, not a custom field; "
                 f"custom fields may not be named {sorted(CASE_ATTRIBUTES)}"
             )
+        if type(item) is not str:  # the common case, at once
+            _field_value(f"Case.fields[{key!r}]", item)
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
 

@@ -150,6 +150,43 @@ def delete_deleted_history(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM history_heads WHERE case_id = 'c3'")
 
 
+def not_json(db: sqlite3.Connection) -> None:
+    db.execute(
+        "UPDATE history SET details = '{not json' WHERE case_id = 'c1' AND seq = 2"
+    )
+
+
+def unknown_action(db: sqlite3.Connection) -> None:
+    db.execute(
+        "UPDATE history SET action = 'case teleported' WHERE case_id = 'c1' AND seq = 2"
+    )
+
+
+def unreadable_instant(db: sqlite3.Connection) -> None:
+    db.execute("UPDATE history SET at = 'yesterday' WHERE case_id = 'c1' AND seq = 2")
+
+
+def naive_instant(db: sqlite3.Connection) -> None:
+    db.execute(
+        "UPDATE history SET at = '2026-11-23T10:00:00' WHERE case_id = 'c1' AND seq = 2"
+    )
+
+
+def text_number(db: sqlite3.Connection) -> None:
+    db.execute("UPDATE history SET seq = 'three' WHERE case_id = 'c1' AND seq = 3")
+
+
+def deep_details(db: sqlite3.Connection) -> None:
+    db.execute(
+        "UPDATE history SET details = ? WHERE case_id = 'c1' AND seq = 2",
+        ("[" * 100_000 + "]" * 100_000,),
+    )
+
+
+def rewrite_first(db: sqlite3.Connection) -> None:
+    rewrite(db, entry(db, "c1", 1), prev="f" * 64)
+
+
 # (tampering, the entry verify names, the problem it names)
 TAMPERINGS: list[tuple[Callable[[sqlite3.Connection], None], int, Problem]] = [
     (edit, 2, Problem.EDITED),
@@ -159,6 +196,13 @@ TAMPERINGS: list[tuple[Callable[[sqlite3.Connection], None], int, Problem]] = [
     (cut_tail, 3, Problem.TRUNCATED),
     (rewrite_tail, 3, Problem.EDITED),
     (delete_history, 1, Problem.TRUNCATED),
+    (not_json, 2, Problem.UNREADABLE),
+    (unknown_action, 2, Problem.UNREADABLE),
+    (unreadable_instant, 2, Problem.UNREADABLE),
+    (naive_instant, 2, Problem.UNREADABLE),
+    (text_number, 3, Problem.UNREADABLE),
+    (deep_details, 2, Problem.UNREADABLE),
+    (rewrite_first, 1, Problem.EDITED),
 ]
 
 
@@ -302,6 +346,30 @@ class TestVerifyCommand:
         )
         assert "3 case histories checked, 1 broken" in result.stdout
         assert result.stderr == ""
+
+    @pytest.mark.parametrize(
+        "tamper", [not_json, unknown_action, unreadable_instant, text_number]
+    )
+    def test_an_unreadable_entry_is_a_break_not_a_crash(
+        self, db: Path, tamper: Callable[[sqlite3.Connection], None]
+    ) -> None:
+        """A row that cannot be read is reported as c1's broken entry; the other
+        cases are still checked, and nothing is printed on stderr."""
+        tamper(attacker(db))
+        result = run("verify", "--db", db)
+        assert result.returncode == 1
+        assert "TAMPERED case 'c1', entry " in result.stdout
+        assert "cannot be read" in result.stdout
+        assert "3 case histories checked, 1 broken" in result.stdout
+        assert result.stderr == ""
+
+    def test_entry_one_is_named_when_the_chain_does_not_start(self, db: Path) -> None:
+        """Entry 1 rewritten to follow something else: entry 1, not entry 0."""
+        rewrite_first(attacker(db))
+        result = run("verify", "--db", db)
+        assert "TAMPERED case 'c1', entry 1: entry 1 does not start the chain" in (
+            result.stdout
+        )
 
     def test_checkpoint_then_against(self, db: Path, tmp_path: Path) -> None:
         """--checkpoint writes a file and prints its root; --against proves the

@@ -41,7 +41,7 @@ from escalate._codec import (
 )
 from escalate._frozen import deep_freeze
 from escalate._instants import to_us, utc_from_us
-from escalate.errors import ConflictError, NotFound, StoreError
+from escalate.errors import ConflictError, NotFound, StoreError, UnreadableEntry
 from escalate.history import (
     GENESIS,
     CaseDeletion,
@@ -649,36 +649,34 @@ class SqliteStore:
                 )
 
     def history(self, case_id: str) -> list[HistoryEntry]:
-        """A case's history, in order."""
-        return [
-            HistoryEntry(
-                case_id=r[0],
-                seq=r[1],
-                action=HistoryAction(r[2]),
-                at=datetime.fromisoformat(r[3]),
-                actor=r[4],
-                details=deep_freeze(json.loads(r[5])),
-                prev=r[6],
-                hash=r[7],
-            )
-            for r in self._rows(
-                "SELECT * FROM history WHERE case_id = ? ORDER BY seq", (case_id,)
-            )
-        ]
+        """A case's history, in order.
+
+        Raises:
+            UnreadableEntry: A row cannot be read back as an entry (damaged or
+                tampered), naming the case and the row's position.
+        """
+        rows = self._rows(
+            "SELECT * FROM history WHERE case_id = ? ORDER BY seq", (case_id,)
+        )
+        return [_history_entry(case_id, pos, r) for pos, r in enumerate(rows, 1)]
 
     def history_head(self, case_id: str) -> HistoryHead:
-        """Where a case's history ends, as the heads table (not the entries) says."""
+        """Where a case's history ends, as the heads table (not the entries) says.
+
+        Raises:
+            UnreadableEntry: The stored head is not a count and a hash.
+        """
         rows = self._rows(
             "SELECT count, hash FROM history_heads WHERE case_id = ?", (case_id,)
         )
-        return HistoryHead(case_id, *rows[0]) if rows else HistoryHead(case_id)
+        return _head(case_id, *rows[0]) if rows else HistoryHead(case_id)
 
     def history_heads(self) -> list[HistoryHead]:
         """The head of every case with history (open, closed or deleted), sorted
         by case id; a case with entries but no head gets an empty head, so that
         verifying it shows the entries as added."""
         return [
-            HistoryHead(case_id, count or 0, hash or GENESIS)
+            _head(case_id, count or 0, hash or GENESIS)
             for case_id, count, hash in self._rows(
                 "SELECT ids.case_id, h.count, h.hash FROM "
                 "(SELECT case_id FROM history_heads UNION "
@@ -956,3 +954,49 @@ def _statements(script: str) -> list[str]:
             out.append(text)
             current = []
     return out
+
+
+def _history_entry(case_id: str, pos: int, row: Sequence[Any]) -> HistoryEntry:
+    """A stored history row as an entry, or UnreadableEntry saying what is wrong."""
+    _, seq, action, at, actor, details, prev, hash_ = row
+    try:
+        for name, value, kind in (("number", seq, int), ("prev", prev, str)):
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"its {name} is {value!r}")
+        if not isinstance(hash_, str) or (
+            actor is not None and not isinstance(actor, str)
+        ):
+            raise ValueError(f"its hash or actor is not text: {hash_!r}, {actor!r}")
+        return HistoryEntry(
+            case_id=case_id,
+            seq=seq,
+            action=HistoryAction(action),
+            at=datetime.fromisoformat(at),
+            actor=actor,
+            details=deep_freeze(json.loads(details)),
+            prev=prev,
+            hash=hash_,
+        )
+    except Exception as e:  # whatever the damage, it is this row's
+        raise UnreadableEntry(
+            f"case {case_id!r}: history entry {pos} cannot be read: "
+            f"{type(e).__name__}: {e}",
+            case_id=case_id,
+            seq=pos,
+        ) from e
+
+
+def _head(case_id: str, count: Any, hash_: Any) -> HistoryHead:
+    """A stored head, or UnreadableEntry if it is not a count and a hash."""
+    if (
+        not isinstance(count, int)
+        or isinstance(count, bool)
+        or not isinstance(hash_, str)
+    ):
+        raise UnreadableEntry(
+            f"case {case_id!r}: the history head cannot be read: count {count!r}, "
+            f"hash {hash_!r}",
+            case_id=case_id,
+            seq=None,
+        )
+    return HistoryHead(case_id, count, hash_)
