@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from escalate.hours import BusinessHours
 from escalate.model import Actor, Case
 from escalate.recurrence import Recurrence
 from escalate.rules import EscalationAction, Rule, RuleBook, RuleItem, TimeBasis
+from escalate.templates import Templates
 from tests.models import HoursModel, ModelShift
 
 ZONES = (
@@ -247,6 +249,7 @@ def cases(draw: st.DrawFn) -> list[Case]:
             number=f"C-{i}",
             priority=draw(st.sampled_from(PRIORITIES)),
             created_at=instant(created),
+            owner="x",
         )
         if draw(st.booleans()):
             c = c.changed(
@@ -256,3 +259,15 @@ def cases(draw: st.DrawFn) -> list[Case]:
             )
         out.append(c)
     return out
+
+
+#: An address for every user the strategies name (as escalate_to or owner).
+ADDRESSES: Final = {"x": "x@example.com", "y": "y@example.com"}
+#: The mails the strategies' books send.
+TEMPLATES: Final = Templates(
+    {
+        f"{name}.{part}": f"{name} {{{{ case.number }}}}"
+        for name in ("escalation", "assignment", "warning")
+        for part in ("subject", "txt")
+    }
+)

@@ -90,7 +90,9 @@ def escalator(store: MemoryStore, clock: ManualClock) -> Escalator:
                 for part in ("subject", "txt")
             }
         ),
-        addresses={u: f"{u}@example.com" for u in ("lead", "manager", "noor")},
+        addresses={
+            u: f"{u}@example.com" for u in ("desk", "head", "lead", "manager", "noor")
+        },
     )
 
 

@@ -81,7 +81,7 @@ def escalator(
         book=kw.pop("book", BOOK),  # type: ignore[arg-type]
         calendars={"office": OFFICE},
         templates=kw.pop("templates", TEMPLATES),  # type: ignore[arg-type]
-        addresses=ADDRESSES,
+        addresses=kw.pop("addresses", ADDRESSES),  # type: ignore[arg-type]
         **kw,  # type: ignore[arg-type]
     )
 
@@ -520,6 +520,59 @@ class TestMailIdentity:
         }
         assert base not in others
         assert len(others) == 3
+
+
+class TestNothingSilent:
+    """A mail that cannot be addressed or rendered is an error of its case: the
+    action is not recorded, and fires once the configuration is fixed."""
+
+    def test_a_user_without_an_address(self) -> None:
+        clock, store = ManualClock(T0), MemoryStore()
+        addresses = {k: v for k, v in ADDRESSES.items() if k != "lead"}
+        esc = escalator(store, clock, addresses=addresses)
+        esc.add_case(case(), by=Actor("ann"))
+        clock.advance(H)
+        report = esc.tick()
+        assert report.fired == ()  # the case's actions of this tick, undone
+        ((who, message),) = report.errors
+        assert who == "c1"
+        assert "escalate_to of escalation 'first': user 'lead' has no address" in (
+            message
+        )
+        with pytest.raises(InvalidOperation, match="could not handle 1: c1: "):
+            report.raise_for_errors()
+        fixed = escalator(store, clock).tick()
+        assert fixed.errors == ()
+        assert [f.kind.value for f in fixed.fired] == ["warning", "escalation"]
+        assert escalator(store, clock).tick().fired == ()
+
+    def test_a_template_that_fails(self) -> None:
+        clock, store = ManualClock(T0), MemoryStore()
+        broken = Templates(
+            {**dict.fromkeys(TEMPLATES.names(), "x"), "escalation.txt": "{{ nope }}"}
+        )
+        esc = escalator(store, clock, templates=broken)
+        esc.add_case(case(), by=Actor("ann"))
+        clock.advance(H)
+        report = esc.tick()
+        assert "'nope' is undefined" in report.errors[0][1]
+        assert not any(f.action and f.action.action for f in report.fired)
+        fixed = escalator(store, clock).tick().fired
+        assert "first" in [
+            f.action.action.id for f in fixed if f.action and f.action.action
+        ]
+
+    def test_a_task_owner_without_an_address(self) -> None:
+        clock, store = ManualClock(T0), MemoryStore()
+        esc = escalator(store, clock, task_template="escalation")
+        esc.save_task(Task(id="t1", title="Call", owner="nobody", due_at=T0 + H))
+        clock.advance(H)
+        report = esc.tick()
+        assert report.reminded == ()
+        assert (
+            "task 't1': its owner: user 'nobody' has no address"
+            in (report.errors[0][1])
+        )
 
 
 class TestFieldsTheStoreCannotKeep:

@@ -181,6 +181,20 @@ class _Engine:
 
     # -- mail ------------------------------------------------------------------------
 
+    def _address_of(self, user: str | None, role: str) -> str:
+        """The address of ``user``, or a ConfigError: a mail with no recipient is
+        an error of the case (its action is not recorded, so it fires once the
+        configuration is fixed), never a silent skip."""
+        if not user:
+            raise ConfigError(f"{role}: there is nobody to mail (no user)")
+        address = self.addresses.get(user)
+        if not address:
+            raise ConfigError(
+                f"{role}: user {user!r} has no address in [users]; known: "
+                f"{sorted(self.addresses)}"
+            )
+        return address
+
     def _enqueue(
         self, mails: Iterable[OutgoingMail], now: datetime
     ) -> list[OutgoingMail]:

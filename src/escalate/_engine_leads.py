@@ -67,7 +67,8 @@ class _LeadsAndTasks(_Engine):
                             f"{lead.team!r} has no responsible users for it"
                         )
                     recipients = [
-                        a for u in action.responsible if (a := self.addresses.get(u))
+                        self._address_of(u, f"lead {lead.id!r}: responsible user")
+                        for u in action.responsible
                     ]
                     template = self.lead_templates[0]
                 self._enqueue(
@@ -99,16 +100,12 @@ class _LeadsAndTasks(_Engine):
             key = _task_key(task, due)
             fresh = self.store.record_fired(key, now)
             if fresh:
-                owner = self.addresses.get(task.owner)
-                mails = (
-                    self._mails(
-                        self.task_template,
-                        key,
-                        [owner],
-                        {"task": attrs.asdict(task, recurse=False), "due_at": due},
-                    )
-                    if owner
-                    else []
+                owner = self._address_of(task.owner, f"task {task.id!r}: its owner")
+                mails = self._mails(
+                    self.task_template,
+                    key,
+                    [owner],
+                    {"task": attrs.asdict(task, recurse=False), "due_at": due},
                 )
                 self._enqueue(mails, now)
             self.store.save_task(task, next_due=None)

@@ -39,6 +39,7 @@ from escalate.errors import (
     ConflictError,
     DeliveryError,
     EscalateError,
+    InvalidOperation,
 )
 from escalate.history import (
     CaseDeletion,
@@ -133,6 +134,20 @@ class TickReport:
     def ok(self) -> bool:
         """No case failed."""
         return not self.errors
+
+    def raise_for_errors(self) -> None:
+        """Raise if anything could not be handled.
+
+        Raises:
+            InvalidOperation: Listing each case, lead or task id with its error;
+                what failed was left as it was, for the next tick.
+        """
+        if self.errors:
+            listed = "; ".join(f"{who}: {message}" for who, message in self.errors)
+            raise InvalidOperation(
+                f"the tick at {self.at.isoformat()} could not handle "
+                f"{len(self.errors)}: {listed}"
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -431,14 +446,18 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             "threshold": action.threshold,
         }
         mails: list[OutgoingMail] = []
+        what = f"{action.kind.value} {step.id!r}"
         if action.kind is ActionKind.WARNING:
-            owner = self.addresses.get(before.owner or "")
-            if owner:
-                mails += self._mails(
-                    self.warning_template, action.key, [owner], context
-                )
+            if before.owner is None:  # nobody to warn: the warning is recorded
+                return file, mails
+            owner = self._address_of(before.owner, f"the owner warned by {what}")
+            mails += self._mails(self.warning_template, action.key, [owner], context)
             return file, mails
-        to = [a for a in (self.addresses.get(step.escalate_to),) if a]
+        to = (
+            [self._address_of(step.escalate_to, f"escalate_to of {what}")]
+            if step.escalate_to
+            else []
+        )
         mails += self._mails(
             step.escalation_template or "escalation",
             action.key,
@@ -446,11 +465,10 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             context,
         )
         if step.new_owner:
-            owner = self.addresses.get(step.new_owner)
-            if owner:
-                mails += self._mails(
-                    step.notify_template or "assignment", action.key, [owner], context
-                )
+            owner = self._address_of(step.new_owner, f"new_owner of {what}")
+            mails += self._mails(
+                step.notify_template or "assignment", action.key, [owner], context
+            )
         return file, mails
 
     # -- dispatch -------------------------------------------------------------

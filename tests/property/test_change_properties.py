@@ -18,7 +18,15 @@ from escalate.rules import EscalationAction, Rule, RuleBook, TimeBasis
 from escalate.settings import ChangePolicy, Settings
 from escalate.testing import RecordingMailer
 from escalate.timers import ManualClock
-from tests.strategies import CALENDARS, books, cases, instant, offsets
+from tests.strategies import (
+    ADDRESSES,
+    CALENDARS,
+    TEMPLATES,
+    books,
+    cases,
+    instant,
+    offsets,
+)
 
 
 @st.composite
@@ -91,7 +99,13 @@ def ticked_under(
     under ``old``: everything due by ``now`` has fired."""
     clock = ManualClock(instant(start))
     esc = Escalator(
-        MemoryStore(), RecordingMailer(), clock, book=old, calendars=CALENDARS
+        MemoryStore(),
+        RecordingMailer(),
+        clock,
+        book=old,
+        calendars=CALENDARS,
+        addresses=ADDRESSES,
+        templates=TEMPLATES,
     )
     for c in cs:
         esc.add_case(c, by=None)
@@ -114,7 +128,9 @@ class TestPlanAndTick:
         plan = esc.plan(Settings(new, CALENDARS))
         assert all(not row.overdue for row in plan.rows)
         esc.use_settings(Settings(new, CALENDARS))
-        fired = {f.key for f in esc.tick().fired}
+        report = esc.tick()
+        assert report.errors == ()
+        fired = {f.key for f in report.fired}
         assert fired == {s.key for row in plan.rows for s in row.due_now}
 
     @settings(max_examples=100, deadline=None)
