@@ -89,6 +89,29 @@ class TestBasics:
         assert "expected an ISO 8601 instant with an offset" in result.stderr
 
 
+class TestDefectsFoundByANewUser:
+    def test_a_closed_pipe_ends_quietly(self, tmp_path: Path) -> None:
+        """`escalate demo | head`: the reader goes away; no Broken pipe error."""
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "escalate.cli", "demo", "--dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()  # like head, before reading anything
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 0
+        assert "Broken pipe" not in err
+        assert "Traceback" not in err
+
+    @pytest.mark.parametrize("every", ["0s", "0m"])
+    def test_run_every_zero_is_refused(self, every: str) -> None:
+        result = run("run", "--config", "x", "--db", "y", "--every", every)
+        assert result.returncode == 2
+        assert "--every: expected a positive duration" in result.stderr
+
+
 class TestDemo:
     def test_a_week_of_escalations(self, demo: Path) -> None:
         """The demo shows what escalated when, to whom and why, and where files are."""
@@ -375,7 +398,7 @@ class TestTickAndRun:
             "--db",
             tmp_path / "run.db",
             "--every",
-            "0s",
+            "1s",  # the shortest interval: one wait between the two ticks
             "--max-ticks",
             "2",
             "--outbox",

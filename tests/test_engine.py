@@ -575,6 +575,25 @@ class TestNothingSilent:
         )
 
 
+class TestDefectsFoundByANewUser:
+    def test_adding_a_case_that_exists_says_so(self) -> None:
+        from escalate.errors import ConflictError
+
+        esc = escalator(MemoryStore(), ManualClock(T0))
+        esc.add_case(case(), by=Actor("ann"))
+        with pytest.raises(ConflictError, match="case 'c1' exists already"):
+            esc.add_case(case(), by=Actor("ann"))
+
+    def test_due_actions_refuses_what_is_not_a_case(self) -> None:
+        from escalate.rules import due_actions
+
+        task = Task(id="t1", title="Call", owner="ann", due_at=T0)
+        with pytest.raises(
+            WrongTypeError, match="cases: expected Case values, got Task"
+        ):
+            due_actions(BOOK, [task], T0, {"office": OFFICE})  # type: ignore[list-item]
+
+
 class TestFieldsTheStoreCannotKeep:
     def test_a_fraction_is_refused_and_nothing_is_written(self, tmp_path: Path) -> None:
         """update_case with a Fraction in a custom field: a ConfigError naming the

@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args, sys.stdout))
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python exits
+        return 0
     except EscalateError as e:
         print(f"escalate: error: {e}", file=sys.stderr)
         return 1
@@ -89,9 +93,14 @@ def _instant(text: str) -> datetime:
 
 def _duration(text: str) -> timedelta:
     try:
-        return parse_duration(text, "--every")
+        every = parse_duration(text, "--every")
     except ConfigError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    if every <= timedelta(0):
+        raise argparse.ArgumentTypeError(
+            f'--every: expected a positive duration like "60s", got {text!r}'
+        )
+    return every
 
 
 def _parser() -> argparse.ArgumentParser:

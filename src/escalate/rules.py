@@ -66,6 +66,7 @@ from escalate.errors import (
     CriteriaSyntaxError,
     InvalidOperation,
     RuleError,
+    WrongTypeError,
 )
 from escalate.hours import BusinessHours
 from escalate.model import CASE_ATTRIBUTES, Actor, Case, Permission, Status
@@ -1304,6 +1305,10 @@ def due_actions(
     expiry_policy = book.expiry
     created, modified = TimeBasis.CREATED, TimeBasis.MODIFIED
     for case in cases:
+        if not isinstance(case, Case):
+            raise WrongTypeError(
+                f"cases: expected Case values, got {type(case).__name__} {case!r}"
+            )
         if case.status.closed:
             continue
         if expiry_policy is not None:
