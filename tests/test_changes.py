@@ -203,24 +203,24 @@ class TestRows:
         assert plan.summary.errors == 1
 
 
+def lead_not_accepted_for_90_minutes(store: MemoryStore) -> Escalator:
+    """An escalator whose clock is 1h30m after lead L1 reached team north."""
+    clock = ManualClock(T0)
+    esc = escalator(store, clock)
+    esc.save_lead(
+        Lead(id="L1", lead_type="web", received_at=T0, team="north", reached_team_at=T0)
+    )
+    esc.sync_settings()
+    clock.set(T0 + 1.5 * H)
+    return esc
+
+
 class TestLeads:
     def test_a_shorter_accept_time(self) -> None:
         """A lead not accepted for 1h30m: accept within 1h makes its reminder due
         at once; within 3h moves it."""
-        clock = ManualClock(T0)
         store = MemoryStore()
-        esc = escalator(store, clock)
-        esc.save_lead(
-            Lead(
-                id="L1",
-                lead_type="web",
-                received_at=T0,
-                team="north",
-                reached_team_at=T0,
-            )
-        )
-        esc.sync_settings()
-        clock.set(T0 + 1.5 * H)
+        esc = lead_not_accepted_for_90_minutes(store)
         longer = LEADS.update_type("web", accept_within=3 * H, by=ADMIN)
         (row,) = esc.plan(settings(leads=longer)).rows
         assert [(m.before, m.after) for m in row.moved] == [(T0 + 2 * H, T0 + 3 * H)]
@@ -384,20 +384,8 @@ class TestApply:
 
     def test_a_lead_step_is_skipped_too(self) -> None:
         """A lead's reminder made due at once is recorded as skipped."""
-        clock = ManualClock(T0)
         store = MemoryStore()
-        esc = escalator(store, clock)
-        esc.save_lead(
-            Lead(
-                id="L1",
-                lead_type="web",
-                received_at=T0,
-                team="north",
-                reached_team_at=T0,
-            )
-        )
-        esc.sync_settings()
-        clock.set(T0 + 1.5 * H)
+        esc = lead_not_accepted_for_90_minutes(store)
         shorter = LEADS.update_type("web", accept_within=H, by=ADMIN)
         esc.use_settings(attrs.evolve(settings(leads=shorter), changes=SKIP))
         report = esc.tick()

@@ -268,13 +268,14 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             case = attrs.evolve(case, settings_version=self._digest)
         change = create_case(case, by=by)
         with self.store.transaction():
-            if self.store.history_head(case.id).count:
+            self._keep_version()
+            try:
+                self._write(change)  # entry 1 follows only an empty head
+            except ConflictError as e:
                 raise ConflictError(
                     f"case {case.id!r} exists already (or existed: its history is "
                     "kept); use update_case to change it"
-                )
-            self._keep_version()
-            self._write(change)
+                ) from e
             saved = self._save_case(case)
         self._kept_version()
         return saved
