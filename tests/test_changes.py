@@ -659,6 +659,6 @@ def test_explain_and_timeline_say_which_version_governs(tmp_path: Path) -> None:
         f"apply to new cases); in force: {load_config(config).digest[:12]}"
     )
     assert kept in explain.stdout
-    assert "step 'head' (after 4:00:00, to head): not due until" in explain.stdout
+    assert "step 'head' (after 4h, to head): not due until" in explain.stdout
     timeline = run("timeline", "--db", db, "c1", "--svg", tmp_path / "c1.svg")
     assert kept in timeline.stdout

@@ -475,10 +475,25 @@ class TestInspect:
         )
         assert result.returncode == 0, result.stderr
         assert "item 'Everyone else': matches" in result.stdout
-        assert (
-            "step 'team-lead' (after 8:00:00, to tessa): not due until" in result.stdout
+        assert "step 'team-lead' (after 8h, to tessa): not due until" in result.stdout
+        # Steps the demo carried out later are not "carried out already" then.
+        assert "carried out already" not in result.stdout
+
+    def test_explain_counts_what_was_carried_out_by_then(self, demo: Path) -> None:
+        """At an instant after every step: each was carried out, none is left."""
+        result = run(
+            "explain",
+            "--config",
+            demo / "helpdesk.toml",
+            "--db",
+            demo / "demo.db",
+            "c2",
+            "--now",
+            "2026-11-27T09:00:00+01:00",
         )
-        assert "carried out already:\n    escalation 'team-lead'" in result.stdout
+        assert result.returncode == 0, result.stderr
+        assert "3 carried out by then, 0 still to carry out" in result.stdout
+        assert "carried out already:\n    escalation 'team-lead' at " in result.stdout
 
     def test_explain_unknown_case(self, demo: Path) -> None:
         """An unknown case exits 1 naming it."""

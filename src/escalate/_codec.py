@@ -146,6 +146,9 @@ def mail_to_json(mail: OutgoingMail) -> str:
             "headers": dict(mail.headers),
             "purpose": mail.purpose,
             "message_id": mail.message_id,
+            "created_at": None
+            if mail.created_at is None
+            else mail.created_at.isoformat(),
         }
     )
 
@@ -154,7 +157,10 @@ def mail_from_json(text: str) -> OutgoingMail:
     """The mail of :func:`mail_to_json` text."""
     data = loads(text)
     data["headers"] = FrozenMap(data["headers"])
-    return OutgoingMail(**data)
+    created = data.pop("created_at", None)  # none in mails queued before it existed
+    return OutgoingMail(
+        **data, created_at=None if created is None else datetime.fromisoformat(created)
+    )
 
 
 def task_to_json(task: Task) -> str:

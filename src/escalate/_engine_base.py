@@ -6,9 +6,10 @@ next due. The parts (cases and ticks in ``engine.py``, leads and tasks in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from escalate._instants import to_us, utc_from_us
 from escalate.errors import ConfigError, NotFound, WrongTypeError
@@ -16,12 +17,15 @@ from escalate.history import CaseFile, Change
 from escalate.hours import BusinessHours
 from escalate.leads import Lead, lead_steps
 from escalate.mail import Mailer, OutgoingMail
+from escalate.metrics import Metrics
 from escalate.model import Case
 from escalate.ports import CaseState, Governed, SettingsVersion, Store
-from escalate.rules import RuleBook, evaluate
+from escalate.rules import DueAction, RuleBook, evaluate
 from escalate.settings import ChangesApplyTo, Settings
 from escalate.templates import Templates
 from escalate.timers import Clock
+
+_outbox_log: Final = logging.getLogger("escalate.outbox")
 
 
 class _Engine:
@@ -36,9 +40,12 @@ class _Engine:
     warning_template: str
     task_template: str
     lead_templates: tuple[str, str]
+    zone: str
     batch: int
     lease: timedelta
     progress: Callable[[str], None]
+    metrics: Metrics
+    _queued: list[OutgoingMail]  # queued in the transaction under way
     _settings: Settings
     _digest: str
     _versions: dict[str, Settings]  # settings versions read from the store
@@ -181,6 +188,16 @@ class _Engine:
 
     # -- mail ------------------------------------------------------------------------
 
+    def _zone_of(self, action: DueAction, settings: Settings) -> str:
+        """The zone a case action's templates show instants in: its item's
+        calendar's, else this escalator's ``zone``."""
+        if action.rule is not None and action.item_id is not None:
+            item = settings.book.rule(action.rule).item(action.item_id)
+            hours = settings.calendars.get(item.hours) if item.hours else None
+            if hours is not None:
+                return str(hours.tz)
+        return self.zone
+
     def _address_of(self, user: str | None, role: str) -> str:
         """The address of ``user``, or a ConfigError: a mail with no recipient is
         an error of the case (its action is not recorded, so it fires once the
@@ -204,7 +221,26 @@ class _Engine:
             if self.store.enqueue(mail, at=now):
                 queued.append(mail)
                 self.progress("queued")
+        self._queued += queued
         return queued
+
+    def _committed(self) -> None:
+        """Log and count the mails queued since the last call: their
+        transaction committed."""
+        for mail in self._queued:
+            self.metrics.inc("escalate_mails_queued_total", purpose=mail.purpose)
+            _outbox_log.info(
+                "queued %s mail to %s",
+                mail.purpose,
+                mail.recipient,
+                extra={
+                    "key": mail.key,
+                    "message_id": mail.message_id,
+                    "recipient": mail.recipient,
+                    "purpose": mail.purpose,
+                },
+            )
+        self._queued = []
 
     def _mails(
         self,
@@ -216,6 +252,7 @@ class _Engine:
         if not recipients:
             return []
         rendered = self.templates.render_mail(template, **context)
+        now = self.clock.now()
         return [
             OutgoingMail(
                 key=key,
@@ -225,6 +262,7 @@ class _Engine:
                 text=rendered.text,
                 html=rendered.html,
                 purpose=template,
+                created_at=now,
             )
             for r in dict.fromkeys(recipients)  # distinct, in order
         ]

@@ -3,16 +3,21 @@ carrying out their due steps (lead escalation) and overdue reminders (tasks)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import Final
 
 import attrs
 
 from escalate._engine_base import _Engine
 from escalate._instants import to_us
 from escalate._keys import task_key
+from escalate._template_context import lead_step_context, task_reminder_context
 from escalate.errors import ConfigError, WrongTypeError
-from escalate.leads import Lead, LeadAction, due_lead_actions
+from escalate.leads import Lead, LeadAction, LeadSettings, due_lead_actions
 from escalate.model import Task
+
+_log: Final = logging.getLogger("escalate.engine")
 
 
 class _LeadsAndTasks(_Engine):
@@ -49,14 +54,7 @@ class _LeadsAndTasks(_Engine):
                 if not self.store.record_fired(action.key, now):
                     continue  # carried out before, or by another worker
                 self.progress("fired")
-                context = {
-                    "lead": attrs.asdict(lead, recurse=False),
-                    "phase": action.phase.value,
-                    "step": action.step.value,
-                    "due_at": action.due_at,
-                    "responsible": action.responsible,
-                    "external": action.external,
-                }
+                context = lead_step_context(lead, action, _zone(leads, lead))
                 if action.external is not None:
                     recipients = [action.external.email]
                     template = self.lead_templates[1]
@@ -76,6 +74,15 @@ class _LeadsAndTasks(_Engine):
                 )
                 done.append(action)
             self.store.save_lead(lead, next_due=self.next_lead_due(lead))
+        for action in done:
+            _log.info(
+                "lead %s: %s %s carried out (due %s)",
+                lead_id,
+                action.phase.value,
+                action.step.value,
+                action.due_at.isoformat(),
+                extra={"lead_id": lead_id, "key": action.key},
+            )
         return done
 
     # -- tasks -----------------------------------------------------------------------
@@ -105,11 +112,25 @@ class _LeadsAndTasks(_Engine):
                     self.task_template,
                     key,
                     [owner],
-                    {"task": attrs.asdict(task, recurse=False), "due_at": due},
+                    task_reminder_context(task, due, self.zone),
                 )
                 self._enqueue(mails, now)
             self.store.save_task(task, next_due=None)
+        if fresh:
+            _log.info(
+                "task %s: overdue reminder to %s",
+                task_id,
+                task.owner,
+                extra={"task_id": task_id, "key": key},
+            )
         return [task_id] if fresh else []
+
+
+def _zone(leads: LeadSettings, lead: Lead) -> str:
+    """The zone of the calendar a lead's time runs in (its team's, if set)."""
+    if lead.team is None:
+        return str(leads.lead_type(lead.lead_type).hours.tz)
+    return str(leads.effective_settings(lead.lead_type, lead.team).hours.value.tz)
 
 
 def _task_key(task: Task, due: datetime) -> str:

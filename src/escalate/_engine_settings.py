@@ -5,6 +5,7 @@ change."""
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from escalate.ports import CaseState, OutboxStore, SettingsRecord, SettingsVersi
 from escalate.rules import ActionKind
 from escalate.settings import ChangesApplyTo, OnChange, Settings
 
+_log: Final = logging.getLogger("escalate.engine")
 _PLAN_BATCH: Final = 1_000  # cases read, and keys asked about, at a time
 
 
@@ -263,8 +265,20 @@ class _SettingsSync(_Engine):
             and self._settings.changes.apply_to is ChangesApplyTo.NEW_CASES
             else None
         )
+        _log.info(
+            "settings %s in force: recomputing open cases and leads",
+            self._digest[:12],
+            extra={"digest": self._digest, "previous": previous},
+        )
         recomputed, skipped = self._recompute(None, skip, now, keep)
         self.store.save_settings(attrs.evolve(stored, recomputed=True))
+        _log.info(
+            "settings %s: recomputed %d, skipped %d steps",
+            self._digest[:12],
+            recomputed,
+            skipped,
+            extra={"digest": self._digest, "recomputed": recomputed},
+        )
         return AppliedChange(plan=plan, recomputed=recomputed, skipped=skipped)
 
     def sync_settings(self) -> int:

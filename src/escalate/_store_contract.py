@@ -48,6 +48,8 @@ from escalate.ports import (
     SettingsVersion,
     Store,
     TaskStore,
+    TickLog,
+    TickRecord,
 )
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "SettingsStoreContract",
     "StoreContract",
     "TaskStoreContract",
+    "TickLogContract",
     "example_mail",
 ]
 
@@ -154,6 +157,20 @@ class CaseStoreContract(_StoreFactory):
         assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=10)] == ["c", "a", "b"]
         assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=2)] == ["c", "a"]
         assert list(store.open_case_ids()) == ["a", "b", "c", "d", "f"]
+
+    def test_due_backlog(self) -> None:
+        """due_backlog counts the open cases due by then and names the earliest."""
+        store = self.make_store()
+        h = timedelta(hours=1)
+        empty = store.due_backlog(_T0)
+        assert (empty.count, empty.oldest) == (0, None)
+        store.save_case(self.case("a"), next_due=_T0 + 2 * h)
+        store.save_case(self.case("b"), next_due=_T0 + h)
+        store.save_case(self.case("c"), next_due=_T0 + 3 * h)
+        store.save_case(self.case("d"), next_due=None)
+        store.save_case(self.case("e", status=Status.CLOSED), next_due=_T0)
+        backlog = store.due_backlog(_T0 + 2 * h)
+        assert (backlog.count, backlog.oldest) == (2, _T0 + h)
 
     def test_case_states(self) -> None:
         """Beside each case, its state: status, instants, and what governed it
@@ -408,6 +425,30 @@ class OutboxStoreContract(_StoreFactory):
         )
         assert [c.mail for c in claims] == [mails[1], mails[2]]
 
+    def test_outbox_state(self) -> None:
+        """outbox_state: the unsent mails, when the oldest was queued, and the
+        ones whose last attempt failed with their error, limited."""
+        store = self.make_store()
+        state = store.outbox_state()
+        assert (state.depth, state.oldest_queued_at, state.failing) == (0, None, ())
+        mails = [example_mail(recipient=f"u{i}@example.com") for i in range(3)]
+        for i, mail in enumerate(mails):
+            store.enqueue(mail, at=_T0 + timedelta(minutes=i))
+        lease = timedelta(minutes=5)
+        first, second, _ = store.claim(_T0 + lease, lease=lease, limit=3)
+        store.mark_sent([first], at=_T0 + lease)
+        retry = _T0 + timedelta(hours=1)
+        store.mark_failed(second, error="421 try later", retry_at=retry)
+        state = store.outbox_state()
+        assert state.depth == 2
+        assert state.oldest_queued_at == _T0 + timedelta(minutes=1)
+        (failing,) = state.failing
+        assert failing.message_id == mails[1].message_id
+        assert failing.recipient == "u1@example.com"
+        assert (failing.attempts, failing.error) == (1, "421 try later")
+        assert failing.retry_at == retry
+        assert store.outbox_state(failing=0).failing == ()
+
 
 class LeadStoreContract(_StoreFactory):
     """The contract of a :class:`~escalate.ports.LeadStore`:
@@ -560,6 +601,26 @@ class SettingsStoreContract(_StoreFactory):
             store.settings_version("c" * 64)
 
 
+class TickLogContract:
+    """The contract of a :class:`~escalate.ports.TickLog`: the latest tick."""
+
+    def make_store(self) -> TickLog:
+        """A fresh, empty store to test."""
+        raise NotImplementedError
+
+    def test_the_latest_tick_is_kept(self) -> None:
+        """A record replaces an older one, never a later one."""
+        store = self.make_store()
+        assert store.last_tick() is None
+        first = TickRecord(at=_T0, cases=3, fired=2, errors=1)
+        store.record_tick(first)
+        assert store.last_tick() == first
+        later = TickRecord(at=_T0 + timedelta(minutes=1), cases=0, fired=0, errors=0)
+        store.record_tick(later)
+        store.record_tick(first)  # a slower worker's tick, recorded after
+        assert store.last_tick() == later
+
+
 class StoreContract(
     CaseStoreContract,
     HistoryStoreContract,
@@ -568,6 +629,7 @@ class StoreContract(
     TaskStoreContract,
     DocumentStoreContract,
     SettingsStoreContract,
+    TickLogContract,
 ):
     """The contract of a whole :class:`~escalate.ports.Store`: every part's, and
     what spans them: optimistic concurrency, atomic transactions, append-only

@@ -22,12 +22,15 @@ import datetime as dt
 import decimal
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import jinja2
 import jinja2.filters
 import jinja2.tests
 from jinja2.runtime import LoopContext, Undefined
 
 from escalate import _template_budget as budget_
+from escalate._durations import format_duration
 from escalate._template_budget import Budget
 from escalate.errors import TemplateError
 
@@ -115,6 +118,7 @@ _FILTERS: Final[dict[str, _Check]] = {
     "d": _one,
     "default": _one,
     "dictsort": _walk,
+    "duration": _one,
     "e": _text,
     "escape": _text,
     "first": _one,
@@ -127,6 +131,7 @@ _FILTERS: Final[dict[str, _Check]] = {
     "last": _one,
     "length": _one,
     "list": _walk,
+    "local": _one,
     "lower": _text,
     "map": _walk,
     "max": _walk,
@@ -222,12 +227,41 @@ def _charged(name: str, fn: Callable[..., Any], check: _Check) -> Callable[..., 
     return charged
 
 
+@jinja2.pass_context
+def _local(context: Any, value: Any, zone: Any = None) -> dt.datetime:
+    """``value`` (an aware instant) in ``zone``, or in the template's ``zone``
+    variable (the calendar's zone) when none is named."""
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        raise TemplateError(f"local: expected an aware instant, got {value!r}")
+    name = context.get("zone", "UTC") if zone is None else zone
+    if not isinstance(name, str) or len(name) > 64:
+        raise TemplateError(f"local: expected a zone name, got {name!r}")
+    try:
+        return value.astimezone(ZoneInfo(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise TemplateError(
+            f"local: expected an IANA time zone name like 'Europe/Amsterdam', "
+            f"got {name!r}"
+        ) from None
+
+
+def _duration(value: Any, days: Any = False) -> str:
+    """``value`` (a duration) as ``4h 30m``; with ``days=True`` as ``1d 7h``."""
+    if not isinstance(value, dt.timedelta):
+        raise TemplateError(f"duration: expected a duration, got {value!r}")
+    return format_duration(value, days=bool(days))
+
+
+#: escalate's own filters, beside jinja2's.
+_OWN: Final[dict[str, Callable[..., Any]]] = {"local": _local, "duration": _duration}
+
+
 def filters(markup: bool) -> dict[str, Callable[..., Any]]:
     """The filters a template may use, and the internal ones the rewrite calls."""
     from escalate._template_syntax import COMPARE, CONCAT, LOOP
 
     table: dict[str, Callable[..., Any]] = {
-        name: _charged(name, jinja2.filters.FILTERS[name], check)
+        name: _charged(name, _OWN.get(name) or jinja2.filters.FILTERS[name], check)
         for name, check in _FILTERS.items()
     }
     table[LOOP] = budget_.loop

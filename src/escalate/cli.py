@@ -1,9 +1,9 @@
 """The ``escalate`` command: thin, it parses, builds adapters, calls the core and
 returns an exit code.
 
-Commands: ``demo``, ``simulate``, ``tick``, ``run``, ``plan``, ``apply``,
-``explain``, ``verify``, ``check``, ``timeline``. Options are spelled the same
-everywhere (``--config FILE``, ``--db FILE``, instants in ISO 8601 with an
+Commands: ``demo``, ``simulate``, ``tick``, ``run``, ``status``, ``plan``,
+``apply``, ``explain``, ``verify``, ``check``, ``timeline``. Options are spelled
+the same everywhere (``--config FILE``, ``--db FILE``, instants in ISO 8601 with an
 offset). Exit codes: 0 done, 1 an error (a bad configuration, a failed case,
 tampering found), 2 a usage error. ``docs/cli.md`` is the reference.
 """
@@ -25,9 +25,12 @@ from types import FrameType
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from escalate import _logs
+from escalate._durations import format_duration
 from escalate._toml import parse_duration
 from escalate.adapters.folder import FolderMailer
 from escalate.adapters.memory import MemoryStore
+from escalate.adapters.prometheus import MetricsServer
 from escalate.adapters.smtp import SmtpMailer
 from escalate.adapters.sqlite import SqliteStore
 from escalate.audit import (
@@ -40,7 +43,9 @@ from escalate.audit import (
 from escalate.config import Config, example_config, load_config, read_text
 from escalate.engine import Escalator, TickReport
 from escalate.errors import ConfigError, EscalateError, NotFound
+from escalate.health import read_health
 from escalate.mail import Mailer, OutgoingMail
+from escalate.metrics import Metrics
 from escalate.ports import Store
 from escalate.rules import evaluate
 from escalate.scenario import example_scenario, load_scenario
@@ -61,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    handler = _logs.setup(args.verbose - args.quiet, args.log_format, sys.stderr)
     try:
         return int(args.run(args, sys.stdout))
     except BrokenPipeError:  # the reader went away (| head): stop quietly
@@ -73,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # a folder or file the command cannot write
         print(f"escalate: error: {e}", file=sys.stderr)
         return 1
+    finally:
+        _logs.teardown(handler)
 
 
 # -- the parser -----------------------------------------------------------------------
@@ -103,6 +111,42 @@ def _duration(text: str) -> timedelta:
     return every
 
 
+def _lag(text: str) -> timedelta:
+    try:
+        lag = parse_duration(text, "--max-lag")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if lag < timedelta(0):
+        raise argparse.ArgumentTypeError(
+            f'--max-lag: expected a duration like "5m", got {text!r}'
+        )
+    return lag
+
+
+def _logging_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """-v, -q and --log-format, before the command or after it."""
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log more: -v each action and mail, -vv everything",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=default,
+        help="log less: -q errors only, -qq nothing",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default,
+        help="log lines as text (default) or one JSON object each, on stderr",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="escalate",
@@ -110,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Run 'escalate COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=_version())
+    _logging_options(parser, argparse.SUPPRESS)
+    parser.set_defaults(verbose=0, quiet=0, log_format="text")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(
@@ -117,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=text, description=text)
         sub.set_defaults(run=run)
+        _logging_options(sub, argparse.SUPPRESS)
         return sub
 
     def config(sub: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -195,6 +242,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-ticks", type=int, metavar="N", help="stop after N ticks (for tests)"
     )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (docs/metrics.md)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address to serve metrics on (default 127.0.0.1)",
+    )
+
+    status = command(
+        "status",
+        _status,
+        "the due backlog, the outbox and the last tick; exits 1 past --max-lag",
+    )
+    db(status)
+    now(status)
+    status.add_argument(
+        "--max-lag",
+        type=_lag,
+        metavar="DURATION",
+        help="exit 1 if the oldest overdue action or unsent mail is later than "
+        'this, e.g. "5m" (for a health check)',
+    )
+    status.add_argument("--json", action="store_true", help="write it as JSON")
 
     plan = command(
         "plan",
@@ -487,6 +562,13 @@ def _tick(args: argparse.Namespace, out: TextIO) -> int:
     clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
     store = _store(args.db, must_exist=False)
     try:
+        last = store.last_tick()
+        if args.now and last is not None and args.now < last.at:
+            raise ConfigError(
+                f"--now: {args.now.isoformat()} is earlier than the last tick, at "
+                f"{last.at.isoformat()}; ticks go forward (to see the past, use "
+                "explain --now or simulate)"
+            )
         mailer = _mailer(config, args.outbox)
         progress = _progress(sys.stderr)
         esc = _escalator(config, store, mailer, clock, progress)
@@ -508,10 +590,19 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(args.db, must_exist=False)
     ok = True
     ticks = 0
+    server: MetricsServer | None = None
     try:
         mailer = _mailer(config, args.outbox)
         progress = _progress(sys.stderr)
-        esc = _escalator(config, store, mailer, SystemClock(), progress)
+        metrics = Metrics()
+        esc = Escalator.from_config(
+            config, store, mailer, SystemClock(), progress=progress, metrics=metrics
+        )
+        if args.metrics_port is not None:
+            server = MetricsServer(
+                metrics, port=args.metrics_port, host=args.metrics_host
+            )
+            out.write(f"metrics: http://{args.metrics_host}:{server.port}/metrics\n")
         out.write(f"running: a tick every {args.every}; stop with Ctrl-C\n")
         out.flush()
         while not stop.is_set():
@@ -521,11 +612,33 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 break
             stop.wait(args.every.total_seconds())
     finally:
+        if server is not None:
+            server.close()
         store.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     out.write(f"stopped after {ticks} ticks\n")
     return 0 if ok else 1
+
+
+def _status(args: argparse.Namespace, out: TextIO) -> int:
+    store = _store(args.db)
+    try:
+        health = read_health(store, args.now or SystemClock().now())
+    finally:
+        store.close()
+    late = args.max_lag is not None and health.late(args.max_lag)
+    if args.json:
+        json.dump({**health.data(), "late": late}, out, indent=1)
+        out.write("\n")
+    else:
+        out.write("\n".join(health.lines()) + "\n")
+        if late:
+            out.write(
+                f"late: {format_duration(health.lag)} behind, more than "
+                f"--max-lag {format_duration(args.max_lag)}\n"
+            )
+    return 1 if late else 0
 
 
 # -- plan -----------------------------------------------------------------------------
@@ -583,12 +696,23 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         out.write(str(ev.explain()) + "\n")
         out.write(f"  {_version_line(esc.settings, settings)}\n")
         records = [(s, store.fired_key(s.key)) for s in ev.steps]
-        done = [(s, r) for s, r in records if r is not None]
+        # What was carried out by --now; a step recorded later was not done yet.
+        done = [(s, r) for s, r in records if r is not None and r.at <= now]
+        due = [s for s in ev.steps if s.due and not s.superseded]
+        if due or done:
+            left = len({s.key for s in due} - {s.key for s, _ in done})
+            out.write(
+                f"  steps: {len(due)} due by {now.isoformat()}, {len(done)} "
+                f"carried out by then, {left} still to carry out\n"
+            )
         if done:
             out.write("  carried out already:\n")
             for s, r in done:
                 how = " skipped: made due by a configuration change" * r.skipped
-                out.write(f"    {s.kind.value} {s.action.id!r}{how} ({s.key})\n")
+                out.write(
+                    f"    {s.kind.value} {s.action.id!r}{how} at {r.at.isoformat()} "
+                    f"({s.key})\n"
+                )
     except NotFound as e:
         raise ConfigError(f"CASE: no case {args.case!r} in {str(args.db)!r}") from e
     finally:

@@ -22,6 +22,7 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import holidays as holidays_lib
@@ -96,6 +97,8 @@ class MailSettings:
         task_template: The template of a task's overdue reminder.
         lead_templates: The templates of a lead's internal reminder and of its
             external escalation.
+        zone: The time zone mails show instants in where no calendar gives one
+            (``Config.zone``).
     """
 
     sender: str = "escalate@example.com"
@@ -105,6 +108,7 @@ class MailSettings:
     warning_template: str = "warning"
     task_template: str = "task overdue"
     lead_templates: tuple[str, str] = ("lead reminder", "lead external")
+    zone: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -127,6 +131,16 @@ class Config:
     routing: _Routing | None = None
     agents: tuple[Agent, ...] = ()
     path: Path | None = attrs.field(default=None, eq=False)
+
+    @property
+    def zone(self) -> str:
+        """The zone mails show instants in where no calendar gives one:
+        ``[mail] zone``, else the first calendar's, else UTC."""
+        if self.mail.zone is not None:
+            return self.mail.zone
+        for hours in self.settings.calendars.values():
+            return str(hours.tz)
+        return "UTC"
 
     @property
     def digest(self) -> str:
@@ -535,9 +549,22 @@ def _mail(t: Table, base: Path) -> MailSettings:
             t.text("lead_reminder_template", "lead reminder"),
             t.text("lead_external_template", "lead external"),
         ),
+        zone=_zone_key(t, "zone"),
     )
     t.done()
     return settings
+
+
+def _zone_key(t: Table, key: str) -> str | None:
+    zone: str | None = t.text(key, None)
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise fail(
+                t.at(key), "an IANA time zone name like 'Europe/Amsterdam'", zone
+            ) from None
+    return zone
 
 
 # -- assignment -----------------------------------------------------------------------

@@ -25,21 +25,27 @@ rendering, next due instants) in ``_engine_base.py``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_settings import _SettingsSync
+from escalate._instants import to_us
+from escalate._template_context import case_action_context
 from escalate.changes import AppliedChange
 from escalate.config import Config
 from escalate.errors import (
+    ConfigError,
     ConflictError,
     DeliveryError,
     EscalateError,
     InvalidOperation,
+    WrongTypeError,
 )
 from escalate.history import (
     CaseDeletion,
@@ -59,8 +65,9 @@ from escalate.leads import (
     LeadSettings,
 )
 from escalate.mail import OutgoingMail
+from escalate.metrics import Metrics
 from escalate.model import Actor, Case
-from escalate.ports import Claim, Mailer, Store
+from escalate.ports import Claim, Mailer, Store, TickRecord
 from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
 from escalate.settings import ChangePolicy, Settings
 from escalate.templates import Templates
@@ -69,6 +76,8 @@ from escalate.timers import Clock
 __all__ = ["DispatchReport", "Escalator", "Fired", "TickReport"]
 
 _MAX_BACKOFF: Final = timedelta(hours=1)
+_log: Final = logging.getLogger("escalate.engine")
+_outbox_log: Final = logging.getLogger("escalate.outbox")
 _T = TypeVar("_T")
 
 
@@ -179,11 +188,21 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         task_template: The template of a task's overdue reminder.
         lead_templates: The templates of a lead's internal reminder (to the
             responsible users) and external escalation (to the agency).
+        zone: The time zone templates show instants in (the ``zone`` variable,
+            which the ``local`` filter uses) where no calendar gives one: a
+            case action whose item runs in a calendar gets that calendar's zone.
         batch: How many due cases a tick reads at a time.
         lease: How long a claimed mail is a worker's before another may take it.
         progress: Called with the name of each step as it happens ("fired",
             "queued", "saved", "committed", "sent", "marked"): for progress
             displays, and for tests that stop a worker at a chosen point.
+        metrics: Where the engine counts what it does (``docs/metrics.md``); a
+            fresh :class:`~escalate.metrics.Metrics` if None.
+
+    It logs to the ``escalate.engine`` logger (each action carried out, each
+    case it could not handle, each recompute) and ``escalate.outbox`` (each mail
+    queued, sent or failed), with the case id, key, rule, item and action as
+    ``extra`` fields of the record; it never prints.
     """
 
     def __init__(
@@ -202,9 +221,11 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         warning_template: str = "warning",
         task_template: str = "task overdue",
         lead_templates: tuple[str, str] = ("lead reminder", "lead external"),
+        zone: str = "UTC",
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
         progress: Callable[[str], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.mailer = mailer
@@ -225,9 +246,12 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         self.warning_template = warning_template
         self.task_template = task_template
         self.lead_templates = lead_templates
+        self.zone = _zone_name(zone)
         self.batch = batch
         self.lease = lease
         self.progress = progress or _quiet
+        self.metrics = Metrics() if metrics is None else metrics
+        self._queued = []
 
     @classmethod
     def from_config(
@@ -240,7 +264,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
     ) -> Escalator:
         """An escalator under a loaded configuration: its settings, templates,
         addresses, sender and template names. ``options`` are passed on
-        (``batch``, ``lease``, ``progress``)."""
+        (``batch``, ``lease``, ``progress``, ``metrics``)."""
         mail = config.mail
         return cls(
             store,
@@ -256,6 +280,7 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             warning_template=mail.warning_template,
             task_template=mail.task_template,
             lead_templates=mail.lead_templates,
+            zone=config.zone,
             **options,
         )
 
@@ -342,6 +367,15 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         leads, then due task reminders.
         """
         now = self.clock.now()
+        last = self.store.last_tick()
+        if last is not None and last.at > now:
+            _log.warning(
+                "the tick at %s is earlier than the last tick at %s: is a clock "
+                "behind?",
+                now.isoformat(),
+                last.at.isoformat(),
+                extra={"at": now.isoformat(), "last_tick": last.at.isoformat()},
+            )
         change = self.apply()
         errors: list[tuple[str, str]] = []
         cases, fired = self._each_due(self.store.due_cases, self._handle, now, errors)
@@ -351,6 +385,11 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         _, reminded = self._each_due(
             self.store.due_tasks, self._remind, now, errors, "task: "
         )
+        done = len(fired) + len(leads) + len(reminded)
+        self.store.record_tick(
+            TickRecord(at=now, cases=cases, fired=done, errors=len(errors))
+        )
+        self._count_tick(now, fired, len(leads), len(reminded), len(errors))
         return TickReport(
             at=now,
             cases=cases,
@@ -362,6 +401,38 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             moved=0 if change is None else change.plan.summary.deadlines_moved,
             change=change,
         )
+
+    def _count_tick(
+        self,
+        now: datetime,
+        fired: Sequence[Fired],
+        leads: int,
+        reminded: int,
+        errors: int,
+    ) -> None:
+        """Count a tick into the metrics, and read the backlog and outbox left."""
+        m = self.metrics
+        m.inc("escalate_ticks_total")
+        for f in fired:
+            m.inc("escalate_actions_fired_total", kind=f.kind.value)
+            m.observe("escalate_due_lag_seconds", now - f.due_at)
+        m.inc("escalate_lead_steps_total", leads)
+        m.inc("escalate_task_reminders_total", reminded)
+        m.inc("escalate_tick_errors_total", errors)
+        lag = max((now - f.due_at for f in fired), default=timedelta(0))
+        m.set("escalate_tick_due_lag_seconds", lag // timedelta(seconds=1))
+        backlog = self.store.due_backlog(now)
+        m.set("escalate_due_backlog", backlog.count)
+        outbox = self.store.outbox_state(failing=0)
+        m.set("escalate_outbox_depth", outbox.depth)
+        oldest = outbox.oldest_queued_at
+        age = timedelta(0) if oldest is None else max(now - oldest, timedelta(0))
+        m.set("escalate_outbox_oldest_unsent_seconds", age // timedelta(seconds=1))
+        m.set(
+            "escalate_last_tick_timestamp_seconds",
+            to_us(now, "now") // 1_000_000,
+        )
+        m.observe("escalate_tick_duration_seconds", self.clock.now() - now)
 
     def _each_due(
         self,
@@ -382,14 +453,25 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
                 return len(seen), done
             for item in batch:
                 seen.add(item.id)
+                self._queued = []
                 try:
                     done += handle(item.id, now)
                 except ConflictError as e:
-                    errors.append(
-                        (item.id, f"{label}changed meanwhile, retried next tick: {e}")
-                    )
+                    message = f"{label}changed meanwhile, retried next tick: {e}"
+                    errors.append((item.id, message))
+                    self.metrics.inc("escalate_conflict_retries_total")
+                    _log.warning("%s: %s", item.id, message, extra={"subject": item.id})
                 except EscalateError as e:
                     errors.append((item.id, f"{label}{e}"))
+                    _log.error(
+                        "%s: %s%s (left for the next tick)",
+                        item.id,
+                        label,
+                        e,
+                        extra={"subject": item.id},
+                    )
+                else:
+                    self._committed()
 
     def _handle(self, case_id: str, now: datetime) -> list[Fired]:
         done: list[Fired] = []
@@ -420,6 +502,25 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             self._save_case(file.case)
             self.progress("saved")
         self.progress("committed")
+        for f in done:
+            assert f.action is not None
+            _log.info(
+                "case %s: %s %r of item %r carried out (due %s)",
+                case_id,
+                f.kind.value,
+                f.action.action.id if f.action.action else "expiry",
+                f.action.item_id,
+                f.due_at.isoformat(),
+                extra={
+                    "case_id": case_id,
+                    "key": f.key,
+                    "rule": f.action.rule,
+                    "item": f.action.item_id,
+                    "action": f.action.action.id if f.action.action else None,
+                    "kind": f.kind.value,
+                    "recipients": list(f.recipients),
+                },
+            )
         return done
 
     def _carry_out(
@@ -441,16 +542,9 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
             change = apply_change(file, {"owner": step.new_owner}, by=None, at=now)
             self._write(change)
             file = change.file
-        context = {
-            "case": _case_context(file.case),
-            "action": step,
-            "kind": action.kind.value,
-            "due_at": action.due_at,
-            "basis_at": action.basis_at,
-            "rule": action.rule,
-            "item": action.item_id,
-            "threshold": action.threshold,
-        }
+        context = case_action_context(
+            file.case, action, self._zone_of(action, self.settings_for(file.case))
+        )
         mails: list[OutgoingMail] = []
         what = f"{action.kind.value} {step.id!r}"
         if action.kind is ActionKind.WARNING:
@@ -486,34 +580,68 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         failed: list[tuple[str, str]] = []
         done: list[Claim] = []
         for claim in self.store.claim(now, lease=self.lease, limit=limit):
+            mail = claim.mail
+            fields = {
+                "key": mail.key,
+                "message_id": mail.message_id,
+                "recipient": mail.recipient,
+                "purpose": mail.purpose,
+                "attempt": claim.attempt,
+            }
             try:
-                self.mailer.send(claim.mail)
+                self.mailer.send(mail)
                 self.progress("sent")
             except DeliveryError as e:
                 backoff = min(
                     timedelta(minutes=1) * 2 ** (claim.attempt - 1), _MAX_BACKOFF
                 )
                 self.store.mark_failed(claim, error=str(e), retry_at=now + backoff)
-                failed.append((claim.mail.message_id, str(e)))
+                failed.append((mail.message_id, str(e)))
+                self.metrics.inc("escalate_mails_failed_total")
+                _outbox_log.warning(
+                    "sending %s to %s failed (attempt %d, retried in %s): %s",
+                    mail.message_id,
+                    mail.recipient,
+                    claim.attempt,
+                    backoff,
+                    e,
+                    extra={**fields, "error": str(e)},
+                )
                 continue
             done.append(claim)
         if done:
             sent = self.store.mark_sent(done, at=now)
             self.progress("marked")
+            self.metrics.inc("escalate_mails_sent_total", len(sent))
+            by_id = {c.mail.message_id: c for c in done}
+            for message_id in sent:
+                mail = by_id[message_id].mail
+                _outbox_log.info(
+                    "sent %s to %s",
+                    message_id,
+                    mail.recipient,
+                    extra={
+                        "key": mail.key,
+                        "message_id": message_id,
+                        "recipient": mail.recipient,
+                        "purpose": mail.purpose,
+                    },
+                )
         return DispatchReport(at=now, sent=tuple(sent), failed=tuple(failed))
+
+
+def _zone_name(zone: object) -> str:
+    if not isinstance(zone, str):
+        raise WrongTypeError(f"zone: expected a zone name, got {zone!r}")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"zone: expected an IANA time zone name like 'Europe/Amsterdam', "
+            f"got {zone!r}"
+        ) from None
+    return zone
 
 
 def _quiet(step: str) -> None:
     """The default progress hook: nothing."""
-
-
-def _case_context(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "number": case.number,
-        "status": case.status.name,
-        "priority": case.priority,
-        "owner": case.owner,
-        "fields": dict(case.fields),
-        "created_at": case.created_at,
-    }

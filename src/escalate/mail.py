@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formataddr
+from email.utils import format_datetime, formataddr
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
 from escalate._frozen import FrozenMap
+from escalate._instants import require_aware
 from escalate.errors import ConfigError
 
 __all__ = ["Mailer", "OutgoingMail", "message_id"]
@@ -52,6 +54,11 @@ def _address(value: object, where: str) -> str:
     return value
 
 
+def _aware_or_none(_: Any, __: Any, value: datetime | None) -> None:
+    if value is not None:
+        require_aware(value, "created_at")
+
+
 def _headers(value: Any) -> FrozenMap[str, str]:
     return value if isinstance(value, FrozenMap) else FrozenMap(value or {})
 
@@ -71,6 +78,9 @@ class OutgoingMail:
         purpose: What the mail is for: the template it was rendered from
             (``"escalation"``, ``"assignment"``, ...); sent as ``X-Escalate-Purpose``.
         message_id: Derived from ``key``, ``purpose`` and ``recipient`` unless given.
+        created_at: When it was written (queued): its ``Date`` header, the same
+            on every attempt. None for a mail made without one; the mailer then
+            dates it when it sends it.
     """
 
     key: str
@@ -82,6 +92,7 @@ class OutgoingMail:
     headers: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_headers)
     purpose: str = ""
     message_id: str = attrs.field()
+    created_at: datetime | None = attrs.field(default=None, validator=_aware_or_none)
 
     @message_id.default
     def _message_id(self) -> str:
@@ -92,9 +103,18 @@ class OutgoingMail:
         if "\n" in self.subject or "\r" in self.subject:
             raise ConfigError(f"subject: expected one line, got {self.subject!r}")
 
-    def to_message(self, *, sender_name: str | None = None) -> EmailMessage:
-        """The ``email.message.EmailMessage`` (multipart/alternative with HTML)."""
+    def to_message(
+        self, *, sender_name: str | None = None, date: datetime | None = None
+    ) -> EmailMessage:
+        """The ``email.message.EmailMessage`` (multipart/alternative with HTML).
+
+        Its ``Date`` header is ``created_at``, else ``date`` (a mailer passes
+        the time it sends); a mail with neither has no ``Date``.
+        """
         msg = EmailMessage()
+        dated = self.created_at or date
+        if dated is not None:
+            msg["Date"] = format_datetime(require_aware(dated, "date"))
         msg["From"] = (
             formataddr((sender_name, self.sender)) if sender_name else self.sender
         )

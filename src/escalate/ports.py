@@ -12,6 +12,7 @@ write, and a reader can hold each part in their head:
 :class:`TaskStore`        tasks and their due index
 :class:`DocumentStore`    escalation documents and their numbers
 :class:`SettingsStore`    the settings in force, and every version by digest
+:class:`TickLog`          the last tick (what ``escalate status`` reports)
 ========================  ==========================================================
 
 :class:`Store` is their union, which the engine asks for. Every write happens
@@ -47,21 +48,26 @@ from escalate.mail import Mailer, OutgoingMail
 from escalate.model import Case, Status, Task
 
 __all__ = [
+    "Backlog",
     "CaseState",
     "CaseStore",
     "Claim",
     "DocumentStore",
+    "FailingMail",
     "FiredKey",
     "Governed",
     "HistoryStore",
     "LeadStore",
     "Mailer",
+    "OutboxState",
     "OutboxStore",
     "SettingsRecord",
     "SettingsStore",
     "SettingsVersion",
     "Store",
     "TaskStore",
+    "TickLog",
+    "TickRecord",
 ]
 
 
@@ -182,6 +188,71 @@ class FiredKey:
     skipped: bool = False
 
 
+@attrs.frozen(kw_only=True)
+class Backlog:
+    """Open cases due at or before an instant and not handled yet.
+
+    Attributes:
+        count: How many.
+        oldest: The earliest next due instant among them, or None when none.
+    """
+
+    count: int
+    oldest: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class FailingMail:
+    """A queued mail whose last attempt failed.
+
+    Attributes:
+        message_id: Its Message-ID.
+        recipient: Who it is for.
+        attempts: How many attempts were made.
+        error: The last attempt's error.
+        retry_at: When it is tried again.
+    """
+
+    message_id: str
+    recipient: str
+    attempts: int
+    error: str
+    retry_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class OutboxState:
+    """The outbox at a glance.
+
+    Attributes:
+        depth: Mails queued and not sent.
+        oldest_queued_at: When the oldest of them was queued, or None.
+        failing: Unsent mails whose last attempt failed, oldest queued first (at
+            most the limit asked for).
+    """
+
+    depth: int
+    oldest_queued_at: datetime | None
+    failing: tuple[FailingMail, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class TickRecord:
+    """What the latest tick did, as a store keeps it.
+
+    Attributes:
+        at: The tick's instant.
+        cases: How many due cases it handled.
+        fired: How many actions, lead steps and reminders it carried out.
+        errors: How many cases, leads or tasks it could not handle.
+    """
+
+    at: datetime
+    cases: int
+    fired: int
+    errors: int
+
+
 class _Transactional(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """All or nothing; nested transactions join the outermost one."""
@@ -196,7 +267,8 @@ class CaseStore(_Transactional, Protocol):
       stored version is the case's ``version`` (0 for a new one), and stores it
       as ``version + 1``, with its next due instant and what governs it (a
       :class:`CaseState`, read back with ``open_case_states``).
-    * ``due_cases`` reads an index (open cases only), never a scan of every case.
+    * ``due_cases`` reads an index (open cases only), never a scan of every case;
+      ``due_backlog`` counts what it would give with no limit.
     * ``delete_case`` removes the case and keeps the record, and refuses a record
       made before the case's history moved on; records are never removed.
     """
@@ -210,6 +282,7 @@ class CaseStore(_Transactional, Protocol):
         governed: Governed | None = None,
     ) -> Case: ...
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]: ...
+    def due_backlog(self, until: datetime) -> Backlog: ...
     def open_case_ids(self) -> Iterator[str]: ...
     def open_cases(self, after: str | None, *, limit: int) -> list[Case]: ...
     def open_case_states(self, after: str | None, *, limit: int) -> list[CaseState]: ...
@@ -250,6 +323,7 @@ class OutboxStore(_Transactional, Protocol):
     * The outbox holds each Message-ID once; ``claim`` hands a message to one
       worker for a lease; an expired lease makes it claimable again;
       ``mark_sent`` marks only the claims still held.
+    * ``outbox_state`` says how many mails wait, since when, and which failed.
     """
 
     def record_fired(
@@ -263,6 +337,7 @@ class OutboxStore(_Transactional, Protocol):
     def mark_sent(self, claims: Sequence[Claim], *, at: datetime) -> list[str]: ...
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None: ...
     def pending(self) -> int: ...
+    def outbox_state(self, *, failing: int = 20) -> OutboxState: ...
 
 
 @runtime_checkable
@@ -310,6 +385,15 @@ class SettingsStore(_Transactional, Protocol):
 
 
 @runtime_checkable
+class TickLog(_Transactional, Protocol):
+    """The latest tick: ``record_tick`` keeps a record only if it is not older
+    than the one kept (workers whose ticks interleave leave the latest)."""
+
+    def record_tick(self, record: TickRecord) -> None: ...
+    def last_tick(self) -> TickRecord | None: ...
+
+
+@runtime_checkable
 class Store(
     CaseStore,
     HistoryStore,
@@ -318,6 +402,7 @@ class Store(
     TaskStore,
     DocumentStore,
     SettingsStore,
+    TickLog,
     Protocol,
 ):
     """Everything the engine keeps: the union of the parts above."""

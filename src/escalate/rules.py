@@ -51,6 +51,7 @@ from escalate._criteria import (
     parse_operator,
     validate_value,
 )
+from escalate._durations import format_duration
 from escalate._instants import (
     fraction_of,
     from_us,
@@ -908,7 +909,7 @@ class Explanation:
         if ev.item is not None and ev.basis_at is not None:
             lines.append(
                 f"  basis {ev.item.basis.value}: {ev.basis_at.isoformat()}; business "
-                f"time since: {ev.elapsed}"
+                f"time since: {_fmt(ev.elapsed)}"
                 + (f" in calendar {ev.item.hours!r}" if ev.item.hours else " (24/7)")
             )
             for s in ev.steps:
@@ -968,12 +969,16 @@ def _iso_or_none(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
 
 
+def _fmt(d: timedelta | None) -> str:
+    return "none" if d is None else format_duration(d)
+
+
 def _step_why(s: StepStatus, ev: Evaluation) -> str:
     a = s.action
     what = (
-        f"warning {s.threshold} of step {a.id!r}"
+        step_label(s.kind, a, s.threshold)
         if s.kind is ActionKind.WARNING
-        else f"step {a.id!r} (after {a.after}, to {a.escalate_to})"
+        else f"step {a.id!r} (after {format_duration(a.after)}, to {a.escalate_to})"
     )
     if s.due_at is None:
         return f"{what}: not due: its due instant lies beyond the calendar's horizon"
@@ -983,9 +988,7 @@ def _step_why(s: StepStatus, ev: Evaluation) -> str:
             "fires only its latest due step"
         )
     if s.due:
-        return (
-            f"{what}: due since {s.due_at.isoformat()} (elapsed {ev.elapsed} >= needed)"
-        )
+        return f"{what}: due since {s.due_at.isoformat()} (elapsed {_fmt(ev.elapsed)})"
     return f"{what}: not due until {s.due_at.isoformat()}"
 
 

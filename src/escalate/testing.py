@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -37,6 +39,7 @@ from escalate._store_contract import (  # noqa: E402
     SettingsStoreContract,
     StoreContract,
     TaskStoreContract,
+    TickLogContract,
     example_mail,
 )
 from escalate.errors import NaiveDatetimeError  # noqa: E402
@@ -55,6 +58,7 @@ __all__ = [
     "SettingsStoreContract",
     "StoreContract",
     "TaskStoreContract",
+    "TickLogContract",
     "example_mail",
     "manual_clock",
 ]
@@ -131,6 +135,18 @@ class MailerContract:
         body = msg.get_body(("plain",))
         assert body is not None
         assert _lines(body.get_content()) == mail.text
+
+    def test_date_header(self) -> None:
+        """A mail arrives dated when it was written (``created_at``), the same
+        on every attempt."""
+        written = datetime(2026, 11, 23, 9, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))
+        mail = example_mail(created_at=written)
+        mailer = self.make_mailer()
+        mailer.send(mail)
+        mailer.send(mail)
+        dates = [parsedate_to_datetime(m["Date"]) for m in self.delivered()]
+        assert dates  # one file per Message-ID keeps one copy
+        assert all(d == written for d in dates)
 
     def test_html_alternative(self) -> None:
         """With an HTML body the message is multipart/alternative."""

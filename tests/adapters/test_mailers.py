@@ -8,8 +8,10 @@ import socket
 import ssl
 import subprocess
 import sys
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from escalate.adapters.smtp import SmtpMailer
 from escalate.errors import ConfigError, DeliveryError
 from escalate.mail import Mailer, OutgoingMail, message_id
 from escalate.testing import MailerContract, RecordingMailer, example_mail
+from escalate.timers import ManualClock
 
 
 def parse(data: bytes) -> EmailMessage:
@@ -76,6 +79,14 @@ class TestFolderMailer(MailerContract):
     def delivered(self) -> list[EmailMessage]:
         return [parse(p.read_bytes()) for p in sorted(self.path.glob("*.eml"))]
 
+    def test_a_mail_without_created_at_is_dated_by_the_mailer_clock(self) -> None:
+        """Every mail carries a Date: one made without ``created_at`` gets the
+        mailer's clock."""
+        clock = ManualClock(datetime(2026, 11, 23, 8, tzinfo=UTC))
+        FolderMailer(self.path, clock=clock).send(example_mail())
+        (msg,) = self.delivered()
+        assert parsedate_to_datetime(msg["Date"]) == clock.now()
+
     def test_one_file_per_message_id(self) -> None:
         """A resend rewrites the same file, atomically (no temporary files left)."""
         mailer = FolderMailer(self.path)
@@ -122,6 +133,15 @@ class TestSmtpMailer(MailerContract):
 
     def delivered(self) -> list[EmailMessage]:
         return [parse(m) for m in self.inbox.messages]
+
+    def test_a_mail_without_created_at_is_dated_by_the_mailer_clock(self) -> None:
+        """Every mail carries a Date: one made without ``created_at`` gets the
+        mailer's clock."""
+        clock = ManualClock(datetime(2026, 11, 23, 8, tzinfo=UTC))
+        port = self.controller.port
+        SmtpMailer("127.0.0.1", port, security="none", clock=clock).send(example_mail())
+        (msg,) = self.delivered()
+        assert parsedate_to_datetime(msg["Date"]) == clock.now()
 
     def test_refused_recipient_is_a_delivery_error(self) -> None:
         """A recipient the server refuses raises DeliveryError naming the mail."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from escalate.errors import DeliveryError
 from escalate.mail import OutgoingMail
+from escalate.timers import Clock, SystemClock
 
 __all__ = ["FolderMailer"]
 
@@ -38,8 +39,11 @@ class FolderMailer:
     was not marked sent, and is sent again by the next dispatch).
     """
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str], *, clock: Clock | None = None
+    ) -> None:
         self.folder = Path(folder)
+        self.clock = clock or SystemClock()  # dates a mail that has no created_at
         self.folder.mkdir(parents=True, exist_ok=True)
         self.removed = self._remove_leftovers()
 
@@ -66,7 +70,7 @@ class FolderMailer:
             with tempfile.NamedTemporaryFile(
                 "wb", dir=self.folder, prefix=f".tmp-{os.getpid()}-", delete=False
             ) as tmp:
-                tmp.write(mail.to_message().as_bytes())
+                tmp.write(mail.to_message(date=self.clock.now()).as_bytes())
             os.replace(tmp.name, target)
         except OSError as e:
             raise DeliveryError(

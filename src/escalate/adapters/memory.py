@@ -27,12 +27,16 @@ from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
 from escalate.ports import (
+    Backlog,
     CaseState,
     Claim,
+    FailingMail,
     FiredKey,
     Governed,
+    OutboxState,
     SettingsRecord,
     SettingsVersion,
+    TickRecord,
 )
 
 __all__ = ["MemoryNumbering", "MemoryStore"]
@@ -78,6 +82,7 @@ class _Outgoing:
     lease_until: int = 0
     sent: int | None = None
     error: str | None = None
+    queued: int = 0
 
 
 class MemoryStore:
@@ -108,6 +113,7 @@ class MemoryStore:
         self._numbers: dict[DocumentKind, int] = {}
         self._settings: dict[str, SettingsRecord] = {}
         self._versions: dict[str, SettingsVersion] = {}  # in the order stored
+        self._ticks: dict[str, TickRecord] = {}
         self._undo: list[Callable[[], object]] = []
 
     # -- transactions ------------------------------------------------------------
@@ -196,6 +202,13 @@ class MemoryStore:
         """Open cases whose next due instant is at or before ``until``, earliest
         first (then by id), at most ``limit``."""
         return _due(self._cases, until, limit)
+
+    def due_backlog(self, until: datetime) -> Backlog:
+        """How many open cases are due at or before ``until``, and the earliest
+        due instant among them."""
+        x = to_us(until, "until")
+        due = [d for _, d in self._cases.values() if d is not None and d <= x]
+        return Backlog(count=len(due), oldest=utc_from_us(min(due)) if due else None)
 
     def open_cases(self, after: str | None, *, limit: int) -> list[Case]:
         """Open cases with an id after ``after`` (all if None), by id, at most
@@ -462,8 +475,9 @@ class MemoryStore:
         with self.transaction():
             if mail.message_id in self._outbox:
                 return False
+            x = to_us(at, "at")
             row = _Outgoing(
-                mail=mail, order=len(self._outbox), next_attempt=to_us(at, "at")
+                mail=mail, order=len(self._outbox), next_attempt=x, queued=x
             )
             self._put(self._outbox, mail.message_id, row)
             self._put(self._unsent, mail.message_id, None)
@@ -549,6 +563,39 @@ class MemoryStore:
     def pending(self) -> int:
         """How many mails are not sent yet."""
         return len(self._unsent)
+
+    def outbox_state(self, *, failing: int = 20) -> OutboxState:
+        """How many mails wait, since when, and up to ``failing`` of those whose
+        last attempt failed (oldest queued first)."""
+        rows = [self._outbox[m] for m in self._unsent]  # in queue order
+        return OutboxState(
+            depth=len(rows),
+            oldest_queued_at=utc_from_us(rows[0].queued) if rows else None,
+            failing=tuple(
+                FailingMail(
+                    message_id=r.mail.message_id,
+                    recipient=r.mail.recipient,
+                    attempts=r.attempts,
+                    error=r.error,
+                    retry_at=utc_from_us(r.next_attempt),
+                )
+                for r in rows
+                if r.error is not None
+            )[: max(failing, 0)],
+        )
+
+    # -- tick log ---------------------------------------------------------------
+
+    def record_tick(self, record: TickRecord) -> None:
+        """Keep ``record`` unless a later tick is kept already."""
+        with self.transaction():
+            kept = self._ticks.get("last")
+            if kept is None or to_us(kept.at, "at") <= to_us(record.at, "at"):
+                self._put(self._ticks, "last", record)
+
+    def last_tick(self) -> TickRecord | None:
+        """The latest tick kept, or None."""
+        return self._ticks.get("last")
 
 
 def _due(

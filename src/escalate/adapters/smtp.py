@@ -8,6 +8,7 @@ from typing import Literal
 
 from escalate.errors import ConfigError, DeliveryError
 from escalate.mail import OutgoingMail
+from escalate.timers import Clock, SystemClock
 
 __all__ = ["SmtpMailer"]
 
@@ -37,7 +38,9 @@ class SmtpMailer:
         password: str | None = None,
         timeout: float = 30.0,
         context: ssl.SSLContext | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()  # dates a mail that has no created_at
         if security not in ("none", "starttls", "ssl"):
             raise ConfigError(
                 f"security: expected 'none', 'starttls' or 'ssl', got {security!r}"
@@ -71,7 +74,7 @@ class SmtpMailer:
             with self._connect() as smtp:
                 if self.username is not None:
                     smtp.login(self.username, self.password or "")
-                refused = smtp.send_message(mail.to_message())
+                refused = smtp.send_message(mail.to_message(date=self.clock.now()))
         except (smtplib.SMTPException, OSError, ssl.SSLError) as e:
             raise DeliveryError(
                 f"mail {mail.message_id} to {mail.recipient} "

@@ -58,17 +58,21 @@ from escalate.leads import Lead
 from escalate.mail import OutgoingMail
 from escalate.model import Case, Task
 from escalate.ports import (
+    Backlog,
     CaseState,
     Claim,
+    FailingMail,
     FiredKey,
     Governed,
+    OutboxState,
     SettingsRecord,
     SettingsVersion,
+    TickRecord,
 )
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 7
+SCHEMA_VERSION: Final = 8
 _PER_QUERY: Final = 5_000  # keys per IN (...): far below SQLite's 32,766 variables
 _SCAN_FROM: Final = 200  # keys of one kind from which one range scan is cheaper
 
@@ -188,6 +192,15 @@ _MIGRATIONS: Final = {
     """,
     7: """
     ALTER TABLE cases ADD COLUMN settings_version TEXT;
+    """,
+    8: """
+    ALTER TABLE outbox ADD COLUMN queued_us INTEGER;
+    UPDATE outbox SET queued_us = next_attempt_us;
+    CREATE INDEX outbox_unsent ON outbox (ord) WHERE sent_us IS NULL;
+    CREATE TABLE ticks (
+        id INTEGER PRIMARY KEY CHECK (id = 1), at_us INTEGER NOT NULL,
+        cases INTEGER NOT NULL, fired INTEGER NOT NULL, errors INTEGER NOT NULL
+    );
     """,
 }
 
@@ -356,6 +369,18 @@ class SqliteStore:
             (to_us(until, "until"), limit),
         )
         return [case_from_json(data, version) for data, version in rows]
+
+    def due_backlog(self, until: datetime) -> Backlog:
+        """How many open cases are due at or before ``until``, and the earliest
+        due instant among them (from the due index)."""
+        ((count, oldest),) = self._rows(
+            "SELECT COUNT(*), MIN(next_due_us) FROM cases "
+            "WHERE open = 1 AND next_due_us IS NOT NULL AND next_due_us <= ?",
+            (to_us(until, "until"),),
+        )
+        return Backlog(
+            count=count, oldest=None if oldest is None else utc_from_us(oldest)
+        )
 
     def open_cases(self, after: str | None, *, limit: int) -> list[Case]:
         """Open cases with an id after ``after`` (all if None), by id, at most
@@ -820,10 +845,10 @@ class SqliteStore:
         """Queue a mail; False if its Message-ID is queued already."""
         with self.transaction():
             cursor = self._write(
-                "INSERT INTO outbox (message_id, ord, data, next_attempt_us) "
-                "VALUES (?, (SELECT COUNT(*) FROM outbox), ?, ?) "
+                "INSERT INTO outbox (message_id, ord, data, next_attempt_us, "
+                "queued_us) VALUES (?, (SELECT COUNT(*) FROM outbox), ?, ?, ?) "
                 "ON CONFLICT (message_id) DO NOTHING",
-                (mail.message_id, mail_to_json(mail), to_us(at, "at")),
+                (mail.message_id, mail_to_json(mail), to_us(at, "at"), to_us(at, "at")),
             )
             return cursor.rowcount == 1
 
@@ -898,6 +923,58 @@ class SqliteStore:
         """How many mails are not sent yet."""
         return int(
             self._rows("SELECT COUNT(*) FROM outbox WHERE sent_us IS NULL")[0][0]
+        )
+
+    def outbox_state(self, *, failing: int = 20) -> OutboxState:
+        """How many mails wait, since when, and up to ``failing`` of those whose
+        last attempt failed (oldest queued first)."""
+        with self.transaction():  # one snapshot for the three reads
+            depth = self.pending()
+            oldest = self._rows(
+                "SELECT queued_us FROM outbox WHERE sent_us IS NULL "
+                "ORDER BY ord LIMIT 1"
+            )
+            rows = self._rows(
+                "SELECT message_id, data, attempts, error, next_attempt_us FROM outbox "
+                "WHERE sent_us IS NULL AND error IS NOT NULL ORDER BY ord LIMIT ?",
+                (max(failing, 0),),
+            )
+        return OutboxState(
+            depth=depth,
+            oldest_queued_at=utc_from_us(oldest[0][0]) if oldest else None,
+            failing=tuple(
+                FailingMail(
+                    message_id=message_id,
+                    recipient=mail_from_json(data).recipient,
+                    attempts=attempts,
+                    error=error,
+                    retry_at=utc_from_us(retry_us),
+                )
+                for message_id, data, attempts, error, retry_us in rows
+            ),
+        )
+
+    # -- tick log ---------------------------------------------------------------
+
+    def record_tick(self, record: TickRecord) -> None:
+        """Keep ``record`` unless a later tick is kept already."""
+        with self.transaction():
+            self._write(
+                "INSERT INTO ticks VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET at_us = excluded.at_us, cases = excluded.cases, "
+                "fired = excluded.fired, errors = excluded.errors "
+                "WHERE excluded.at_us >= ticks.at_us",
+                (to_us(record.at, "at"), record.cases, record.fired, record.errors),
+            )
+
+    def last_tick(self) -> TickRecord | None:
+        """The latest tick kept, or None."""
+        rows = self._rows("SELECT at_us, cases, fired, errors FROM ticks")
+        if not rows:
+            return None
+        at_us, cases, fired, errors = rows[0]
+        return TickRecord(
+            at=utc_from_us(at_us), cases=cases, fired=fired, errors=errors
         )
 
 

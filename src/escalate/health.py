@@ -1,0 +1,157 @@
+"""How a store's escalation work stands: what ``escalate status`` prints and a
+health check reads.
+
+:func:`read_health` asks the store's ports (the due index, the outbox, the tick
+log) at an instant and returns a :class:`Health` value; nothing here reads a
+clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import attrs
+
+from escalate._durations import format_duration
+from escalate._instants import require_aware, require_duration
+from escalate.ports import (
+    Backlog,
+    CaseStore,
+    OutboxState,
+    OutboxStore,
+    TickLog,
+    TickRecord,
+)
+
+__all__ = ["Health", "read_health"]
+
+
+@attrs.frozen(kw_only=True)
+class Health:
+    """The state of the work at ``at``.
+
+    Attributes:
+        at: When it was read.
+        backlog: Open cases due and not handled, and the earliest due instant.
+        outbox: Mails waiting, since when, and those that failed.
+        last_tick: The latest tick a worker recorded, or None.
+    """
+
+    at: datetime
+    backlog: Backlog
+    outbox: OutboxState
+    last_tick: TickRecord | None
+
+    @property
+    def due_lag(self) -> timedelta:
+        """How late the oldest overdue action is (0 when nothing is overdue)."""
+        oldest = self.backlog.oldest
+        return timedelta(0) if oldest is None else max(self.at - oldest, timedelta(0))
+
+    @property
+    def mail_lag(self) -> timedelta:
+        """How long the oldest unsent mail has waited (0 when none waits)."""
+        oldest = self.outbox.oldest_queued_at
+        return timedelta(0) if oldest is None else max(self.at - oldest, timedelta(0))
+
+    @property
+    def lag(self) -> timedelta:
+        """The larger of :attr:`due_lag` and :attr:`mail_lag`: how far behind
+        the work is, whether the ticks or the mail are stuck."""
+        return max(self.due_lag, self.mail_lag)
+
+    def late(self, max_lag: timedelta) -> bool:
+        """Whether the work is more than ``max_lag`` behind."""
+        return self.lag > require_duration(max_lag, "max_lag")
+
+    def _shown(self, t: datetime) -> str:
+        return t.astimezone(self.at.tzinfo).isoformat()
+
+    def lines(self) -> list[str]:
+        """The state as text, a line each, instants in the offset of ``at``."""
+        b, o, t = self.backlog, self.outbox, self.last_tick
+        out = [f"status at {self.at.isoformat()}"]
+        due_lag = format_duration(self.due_lag, days=True)
+        mail_lag = format_duration(self.mail_lag, days=True)
+        if t is None:
+            out.append("  last tick: none recorded")
+        else:
+            out.append(
+                f"  last tick: {self._shown(t.at)} "
+                f"({format_duration(self.at - t.at, days=True)} ago): "
+                f"{t.cases} due cases, {t.fired} carried out, {t.errors} errors"
+            )
+        if b.oldest is None:
+            out.append("  due backlog: none")
+        else:
+            out.append(
+                f"  due backlog: {b.count} cases; the oldest was due at "
+                f"{self._shown(b.oldest)} ({due_lag} late)"
+            )
+        if o.oldest_queued_at is None:
+            out.append("  outbox: empty")
+        else:
+            out.append(
+                f"  outbox: {o.depth} mails waiting; the oldest queued at "
+                f"{self._shown(o.oldest_queued_at)} "
+                f"({mail_lag} ago)"
+            )
+        for f in o.failing:
+            out.append(
+                f"  failed: {f.message_id} to {f.recipient}, {f.attempts} attempts, "
+                f"retried at {self._shown(f.retry_at)}: {f.error}"
+            )
+        return out
+
+    def data(self) -> dict[str, Any]:
+        """The state as JSON-ready data (instants in ISO 8601, lags in seconds)."""
+        t = self.last_tick
+        return {
+            "at": self.at.isoformat(),
+            "last_tick": None
+            if t is None
+            else {
+                "at": t.at.isoformat(),
+                "cases": t.cases,
+                "fired": t.fired,
+                "errors": t.errors,
+            },
+            "due_backlog": self.backlog.count,
+            "oldest_due_at": _iso(self.backlog.oldest),
+            "due_lag_seconds": self.due_lag // timedelta(seconds=1),
+            "outbox_depth": self.outbox.depth,
+            "oldest_unsent_at": _iso(self.outbox.oldest_queued_at),
+            "mail_lag_seconds": self.mail_lag // timedelta(seconds=1),
+            "failed_mails": [
+                {
+                    "message_id": f.message_id,
+                    "recipient": f.recipient,
+                    "attempts": f.attempts,
+                    "error": f.error,
+                    "retry_at": f.retry_at.isoformat(),
+                }
+                for f in self.outbox.failing
+            ],
+        }
+
+
+class _HealthStore(CaseStore, OutboxStore, TickLog, Protocol):
+    """What :func:`read_health` reads."""
+
+
+def read_health(store: _HealthStore, at: datetime, *, failing: int = 20) -> Health:
+    """The state of the store's work at ``at``: its due backlog, outbox (with
+    up to ``failing`` failed mails) and last tick."""
+    require_aware(at, "at")
+    with store.transaction():
+        return Health(
+            at=at,
+            backlog=store.due_backlog(at),
+            outbox=store.outbox_state(failing=failing),
+            last_tick=store.last_tick(),
+        )
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
