@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any, Final
+
 import pytest
 
+from escalate.cli import main
 from escalate.errors import TemplateError
 from escalate.templates import Limits, Templates
 
@@ -168,3 +173,48 @@ class TestRewrittenConstructs:
         """A missing variable inside a rewritten construct is still named."""
         with pytest.raises(TemplateError, match="'nope' is undefined"):
             Templates({"t": "{{ nope ~ 'x' }}"}).render("t")
+
+
+class TestVariablesTable:
+    """docs/templates.md lists exactly the variables the engine passes."""
+
+    KINDS: Final = {
+        "escalation": "case action",
+        "assignment": "case action",
+        "warning": "case action",
+        "lead reminder": "lead step",
+        "lead external": "lead step",
+        "task overdue": "task reminder",
+    }
+
+    def documented(self) -> dict[str, set[str]]:
+        text = (Path(__file__).parent.parent / "docs" / "templates.md").read_text()
+        tables: dict[str, set[str]] = {}
+        for part in re.split(r"^### ", text, flags=re.M)[1:]:
+            kind = part.split(":", 1)[0]
+            part = part.split("\n## ", 1)[0]  # up to the next section
+            tables[kind] = set(re.findall(r"^\| `([\w.]+)` \|", part, re.M))
+        return tables
+
+    def test_the_table_equals_what_the_engine_passes(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The demo sends every kind of mail; each render's variables (and the
+        keys of ``case``) are recorded and compared with the tables."""
+        passed: dict[str, set[str]] = {}
+        render_mail = Templates.render_mail
+
+        def recording(self: Templates, name: str, /, **context: Any) -> Any:
+            names = set(context)
+            if "case" in context:
+                names |= {f"case.{k}" for k in context["case"]}
+            passed.setdefault(self_kind(name), set()).update(names)
+            return render_mail(self, name, **context)
+
+        def self_kind(name: str) -> str:
+            return self.KINDS[name]
+
+        monkeypatch.setattr(Templates, "render_mail", recording)
+        assert main(["demo", "--dir", str(tmp_path / "demo")]) == 0
+        assert set(passed) == {"case action", "lead step", "task reminder"}
+        assert passed == self.documented()

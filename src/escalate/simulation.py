@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 import attrs
 
+from escalate._durations import format_duration
 from escalate._instants import to_us
 from escalate._keys import task_key
 from escalate.engine import Escalator, Fired
@@ -204,7 +205,9 @@ def _fired(
     if fired.kind is ActionKind.EXPIRY:
         expiry = book.expiry
         hours = f" in {expiry.hours!r}" if expiry and expiry.hours else ""
-        after = f"{_duration(expiry.after)} of business time{hours}" if expiry else ""
+        after = (
+            f"{format_duration(expiry.after)} of business time{hours}" if expiry else ""
+        )
         return Moment(
             at=now,
             subject=subject,
@@ -224,12 +227,12 @@ def _fired(
         assert action.threshold is not None
         part = step.after * action.threshold.numerator // action.threshold.denominator
         what = f"warning: {int(action.threshold * 100)}% of step {step.id!r}"
-        why = f"{_duration(part)} of business time{hours}"
+        why = f"{format_duration(part)} of business time{hours}"
     else:
         what = f"escalated to {step.escalate_to} (step {step.id!r})"
         if step.new_owner:
             what += f", new owner {step.new_owner}"
-        why = f"{_duration(step.after)} of business time{hours}"
+        why = f"{format_duration(step.after)} of business time{hours}"
     return Moment(
         at=now,
         subject=subject,
@@ -260,9 +263,3 @@ def _lead_moment(
 
 def _clock(t: datetime, now: datetime) -> str:
     return t.astimezone(now.tzinfo).strftime("%a %H:%M")
-
-
-def _duration(d: timedelta) -> str:
-    minutes = d // timedelta(minutes=1)
-    h, m = divmod(minutes, 60)
-    return f"{h}h{m:02d}m" if m else f"{h}h"
