@@ -20,6 +20,7 @@ OUTER = (
     "_engine_settings",
     "cli",
     "config",
+    "check",
     "scenario",
     "simulation",
 )

@@ -27,6 +27,7 @@ from escalate.changes import (
     plan_case,
     plan_lead,
 )
+from escalate.check import ConfigProblem, Severity, config_problems
 from escalate.config import (
     Config,
     MailSettings,
@@ -52,6 +53,7 @@ from escalate.errors import (
     UnreadableEntry,
     WrongTypeError,
 )
+from escalate.fields import FieldSpec, FieldType
 from escalate.health import Health, read_health
 from escalate.history import (
     GENESIS,
@@ -229,6 +231,7 @@ __all__ = [
     "ConditionResult",
     "Config",
     "ConfigError",
+    "ConfigProblem",
     "ConflictError",
     "CriteriaSyntaxError",
     "DeliveryError",
@@ -246,6 +249,8 @@ __all__ = [
     "Explanation",
     "ExternalEscalation",
     "FailingMail",
+    "FieldSpec",
+    "FieldType",
     "Fired",
     "FiredKey",
     "FollowUpKind",
@@ -313,6 +318,7 @@ __all__ = [
     "SettingsRecord",
     "SettingsStore",
     "SettingsVersion",
+    "Severity",
     "SlaTimer",
     "SmtpSettings",
     "Sourced",
@@ -351,6 +357,7 @@ __all__ = [
     "audit",
     "canonical_details",
     "check_against",
+    "config_problems",
     "create_case",
     "delete_case",
     "delete_line",

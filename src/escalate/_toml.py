@@ -8,6 +8,7 @@ what was expected. :meth:`Table.done` refuses keys nobody asked for (typos).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -72,9 +73,12 @@ def parse_duration(text: object, path: str) -> timedelta:
     raise fail(path, DURATION_SYNTAX, text)
 
 
-def check_offsets(value: object, path: str) -> None:
+def check_offsets(value: object, path: str, *, dates: bool = False) -> None:
     """Refuse local (offset-less) date-times and times anywhere under ``value``:
-    an instant in the file must say its offset."""
+    an instant in the file must say its offset. Under a key named ``dates``
+    (holidays) a date is wanted, and a date-time is refused as such."""
+    if dates and isinstance(value, datetime):
+        raise fail(path, "a date like 2026-12-28 (a whole day, no time)", value)
     if isinstance(value, datetime) and value.utcoffset() is None:
         raise ConfigError(
             f"{path}: expected an instant with an offset like "
@@ -84,10 +88,10 @@ def check_offsets(value: object, path: str) -> None:
         raise fail(path, 'a date, an instant or a text like "09:00-17:00"', value)
     if isinstance(value, dict):
         for k, v in value.items():
-            check_offsets(v, key_path(path, k))
+            check_offsets(v, key_path(path, k), dates=k == "dates")
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            check_offsets(v, f"{path}[{i}]")
+            check_offsets(v, f"{path}[{i}]", dates=dates)
 
 
 class Table:
@@ -116,6 +120,11 @@ class Table:
         self._seen.add(key)
         if key not in self.data:
             if default is _REQUIRED:
+                near = difflib.get_close_matches(key, self.data, n=1, cutoff=0.75)
+                if near:  # a misspelt key, not a missing one
+                    raise ConfigError(
+                        f"{self.at(near[0])}: unknown key; did you mean {key!r}?"
+                    )
                 raise ConfigError(f"{self.at(key)}: expected {expected}, got nothing")
             return default
         value = self.data[key]
@@ -188,8 +197,10 @@ class Table:
         """Refuse the keys nobody read."""
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
+            near = difflib.get_close_matches(unknown[0], self._seen, n=1, cutoff=0.75)
+            hint = f"did you mean {near[0]!r}? " if near else ""
             raise ConfigError(
-                f"{self.at(unknown[0])}: unknown key; expected one of "
+                f"{self.at(unknown[0])}: unknown key; {hint}expected one of "
                 f"{', '.join(sorted(self._seen)) or 'no keys'}"
             )
 

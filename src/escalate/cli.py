@@ -40,6 +40,7 @@ from escalate.audit import (
     check_against,
     take_checkpoint,
 )
+from escalate.check import Severity
 from escalate.config import Config, example_config, load_config, read_text
 from escalate.engine import Escalator, TickReport
 from escalate.errors import ConfigError, EscalateError, NotFound
@@ -303,8 +304,17 @@ def _parser() -> argparse.ArgumentParser:
     now(explain)
     explain.add_argument("case", metavar="CASE", help="the case id")
 
-    check = command("check", _check, "validate a configuration file")
+    check = command(
+        "check",
+        _check,
+        "validate a configuration: render every template, check users, fields, "
+        "rules and calendars; exit 1 on errors (and warnings with --strict)",
+    )
     config(check)
+    now(check)
+    check.add_argument(
+        "--strict", action="store_true", help="warnings are errors too (exit 1)"
+    )
 
     ver = command(
         "verify",
@@ -724,8 +734,13 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config(args.config)
     s = config.settings
     items = sum(len(r.items) for r in s.book.rules)
+    problems = config.problems(at=args.now or SystemClock().now())
+    errors = [p for p in problems if p.severity is Severity.ERROR]
+    warnings = len(problems) - len(errors)
+    failed = bool(errors) or (args.strict and warnings > 0)
+    verdict = "not valid" if failed else "valid"
     out.write(
-        f"{args.config}: valid\n"
+        f"{args.config}: {verdict} ({len(errors)} errors, {warnings} warnings)\n"
         f"  calendars: {', '.join(s.calendars) or 'none'}\n"
         f"  rules: {len(s.book.rules)} ({items} items), active {s.book.active!r}, "
         f"scheduler {'on' if s.book.scheduler_on else 'off'}\n"
@@ -733,7 +748,9 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         f"  templates: {len(config.templates)}\n"
         f"  digest: {config.digest}\n"
     )
-    return 0
+    for problem in problems:
+        out.write(f"{problem}\n")
+    return 1 if failed else 0
 
 
 def _print_broken(report: AuditReport, out: TextIO) -> None:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -30,12 +30,13 @@ import holidays as holidays_lib
 from escalate._frozen import FrozenMap
 from escalate._toml import Table, check_offsets, describe, fail, key_path, wrapped
 from escalate.errors import ConfigError
+from escalate.fields import FieldSpec, FieldType, check_condition_value
 from escalate.hours import BusinessHours
 from escalate.ical import read_ical
 from escalate.leads import ExternalEscalation, LeadSettings, LeadType, TeamOverride
 from escalate.matching import Agent, Qualification, QualificationCatalog, Relaxation
 from escalate.matching import Routing as _Routing
-from escalate.model import Status
+from escalate.model import CASE_ATTRIBUTES, Status
 from escalate.recurrence import Recurrence
 from escalate.rules import (
     Condition,
@@ -48,6 +49,9 @@ from escalate.rules import (
 )
 from escalate.settings import ChangePolicy, ChangesApplyTo, OnChange, Settings
 from escalate.templates import Templates
+
+if TYPE_CHECKING:
+    from escalate.check import ConfigProblem
 
 __all__ = ["Config", "MailSettings", "SmtpSettings", "example_config", "load_config"]
 
@@ -122,6 +126,9 @@ class Config:
         mail: Where mail goes.
         routing: The assignment settings (``[assignment]``), or None.
         agents: The agents and their qualification levels, by id.
+        fields: The declared custom case fields (``[fields]``), or None when
+            the file declares none (then conditions are not checked against
+            them, and ``problems()`` warns).
         path: The file it was read from.
     """
 
@@ -130,6 +137,7 @@ class Config:
     mail: MailSettings = attrs.field(factory=MailSettings)
     routing: _Routing | None = None
     agents: tuple[Agent, ...] = ()
+    fields: FrozenMap[str, FieldSpec] | None = None
     path: Path | None = attrs.field(default=None, eq=False)
 
     @property
@@ -146,6 +154,13 @@ class Config:
     def digest(self) -> str:
         """The settings' SHA-256 (what ``tick`` compares with the stored one)."""
         return self.settings.digest
+
+    def problems(self, *, at: datetime | None = None) -> list[ConfigProblem]:
+        """What would fail or most likely is a mistake, errors first, each with
+        its TOML path (see :mod:`escalate.check`)."""
+        from escalate.check import config_problems
+
+        return config_problems(self, at=at)
 
     def compiled_templates(self) -> Templates:
         """The templates, compiled."""
@@ -191,7 +206,10 @@ def parse_config(
     templates = _templates(root.table("templates"), base)
     mail = _mail(root.table("mail"), base)
     routing, agents = _assignment(root.table("assignment"))
+    fields = _fields(root.table("fields")) if root.has("fields") else None
     root.done()
+    if fields is not None:
+        _check_conditions(book, fields)
     settings = Settings(book=book, calendars=calendars, leads=leads, changes=changes)
     missing = settings.missing_calendars()
     if missing:
@@ -206,6 +224,7 @@ def parse_config(
         mail=mail,
         routing=routing,
         agents=agents,
+        fields=fields,
         path=path,
     )
 
@@ -553,6 +572,39 @@ def _mail(t: Table, base: Path) -> MailSettings:
     )
     t.done()
     return settings
+
+
+# -- custom fields --------------------------------------------------------------------
+
+
+def _fields(t: Table) -> FrozenMap[str, FieldSpec]:
+    specs = {}
+    types = ", ".join(repr(f.value) for f in FieldType)
+    for name in list(t.data):
+        if name in CASE_ATTRIBUTES:
+            raise fail(t.at(name), "a custom field (not a case attribute)", name)
+        raw = t.raw(name)
+        spec = Table(raw, t.at(name)) if isinstance(raw, dict) else None
+        kind = spec.text("type") if spec is not None else raw
+        if kind not in {f.value for f in FieldType}:
+            where = t.at(name) if spec is None else spec.at("type")
+            raise fail(where, f"one of {types}", kind)
+        values = spec.texts("values") if spec is not None else ()
+        if spec is not None:
+            spec.done()
+        specs[name] = wrapped(
+            t.at(name), FieldSpec, name=name, type=FieldType(kind), values=values
+        )
+    t.done()
+    return FrozenMap(specs)
+
+
+def _check_conditions(book: RuleBook, fields: Mapping[str, FieldSpec]) -> None:
+    for rule in book.rules:
+        for i, item in enumerate(rule.items):
+            for j, c in enumerate(item.conditions):
+                path = f"rules.{rule.name}.items[{i}].conditions[{j}]"
+                check_condition_value(path, c.field, c.value, fields)
 
 
 def _zone_key(t: Table, key: str) -> str | None:
