@@ -18,6 +18,7 @@ OUTER = (
     "_engine_base",
     "_engine_leads",
     "_engine_settings",
+    "_engine_files",
     "cli",
     "config",
     "check",

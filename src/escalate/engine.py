@@ -18,7 +18,8 @@ dies after sending but before marking it sent leaves it to be sent again), so a
 receiver can drop duplicates.
 
 The Escalator is built from parts, each a module: cases, ticks and dispatch here;
-leads and tasks in ``_engine_leads.py``; the settings in force (sync, recompute)
+follow-up lines, history and documents in ``_engine_files.py``; leads and tasks
+in ``_engine_leads.py``; the settings in force (sync, recompute)
 in ``_engine_settings.py``; what they share (the ports, the settings, mail
 rendering, next due instants) in ``_engine_base.py``.
 """
@@ -33,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from escalate._engine_files import _CaseFiles
 from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_settings import _SettingsSync
 from escalate._instants import to_us
@@ -168,7 +170,7 @@ class DispatchReport:
     failed: tuple[tuple[str, str], ...]
 
 
-class Escalator(_LeadsAndTasks, _SettingsSync):
+class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
     """Runs the rule book against the cases in a store, and sends the mails.
 
     Args:
@@ -286,12 +288,24 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
 
     # -- cases ---------------------------------------------------------------------
 
-    def add_case(self, case: Case, *, by: Actor | None) -> Case:
+    def add_case(
+        self,
+        case: Case,
+        *,
+        by: Actor | None,
+        registration_confirmation: str | None = None,
+    ) -> Case:
         """Store a new case with its history, follow-up and next due instant; it
-        records the settings version in force (``Case.settings_version``)."""
+        records the settings version in force (``Case.settings_version``). With
+        ``registration_confirmation`` (the text of the confirmation mail your
+        CRM sent), a registration confirmation line is written too."""
+        if not isinstance(case, Case):
+            raise WrongTypeError(f"case: expected a Case, got {case!r}")
         if case.settings_version is None:
             case = attrs.evolve(case, settings_version=self._digest)
-        change = create_case(case, by=by)
+        change = create_case(
+            case, by=by, registration_confirmation=registration_confirmation
+        )
         with self.store.transaction():
             self._keep_version()
             try:
@@ -306,12 +320,26 @@ class Escalator(_LeadsAndTasks, _SettingsSync):
         return saved
 
     def update_case(
-        self, case_id: str, changes: Mapping[str, Any], *, by: Actor | None
+        self,
+        case_id: str,
+        changes: Mapping[str, Any],
+        *,
+        by: Actor | None,
+        closing_confirmation: str | None = None,
     ) -> Case:
-        """Change a stored case (history, follow-up) and recompute its next due."""
+        """Change a stored case (history, follow-up) and recompute its next due.
+        A status may be given by name (``{"status": "Closed"}``). Closing it
+        with ``closing_confirmation`` (the text of the mail sent) writes a
+        closing confirmation line."""
         with self.store.transaction():
             file = self._file(self.store.get_case(case_id))
-            change = apply_change(file, changes, by=by, at=self.clock.now())
+            change = apply_change(
+                file,
+                changes,
+                by=by,
+                at=self.clock.now(),
+                closing_confirmation=closing_confirmation,
+            )
             self._write(change)
             case = change.file.case
             return self._save_case(case)

@@ -158,12 +158,34 @@ class Status:
         return self.name
 
     @classmethod
+    def of_name(cls, name: str, where: str = "status") -> Status:
+        """The built-in status a person typed: by its name, in any case, with
+        ``-`` for the dash (``"closed"``, ``"Active - New"``).
+
+        Raises:
+            ConfigError: No built-in status has that name (a custom status is
+                given as a :class:`Status`).
+        """
+        wanted = _status_key(name)
+        for status in BUILTIN_STATUSES:
+            if _status_key(status.name) == wanted:
+                return status
+        raise ConfigError(
+            f"{where}: expected one of {[s.name for s in BUILTIN_STATUSES]} (or a "
+            f"Status for a custom one), got {name!r}"
+        )
+
+    @classmethod
     def named(cls, name: str, *, closed: bool = False) -> Status:
         """The built-in status called ``name``, or a new one (closed or not)."""
         for status in BUILTIN_STATUSES:
             if status.name == name:
                 return status
         return cls(name, closed=closed)
+
+
+def _status_key(name: str) -> str:
+    return " ".join(name.replace("–", "-").replace("—", "-").casefold().split())
 
 
 Status.NEW = Status("New")
@@ -266,6 +288,8 @@ def _requirements(value: object) -> FrozenMap[str, int]:
 
 
 def _status(value: object) -> Status:
+    if isinstance(value, str):
+        return Status.of_name(value, "Case.status")
     if not isinstance(value, Status):
         raise WrongTypeError(f"Case.status: expected a Status, got {value!r}")
     return value
