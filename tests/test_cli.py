@@ -460,20 +460,18 @@ class TestTickAndRun:
         assert "there is no" in result.stderr
 
 
+def explain_c2(demo: Path, now: str) -> subprocess.CompletedProcess[str]:
+    """``escalate explain`` of the demo's case c2 at ``now``, which must succeed."""
+    config, db = demo / "helpdesk.toml", demo / "demo.db"
+    result = run("explain", "--config", config, "--db", db, "c2", "--now", now)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 class TestInspect:
     def test_explain(self, demo: Path) -> None:
         """Why each step is or is not due, and which were carried out."""
-        result = run(
-            "explain",
-            "--config",
-            demo / "helpdesk.toml",
-            "--db",
-            demo / "demo.db",
-            "c2",
-            "--now",
-            "2026-11-24T12:00:00+01:00",
-        )
-        assert result.returncode == 0, result.stderr
+        result = explain_c2(demo, "2026-11-24T12:00:00+01:00")
         assert "item 'Everyone else': matches" in result.stdout
         assert "step 'team-lead' (after 8h, to tessa): not due until" in result.stdout
         # Steps the demo carried out later are not "carried out already" then.
@@ -481,17 +479,7 @@ class TestInspect:
 
     def test_explain_counts_what_was_carried_out_by_then(self, demo: Path) -> None:
         """At an instant after every step: each was carried out, none is left."""
-        result = run(
-            "explain",
-            "--config",
-            demo / "helpdesk.toml",
-            "--db",
-            demo / "demo.db",
-            "c2",
-            "--now",
-            "2026-11-27T09:00:00+01:00",
-        )
-        assert result.returncode == 0, result.stderr
+        result = explain_c2(demo, "2026-11-27T09:00:00+01:00")
         assert "3 carried out by then, 0 still to carry out" in result.stdout
         assert "carried out already:\n    escalation 'team-lead' at " in result.stdout
 

@@ -3,6 +3,7 @@ and a metrics endpoint a real HTTP client scrapes."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from escalate import _logs
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.prometheus import MetricsServer
 from escalate.adapters.sqlite import SqliteStore
@@ -246,26 +248,34 @@ class TestStatus:
 
 
 class TestCliLogging:
-    def test_json_log_lines_carry_the_fields(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        """`-v --log-format json`: one JSON object per line on stderr, with the
-        extra fields; the summary stays on stdout."""
+    @pytest.fixture
+    def demo(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+        """The demo's folder (its output read and dropped)."""
         folder = tmp_path / "demo"
         assert main(["demo", "--dir", str(folder)]) == 0
         capsys.readouterr()
-        config, db = folder / "helpdesk.toml", folder / "demo.db"
-        store = SqliteStore(db)
+        return folder
+
+    def tick(self, demo: Path, now: str, *options: str) -> int:
+        config, db = demo / "helpdesk.toml", demo / "demo.db"
+        args = ["tick", "--config", str(config), "--db", str(db), "--now", now]
+        return main([*args, "--outbox", str(demo / "out"), *options])
+
+    def test_json_log_lines_carry_the_fields(
+        self, demo: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`-v --log-format json`: one JSON object per line on stderr, with the
+        extra fields; the summary stays on stdout."""
+        config = demo / "helpdesk.toml"
+        store = SqliteStore(demo / "demo.db")
         esc = Escalator.from_config(
             load_config(config), store, RecordingMailer(), ManualClock(T0 + 7 * 24 * H)
         )
         new = Case(id="c9", number="C-9", created_at=T0 + 7 * 24 * H, owner="noor")
         esc.add_case(new, by=Actor("ann"))
         store.close()
-        outbox = tmp_path / "mail"
         now = "2026-12-03T09:00:00+01:00"
-        args = ["tick", "--config", str(config), "--db", str(db), "--now", now]
-        assert main([*args, "--outbox", str(outbox), "-v", "--log-format", "json"]) == 0
+        assert self.tick(demo, now, "-v", "--log-format", "json") == 0
         out, err = capsys.readouterr()
         assert out.startswith("tick at")
         records = [json.loads(line) for line in err.splitlines()]
@@ -273,27 +283,33 @@ class TestCliLogging:
         assert {r["logger"] for r in records} <= {"escalate.engine", "escalate.outbox"}
         assert all(r["level"] in ("info", "warning") for r in records)
 
-    def test_quiet_by_default_and_q_silences_warnings(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    def test_nothing_on_stderr_by_default_when_all_is_well(
+        self, demo: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        folder = tmp_path / "demo"
-        assert main(["demo", "--dir", str(folder)]) == 0
-        capsys.readouterr()
-        config, db = folder / "helpdesk.toml", folder / "demo.db"
-        now = "2026-12-01T09:00:00+01:00"
-        args = ["tick", "--config", str(config), "--db", str(db), "--now", now]
-        assert main([*args, "--outbox", str(tmp_path / "m")]) == 0
+        assert self.tick(demo, "2026-12-01T09:00:00+01:00") == 0
         assert capsys.readouterr().err == ""
 
+    @pytest.mark.parametrize(
+        ("verbosity", "level"),
+        [
+            (-2, logging.CRITICAL + 10),
+            (-1, logging.ERROR),
+            (0, logging.WARNING),
+            (1, logging.INFO),
+            (2, logging.DEBUG),
+            (5, logging.DEBUG),
+        ],
+    )
+    def test_v_and_q_set_the_level(self, verbosity: int, level: int) -> None:
+        handler = _logs.setup(verbosity, "text", io.StringIO())
+        try:
+            assert logging.getLogger("escalate").level == level
+        finally:
+            _logs.teardown(handler)
+
     def test_tick_now_earlier_than_the_last_tick_is_refused(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self, demo: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        folder = tmp_path / "demo"
-        assert main(["demo", "--dir", str(folder)]) == 0
-        capsys.readouterr()
-        config, db = folder / "helpdesk.toml", folder / "demo.db"
-        past = "2026-11-20T09:00:00+01:00"
-        args = ["tick", "--config", str(config), "--db", str(db), "--now", past]
-        assert main([*args, "--outbox", str(tmp_path / "m")]) == 1
+        assert self.tick(demo, "2026-11-20T09:00:00+01:00") == 1
         err = capsys.readouterr().err
         assert "--now: 2026-11-20T09:00:00+01:00 is earlier than the last tick" in err

@@ -203,16 +203,14 @@ class TestVariablesTable:
         keys of ``case``) are recorded and compared with the tables."""
         passed: dict[str, set[str]] = {}
         render_mail = Templates.render_mail
+        kinds = self.KINDS
 
         def recording(self: Templates, name: str, /, **context: Any) -> Any:
             names = set(context)
             if "case" in context:
                 names |= {f"case.{k}" for k in context["case"]}
-            passed.setdefault(self_kind(name), set()).update(names)
+            passed.setdefault(kinds[name], set()).update(names)
             return render_mail(self, name, **context)
-
-        def self_kind(name: str) -> str:
-            return self.KINDS[name]
 
         monkeypatch.setattr(Templates, "render_mail", recording)
         assert main(["demo", "--dir", str(tmp_path / "demo")]) == 0

@@ -248,11 +248,12 @@ class _Engine:
         key: str,
         recipients: Iterable[str],
         context: Mapping[str, Any],
+        now: datetime,
     ) -> list[OutgoingMail]:
+        """The mails of ``template`` to each recipient, dated ``now``."""
         if not recipients:
             return []
         rendered = self.templates.render_mail(template, **context)
-        now = self.clock.now()
         return [
             OutgoingMail(
                 key=key,

@@ -70,7 +70,7 @@ class _LeadsAndTasks(_Engine):
                     ]
                     template = self.lead_templates[0]
                 self._enqueue(
-                    self._mails(template, action.key, recipients, context), now
+                    self._mails(template, action.key, recipients, context, now), now
                 )
                 done.append(action)
             self.store.save_lead(lead, next_due=self.next_lead_due(lead))
@@ -113,6 +113,7 @@ class _LeadsAndTasks(_Engine):
                     key,
                     [owner],
                     task_reminder_context(task, due, self.zone),
+                    now,
                 )
                 self._enqueue(mails, now)
             self.store.save_task(task, next_due=None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 #: The attributes every LogRecord has: anything else came in through ``extra=``.
@@ -44,8 +45,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        from datetime import UTC, datetime
-
         return datetime.fromtimestamp(record.created, UTC).isoformat()
 
 

@@ -100,28 +100,25 @@ def _instant(text: str) -> datetime:
     return t
 
 
-def _duration(text: str) -> timedelta:
-    try:
-        every = parse_duration(text, "--every")
-    except ConfigError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if every <= timedelta(0):
-        raise argparse.ArgumentTypeError(
-            f'--every: expected a positive duration like "60s", got {text!r}'
-        )
-    return every
+def _duration_option(
+    option: str, example: str, *, zero: bool
+) -> Callable[[str], timedelta]:
+    """An argparse type: a duration in the configuration's syntax, positive (or
+    zero when ``zero``)."""
 
+    def parse(text: str) -> timedelta:
+        try:
+            value = parse_duration(text, option)
+        except ConfigError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        if value < timedelta(0) or (value == timedelta(0) and not zero):
+            kind = "" if zero else "positive "
+            raise argparse.ArgumentTypeError(
+                f'{option}: expected a {kind}duration like "{example}", got {text!r}'
+            )
+        return value
 
-def _lag(text: str) -> timedelta:
-    try:
-        lag = parse_duration(text, "--max-lag")
-    except ConfigError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if lag < timedelta(0):
-        raise argparse.ArgumentTypeError(
-            f'--max-lag: expected a duration like "5m", got {text!r}'
-        )
-    return lag
+    return parse
 
 
 def _logging_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -235,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     outbox(run)
     run.add_argument(
         "--every",
-        type=_duration,
+        type=_duration_option("--every", "60s", zero=False),
         default=timedelta(seconds=60),
         metavar="DURATION",
         help='the interval, e.g. "60s" or "5m" (default 60s)',
@@ -265,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     now(status)
     status.add_argument(
         "--max-lag",
-        type=_lag,
+        type=_duration_option("--max-lag", "5m", zero=True),
         metavar="DURATION",
         help="exit 1 if the oldest overdue action or unsent mail is later than "
         'this, e.g. "5m" (for a health check)',

@@ -514,7 +514,7 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
                 if not self.store.record_fired(action.key, now):
                     continue  # another worker carried it out first
                 self.progress("fired")
-                file, rendered = self._carry_out(file, action, now)
+                file, rendered = self._carry_out(file, action, now, settings)
                 mails = self._enqueue(rendered, now)
                 done.append(
                     Fired(
@@ -532,11 +532,12 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
         self.progress("committed")
         for f in done:
             assert f.action is not None
+            step_id = f.action.action.id if f.action.action else None
             _log.info(
                 "case %s: %s %r of item %r carried out (due %s)",
                 case_id,
                 f.kind.value,
-                f.action.action.id if f.action.action else "expiry",
+                step_id or "expiry",
                 f.action.item_id,
                 f.due_at.isoformat(),
                 extra={
@@ -544,7 +545,7 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
                     "key": f.key,
                     "rule": f.action.rule,
                     "item": f.action.item_id,
-                    "action": f.action.action.id if f.action.action else None,
+                    "action": step_id,
                     "kind": f.kind.value,
                     "recipients": list(f.recipients),
                 },
@@ -552,7 +553,7 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
         return done
 
     def _carry_out(
-        self, file: CaseFile, action: DueAction, now: datetime
+        self, file: CaseFile, action: DueAction, now: datetime, settings: Settings
     ) -> tuple[CaseFile, list[OutgoingMail]]:
         if action.kind is ActionKind.EXPIRY:
             assert action.new_status is not None
@@ -571,7 +572,7 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
             self._write(change)
             file = change.file
         context = case_action_context(
-            file.case, action, self._zone_of(action, self.settings_for(file.case))
+            file.case, action, self._zone_of(action, settings)
         )
         mails: list[OutgoingMail] = []
         what = f"{action.kind.value} {step.id!r}"
@@ -579,7 +580,9 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
             if before.owner is None:  # nobody to warn: the warning is recorded
                 return file, mails
             owner = self._address_of(before.owner, f"the owner warned by {what}")
-            mails += self._mails(self.warning_template, action.key, [owner], context)
+            mails += self._mails(
+                self.warning_template, action.key, [owner], context, now
+            )
             return file, mails
         to = (
             [self._address_of(step.escalate_to, f"escalate_to of {what}")]
@@ -591,11 +594,16 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
             action.key,
             [*to, *step.extra_emails],
             context,
+            now,
         )
         if step.new_owner:
             owner = self._address_of(step.new_owner, f"new_owner of {what}")
             mails += self._mails(
-                step.notify_template or "assignment", action.key, [owner], context
+                step.notify_template or "assignment",
+                action.key,
+                [owner],
+                context,
+                now,
             )
         return file, mails
 
