@@ -253,6 +253,12 @@ class TestFields:
         ):
             config(("customer = { type", 'priority = "text"\ncustomer = { type'))
 
+    def test_a_field_that_is_neither_a_type_nor_a_table(self) -> None:
+        with pytest.raises(
+            ConfigError, match=r"fields.seats: expected a type \('text'"
+        ):
+            config(("customer = { type", 'seats = [""]\ncustomer = { type'))
+
     def test_without_fields_conditions_are_a_warning(self) -> None:
         c = config(
             (

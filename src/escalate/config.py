@@ -584,6 +584,10 @@ def _fields(t: Table) -> FrozenMap[str, FieldSpec]:
         if name in CASE_ATTRIBUTES:
             raise fail(t.at(name), "a custom field (not a case attribute)", name)
         raw = t.raw(name)
+        if not isinstance(raw, (str, dict)):
+            raise fail(
+                t.at(name), f'a type ({types}) or {{ type = "choice", ...}}', raw
+            )
         spec = Table(raw, t.at(name)) if isinstance(raw, dict) else None
         kind = spec.text("type") if spec is not None else raw
         if kind not in {f.value for f in FieldType}:
