@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from escalate.errors import ConfigError
+from escalate.errors import ConfigError, InvalidOperation
 from escalate.matching import (
     Agent,
     AssignmentRecord,
+    MatchReason,
     Qualification,
     QualificationCatalog,
     Relaxation,
     Routing,
+    WaitingQueue,
     assign_bulk,
     assign_manually,
     pull,
@@ -99,9 +102,22 @@ class TestPull:
     def test_nothing_matching(self) -> None:
         """A pull with nothing matching assigns nothing and says why."""
         ann = Agent(id="ann", qualifications={"dutch": 2})
-        result = pull(ann, [new(1, dutch=5)], ROUTING, now=T)
+        result = pull(
+            ann,
+            [new(1, dutch=5), new(2, dutch=3, networking=4), new(3, dutch=9)],
+            ROUTING,
+            now=T,
+        )
         assert result.assignments == ()
-        assert "none of the 1 waiting cases matches" in result.explain()
+        assert [(r.qualification, r.required, r.held) for r in result.missing] == [
+            ("dutch", 3, 2),
+            ("networking", 4, None),
+        ]
+        assert result.reason == (
+            "none of the 3 waiting cases matches the agent's qualifications; "
+            "nearest missing: dutch 2 < 3, networking >= 4 (not rated)"
+        )
+        assert pull(ann, [], ROUTING, now=T).reason == "no case is waiting"
 
     def test_unavailable_or_full(self) -> None:
         """An unavailable agent, or one without free capacity, gets nothing."""
@@ -122,8 +138,68 @@ class TestPull:
         assert pull(ann, [case], ROUTING, now=T + H).assignments == ()
         assert pull(ann, [case], ROUTING, now=T + 3 * H).assignments == ()
         (done,) = pull(ann, [case], ROUTING, now=T + 5 * H).assignments
-        assert "dropped patient after waiting 2:00:00" in done.reasons
-        assert "lowered dutch to 6 after waiting 4:00:00" in done.reasons
+        assert done.qualifications == (
+            MatchReason(
+                qualification="dutch",
+                asked=8,
+                required=6,
+                held=6,
+                relaxed_by=(ROUTING.relaxation[1],),
+            ),
+            MatchReason(
+                qualification="patient",
+                asked=9,
+                required=None,
+                held=None,
+                relaxed_by=(ROUTING.relaxation[0],),
+            ),
+        )
+        assert "dropped patient after waiting 2h" in done.reasons
+        assert "lowered dutch from 8 to 6 after waiting 4h" in done.reasons
+
+    def test_no_relaxation_note_when_the_level_stays(self) -> None:
+        """Lowering a level already at the bottom of its scale changes nothing,
+        and nothing says it did."""
+        case = new(1, dutch=1)
+        (done,) = pull(
+            Agent(id="ann", qualifications={"dutch": 1}), [case], ROUTING, now=T + 5 * H
+        ).assignments
+        assert done.qualifications[0].relaxed_by == ()
+        assert not any("lowered" in r for r in done.reasons)
+        assert ROUTING.reasons(case, T + 5 * H)[0].relaxation is None
+
+    def test_reasons_are_data_rendered_as_text(self) -> None:
+        """Each requirement comes with the level asked, required and held; the
+        sentences are rendered from them."""
+        (done,) = pull(
+            Agent(id="ann", qualifications={"dutch": 7, "networking": 9}),
+            [new(1, "urgent", dutch=5, networking=2)],
+            ROUTING,
+            now=T + H,
+        ).assignments
+        assert (done.method, done.case_score, done.surplus) == ("pull", 40060, 9)
+        assert [(r.qualification, r.required, r.held) for r in done.qualifications] == [
+            ("dutch", 5, 7),
+            ("networking", 2, 9),
+        ]
+        assert done.reasons == (
+            "qualified: dutch 7 >= 5, networking 9 >= 2",
+            "case score 40060 (priority 'urgent', waited 1h), surplus 9",
+        )
+
+    def test_a_queue_decides_at_one_instant(self) -> None:
+        """A queue built at one instant refuses a pull at another (its waiting
+        times and relaxation would contradict the pull's), and another routing."""
+        queue = WaitingQueue.of([new(1, dutch=8, patient=9)], ROUTING, T + 3 * H)
+        ann = Agent(id="ann", qualifications={"dutch": 6})
+        with pytest.raises(InvalidOperation, match="now: .* is not the instant"):
+            pull(ann, queue, ROUTING, now=T + 5 * H)
+        other = Routing(queue_user="queue", catalog=CATALOG)
+        with pytest.raises(InvalidOperation, match="routing: not the routing"):
+            pull(ann, queue, other, now=T + 3 * H)
+        # The same instant in another zone is the same instant.
+        same = (T + 3 * H).astimezone(ZoneInfo("Europe/Amsterdam"))
+        assert pull(ann, queue, ROUTING, now=same).assignments == ()
 
 
 class TestManual:
@@ -132,6 +208,7 @@ class TestManual:
         a = assign_manually(new(1), "bob", by=SUP, now=T)
         assert (a.case.owner, a.case.status) == ("bob", Status.ACTIVE_NEW)
         assert dict(a.changes) == {"owner": "bob"}
+        assert a.reasons == ("assigned by hand by sup",)
 
     def test_suggestions_from_own_recent_assignments(self) -> None:
         """Most recent first, distinct, limited, available and qualified only."""
@@ -187,6 +264,23 @@ class TestBulk:
         )
         reasons = {u.case_id: u.reason for u in result.unassigned}
         assert reasons == {
-            "c1": "no available agent has dutch >= 7",
+            "c1": "no available agent has dutch >= 7 (the best has 6)",
             "c3": "all 1 qualified agents are at capacity",
         }
+        c1 = result.unassigned[0]
+        assert (c1.qualified_agents, c1.agents) == (0, 1)
+        assert [(r.qualification, r.required, r.held) for r in c1.requirements] == [
+            ("dutch", 7, 6)
+        ]
+        nobody = assign_bulk([new(1, dutch=7)], [], ROUTING, now=T, by=SUP)
+        assert nobody.unassigned[0].reason == "no agent is available"
+
+    def test_bulk_reasons_carry_the_agent_rating(self) -> None:
+        """A bulk decision names the rating of the agent it chose."""
+        agents = [Agent(id="ann", qualifications={"dutch": 7}, capacity=1)]
+        (done,) = assign_bulk(
+            [new(1, dutch=5)], agents, ROUTING, now=T, by=SUP
+        ).assignments
+        assert done.method == "bulk"
+        assert done.qualifications[0].held == 7
+        assert done.reasons[0] == "qualified: dutch 7 >= 5"

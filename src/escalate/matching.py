@@ -38,10 +38,11 @@ from typing import Any, Final
 
 import attrs
 
+from escalate._durations import format_duration
 from escalate._frozen import FrozenMap
 from escalate._instants import require_aware, to_us
 from escalate._maxflow import MaxFlow
-from escalate.errors import ConfigError, WrongTypeError
+from escalate.errors import ConfigError, InvalidOperation, WrongTypeError
 from escalate.model import Actor, Case, Status
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "Assignment",
     "AssignmentRecord",
     "BulkResult",
+    "MatchReason",
     "PullResult",
     "Qualification",
     "QualificationCatalog",
@@ -197,6 +199,67 @@ class Relaxation:
     lower: FrozenMap[str, int] = attrs.field(factory=FrozenMap, converter=_ints)
 
 
+def _where(case: Case) -> str:
+    return f"case {case.id!r} requirements"
+
+
+@attrs.frozen(kw_only=True)
+class MatchReason:
+    """One required qualification in a matching decision, as data.
+
+    ``str(reason)`` renders it: ``dutch 8 >= 5``, ``dutch 2 < 5``,
+    ``dutch >= 5 (not rated)``, ``patient dropped after waiting 2h``.
+
+    Attributes:
+        qualification: The qualification's name.
+        asked: The level the case asks for.
+        required: The level required now, after relaxation; None when a
+            relaxation step dropped the requirement.
+        held: The agent's rating (None: not rated, or no agent in question).
+        relaxed_by: The relaxation steps that changed the requirement, in order
+            (empty: not relaxed). A step that would lower a level already at the
+            bottom of its scale changes nothing and is not listed.
+    """
+
+    qualification: str
+    asked: int
+    required: int | None
+    held: int | None = None
+    relaxed_by: tuple[Relaxation, ...] = ()
+
+    @property
+    def met(self) -> bool:
+        """Whether the rating satisfies the requirement (a dropped one always is)."""
+        return self.required is None or (
+            self.held is not None and self.held >= self.required
+        )
+
+    def held_by(self, agent: Agent) -> MatchReason:
+        """This requirement with ``agent``'s rating."""
+        return attrs.evolve(self, held=agent.qualifications.get(self.qualification))
+
+    @property
+    def relaxation(self) -> str | None:
+        """What relaxation did, as text (None: nothing)."""
+        if not self.relaxed_by:
+            return None
+        after = format_duration(self.relaxed_by[-1].after)
+        if self.required is None:
+            return f"dropped {self.qualification} after waiting {after}"
+        return (
+            f"lowered {self.qualification} from {self.asked} to {self.required} "
+            f"after waiting {after}"
+        )
+
+    def __str__(self) -> str:
+        name, required, held = self.qualification, self.required, self.held
+        if required is None:
+            return self.relaxation or f"{name} not required"
+        if held is None:
+            return f"{name} >= {required} (not rated)"
+        return f"{name} {held} {'>=' if held >= required else '<'} {required}"
+
+
 @attrs.frozen(kw_only=True)
 class Routing:
     """The company's assignment settings.
@@ -231,45 +294,68 @@ class Routing:
             case.owner == self.queue_user and case.status.name == Status.ACTIVE_NEW.name
         )
 
-    def requirements(
-        self, case: Case, now: datetime
-    ) -> tuple[FrozenMap[str, int], list[str]]:
-        """The case's requirements at ``now``, after relaxation, with the steps
-        applied (as text, for explanations)."""
+    def requirements(self, case: Case, now: datetime) -> FrozenMap[str, int]:
+        """The case's requirements at ``now``, after relaxation."""
+        return self.relaxed(case.requirements, self.stage(case, now), _where(case))
+
+    def reasons(
+        self, case: Case, now: datetime, agent: Agent | None = None
+    ) -> tuple[MatchReason, ...]:
+        """Each requirement of the case at ``now`` as data: the level asked, the
+        level required after relaxation (and the steps that relaxed it), and the
+        agent's rating when an agent is given. In qualification order."""
+        reasons = self._reasons(case.requirements, self.stage(case, now), _where(case))
+        if agent is None:
+            return reasons
+        return tuple(r.held_by(agent) for r in reasons)
+
+    def stage(self, case: Case, now: datetime) -> int:
+        """How many relaxation steps apply to the case at ``now``."""
         waited = to_us(now, "now") - case.status_since_us
-        required = dict(
-            self.catalog.check(case.requirements, f"case {case.id!r} requirements")
+        return bisect_right(
+            [step.after // timedelta(microseconds=1) for step in self.relaxation],
+            waited,
         )
-        applied = []
-        for step in self.relaxation:
-            if waited < step.after // timedelta(microseconds=1):
-                break
-            for name in sorted(step.drop):
-                if required.pop(name, None) is not None:
-                    applied.append(f"dropped {name} after waiting {step.after}")
-            for name, by in sorted(step.lower.items()):
-                if name in required:
-                    low = self.catalog.qualification(name, "relaxation").low
-                    new = max(low, required[name] - by)
-                    applied.append(
-                        f"lowered {name} to {new} after waiting {step.after}"
-                    )
-                    required[name] = new
-        return FrozenMap(required), applied
 
     def relaxed(
         self, requirements: Mapping[str, int], stage: int, where: str
     ) -> FrozenMap[str, int]:
         """Requirements after the first ``stage`` relaxation steps."""
-        required = dict(self.catalog.check(requirements, where))
+        return FrozenMap(
+            {
+                r.qualification: r.required
+                for r in self._reasons(requirements, stage, where)
+                if r.required is not None
+            }
+        )
+
+    def _reasons(
+        self, requirements: Mapping[str, int], stage: int, where: str
+    ) -> tuple[MatchReason, ...]:
+        asked = self.catalog.check(requirements, where)
+        required: dict[str, int | None] = dict(asked)
+        steps: dict[str, list[Relaxation]] = {name: [] for name in asked}
         for step in self.relaxation[:stage]:
             for name in step.drop:
-                required.pop(name, None)
+                if required.get(name) is not None:
+                    required[name] = None
+                    steps[name].append(step)
             for name, by in step.lower.items():
-                if name in required:
+                level = required.get(name)
+                if level is not None:
                     low = self.catalog.qualification(name, "relaxation").low
-                    required[name] = max(low, required[name] - by)
-        return FrozenMap(required)
+                    if max(low, level - by) != level:
+                        required[name] = max(low, level - by)
+                        steps[name].append(step)
+        return tuple(
+            MatchReason(
+                qualification=name,
+                asked=asked[name],
+                required=required[name],
+                relaxed_by=tuple(steps[name]),
+            )
+            for name in sorted(asked)
+        )
 
     def case_score(self, case: Case, now: datetime) -> int:
         """Priority rank × 10,000 + minutes waited (at most 9,999)."""
@@ -294,45 +380,62 @@ def _surplus(agent: Agent, required: Mapping[str, int]) -> int | None:
     return min(total, 99)
 
 
-def _missing(agents: Sequence[Agent], required: Mapping[str, int]) -> str:
-    """Why no agent is qualified: the first requirement that no agent meets."""
-    for name, level in sorted(required.items()):
-        if not any(a.qualifications.get(name, -_INF) >= level for a in agents):
-            return f"no available agent has {name} >= {level}"
-    return "no available agent meets all requirements at once: " + ", ".join(
-        f"{n} >= {v}" for n, v in sorted(required.items())
-    )
-
-
 @attrs.frozen(kw_only=True)
 class Assignment:
     """A decision: ``case`` goes to ``agent``, and why.
 
+    The reasons are data (``method``, ``case_score``, ``surplus``,
+    ``qualifications``); ``reasons`` renders them as sentences.
+
     Attributes:
         case_id: The case.
         agent: The agent's id.
-        score: The pair's score (see the module docstring).
+        method: ``"pull"``, ``"bulk"`` or ``"manual"``.
+        score: The pair's score (see the module docstring; 0 for manual).
+        case_score: The case's score at ``at`` (0 for manual).
+        surplus: How far the agent's ratings exceed the requirements (0 for
+            manual).
+        qualifications: Each requirement of the case with the agent's rating
+            and any relaxation, in qualification order (empty for manual).
         before: The case as it was.
         changes: The changes to apply (``history.apply_change(file, changes,
             by=by, at=at)`` writes what they mean).
         by: Who assigns (the agent for a pull, the assigner otherwise).
         at: When.
-        reasons: Why, as sentences.
     """
 
     case_id: str
     agent: str
+    method: str
     score: int
+    case_score: int = 0
+    surplus: int = 0
+    qualifications: tuple[MatchReason, ...] = ()
     before: Case
     changes: FrozenMap[str, Any]
     by: Actor
     at: datetime
-    reasons: tuple[str, ...]
 
     @property
     def case(self) -> Case:
         """The case as it is after the assignment."""
         return self.before.changed(self.at, by=self.by, **self.changes)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why, as sentences rendered from the data."""
+        if self.method == "manual":
+            return (f"assigned by hand by {self.by.id}",)
+        met = [str(r) for r in self.qualifications if r.required is not None]
+        waited = timedelta(
+            microseconds=max(0, to_us(self.at, "at") - self.before.status_since_us)
+        )
+        return (
+            "qualified: " + (", ".join(met) or "no requirements"),
+            f"case score {self.case_score} (priority {self.before.priority!r}, "
+            f"waited {format_duration(waited)}), surplus {self.surplus}",
+            *(r.relaxation for r in self.qualifications if r.relaxation),
+        )
 
     def __str__(self) -> str:
         return f"case {self.case_id} -> {self.agent}: " + "; ".join(self.reasons)
@@ -340,24 +443,65 @@ class Assignment:
 
 @attrs.frozen(kw_only=True)
 class Unassigned:
-    """A waiting case that got no agent, and why."""
+    """A waiting case that got no agent, and why.
+
+    Attributes:
+        case_id: The case.
+        requirements: Each requirement at the time, with ``held`` the best
+            rating any available agent has (None: no available agent is rated).
+        qualified_agents: How many available agents qualify (when more than 0,
+            all of them were at capacity).
+        agents: How many agents were available.
+    """
 
     case_id: str
-    reason: str
+    requirements: tuple[MatchReason, ...]
+    qualified_agents: int
+    agents: int
+
+    @property
+    def reason(self) -> str:
+        """Why, as a sentence rendered from the data."""
+        if self.qualified_agents:
+            return f"all {self.qualified_agents} qualified agents are at capacity"
+        if not self.agents:
+            return "no agent is available"
+        for r in self.requirements:
+            if not r.met:
+                best = "none is rated" if r.held is None else f"the best has {r.held}"
+                return (
+                    f"no available agent has {r.qualification} >= {r.required} ({best})"
+                )
+        return "no available agent meets all requirements at once: " + ", ".join(
+            f"{r.qualification} >= {r.required}"
+            for r in self.requirements
+            if r.required is not None
+        )
 
 
 def _assigned(
-    case: Case, agent: str, score: int, *, by: Actor, now: datetime, reasons: list[str]
+    case: Case,
+    agent: Agent,
+    *,
+    method: str,
+    case_score: int,
+    surplus: int,
+    qualifications: tuple[MatchReason, ...],
+    by: Actor,
+    now: datetime,
 ) -> Assignment:
     return Assignment(
         case_id=case.id,
-        agent=agent,
-        score=score,
+        agent=agent.id,
+        method=method,
+        score=case_score * 100 - surplus,
+        case_score=case_score,
+        surplus=surplus,
+        qualifications=tuple(r.held_by(agent) for r in qualifications),
         before=case,
-        changes=FrozenMap({"owner": agent, "status": Status.ACTIVE_ASSIGNED}),
+        changes=FrozenMap({"owner": agent.id, "status": Status.ACTIVE_ASSIGNED}),
         by=by,
         at=now,
-        reasons=tuple(reasons),
     )
 
 
@@ -413,25 +557,27 @@ class _Scores:
         return rank * 10_000 + (0 if waited < 0 else min(waited, 9_999))
 
 
-class _Notes:
-    """The relaxation notes of a case (what was dropped or lowered), computed
-    once per distinct requirements and relaxation stage."""
+class _Reasons:
+    """The requirements of cases as data (:class:`MatchReason`, no agent yet),
+    computed once per distinct requirements and relaxation stage."""
 
     def __init__(self, routing: Routing, now: datetime) -> None:
-        self.routing, self.now = routing, now
+        self.routing = routing
         self.now_us = to_us(now, "now")
         self.thresholds = [
             step.after // timedelta(microseconds=1) for step in routing.relaxation
         ]
-        self.cache: dict[tuple[FrozenMap[str, int], int], list[str]] = {}
+        self.cache: dict[tuple[FrozenMap[str, int], int], tuple[MatchReason, ...]] = {}
 
-    def __call__(self, case: Case) -> list[str]:
+    def __call__(self, case: Case) -> tuple[MatchReason, ...]:
         stage = bisect_right(self.thresholds, self.now_us - case.status_since_us)
         key = (case.requirements, stage)
-        notes = self.cache.get(key)
-        if notes is None:
-            notes = self.cache[key] = self.routing.requirements(case, self.now)[1]
-        return notes
+        reasons = self.cache.get(key)
+        if reasons is None:
+            reasons = self.cache[key] = self.routing._reasons(
+                case.requirements, stage, _where(case)
+            )
+        return reasons
 
 
 class _AgentIndex:
@@ -532,18 +678,69 @@ class WaitingQueue:
             if _surplus(agent, required) is not None
         )
 
+    def missing(self, agent: Agent) -> tuple[MatchReason, ...]:
+        """What the agent lacks for the waiting cases it is not qualified for:
+        per qualification, the lowest level some waiting case requires above
+        the agent's rating (with that case's relaxation), in qualification
+        order. Empty when the agent qualifies for every waiting case."""
+        reasons = _Reasons(self.routing, self.now)
+        nearest: dict[str, tuple[tuple[int, int, str], MatchReason]] = {}
+        for required, members in self.groups.items():
+            if _surplus(agent, required) is not None:
+                continue
+            first = next((c for _, cid, c in members if cid not in self.taken), None)
+            if first is None:
+                continue
+            for r in reasons(first):
+                r = r.held_by(agent)
+                if r.met or r.required is None:
+                    continue
+                key = (r.required, r.asked, first.id)
+                known = nearest.get(r.qualification)
+                if known is None or key < known[0]:
+                    nearest[r.qualification] = (key, r)
+        return tuple(nearest[name][1] for name in sorted(nearest))
+
+
+def _same_instant(queue: WaitingQueue, routing: Routing, now: datetime) -> None:
+    """A queue's decisions hold at the instant it was built, for its routing."""
+    if to_us(now, "now") != to_us(queue.now, "queue.now"):
+        raise InvalidOperation(
+            f"now: {now.isoformat()} is not the instant the WaitingQueue was built "
+            f"at ({queue.now.isoformat()}); waiting times and relaxation would mix "
+            "two instants: build a new queue with WaitingQueue.of(cases, routing, "
+            "now)"
+        )
+    if routing is not queue.routing and routing != queue.routing:
+        raise InvalidOperation(
+            "routing: not the routing the WaitingQueue was built with; build a new "
+            "queue with WaitingQueue.of(cases, routing, now)"
+        )
+
 
 # -- pull ------------------------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
 class PullResult:
-    """What a pull assigned, and why (also when nothing matched)."""
+    """What a pull assigned, and why (also when nothing matched).
+
+    Attributes:
+        agent: The agent's id.
+        assignments: The decisions, best first.
+        free_before: The agent's free capacity before the pull.
+        considered: How many cases were waiting.
+        missing: When the agent qualified for no waiting case: per
+            qualification, the nearest requirement it falls short of, with its
+            rating (:meth:`WaitingQueue.missing`).
+        reason: The outcome as a sentence, rendered from the above.
+    """
 
     agent: str
     assignments: tuple[Assignment, ...]
     free_before: int
     considered: int
+    missing: tuple[MatchReason, ...] = ()
     reason: str
 
     def explain(self) -> str:
@@ -569,24 +766,32 @@ def pull(
         cases: Cases to consider (only waiting ones count), or a
             :class:`WaitingQueue` built once for many pulls.
         routing: The company's settings.
-        now: The instant (waiting time, relaxation).
+        now: The instant (waiting time, relaxation). A queue must have been
+            built at this instant, with this routing (else
+            :class:`~escalate.errors.InvalidOperation`): one pull decides at
+            one instant.
         open_counts: Agent id to the open cases it owns now.
     """
     require_aware(now, "now")
     routing.catalog.check(agent.qualifications, f"agent {agent.id!r}")
     free = _free(agent, open_counts or {})
-    queue = (
-        cases
-        if isinstance(cases, WaitingQueue)
-        else WaitingQueue.of(cases, routing, now)
-    )
+    if isinstance(cases, WaitingQueue):
+        _same_instant(cases, routing, now)
+        queue = cases
+    else:
+        queue = WaitingQueue.of(cases, routing, now)
 
-    def result(assignments: tuple[Assignment, ...], reason: str) -> PullResult:
+    def result(
+        assignments: tuple[Assignment, ...],
+        reason: str,
+        missing: tuple[MatchReason, ...] = (),
+    ) -> PullResult:
         return PullResult(
             agent=agent.id,
             assignments=assignments,
             free_before=free,
             considered=queue.size,
+            missing=missing,
             reason=reason,
         )
 
@@ -594,32 +799,33 @@ def pull(
         return result((), "the agent is not available")
     if free == 0:
         return result((), f"no free capacity (capacity {agent.capacity}, all taken)")
+    if not queue.size:
+        return result((), "no case is waiting")
     best = queue.best_for(agent, free)
     if not best:
+        missing = queue.missing(agent)
         return result(
             (),
             f"none of the {queue.size} waiting cases matches the agent's "
-            "qualifications",
+            "qualifications; nearest missing: " + ", ".join(map(str, missing)),
+            missing,
         )
     actor = Actor(agent.id)
-    notes = _Notes(routing, now)
-    chosen = []
-    for pair_score, case, required, surplus in best:
-        met = ", ".join(
-            f"{n} {agent.qualifications[n]} >= {v}" for n, v in sorted(required.items())
+    reasons = _Reasons(routing, now)
+    chosen = tuple(
+        _assigned(
+            case,
+            agent,
+            method="pull",
+            case_score=(pair_score + surplus) // 100,
+            surplus=surplus,
+            qualifications=reasons(case),
+            by=actor,
+            now=now,
         )
-        reasons = [
-            "qualified: " + (met or "no requirements"),
-            f"case score {(pair_score + surplus) // 100} (priority {case.priority!r}, "
-            f"waited), surplus {surplus}",
-            *notes(case),
-        ]
-        chosen.append(
-            _assigned(case, agent.id, pair_score, by=actor, now=now, reasons=reasons)
-        )
-    return result(
-        tuple(chosen), f"{len(chosen)} best matching cases (free capacity {free})"
+        for pair_score, case, _, surplus in best
     )
+    return result(chosen, f"{len(chosen)} best matching cases (free capacity {free})")
 
 
 # -- manual assignment and suggestions -------------------------------------------
@@ -652,7 +858,7 @@ def suggest(
     if limit < 0:
         raise ConfigError(f"limit: expected a number >= 0, got {limit}")
     by_id = {a.id: a for a in agents}
-    required, _ = routing.requirements(case, now)
+    required = routing.requirements(case, now)
     mine = sorted(
         (r for r in history if r.assigner == assigner),
         key=lambda r: (-to_us(r.at, "at"), r.agent),
@@ -677,16 +883,16 @@ def assign_manually(case: Case, agent: str, *, by: Actor, now: datetime) -> Assi
         raise WrongTypeError(f"by: expected an Actor, got {by!r}")
     if not agent:
         raise ConfigError(f"agent: expected a user id, got {agent!r}")
-    changes = FrozenMap({"owner": agent})
+    require_aware(now, "now")
     return Assignment(
         case_id=case.id,
         agent=agent,
+        method="manual",
         score=0,
         before=case,
-        changes=changes,
+        changes=FrozenMap({"owner": agent}),
         by=by,
         at=now,
-        reasons=(f"assigned by hand by {by.id}",),
     )
 
 
@@ -740,6 +946,10 @@ def assign_bulk(
     free = {a.id: _free(a, counts) for a in pool}
     score = _Scores(routing, now)
     index = _AgentIndex(pool, routing.catalog)
+    best_rating: dict[str, int] = {}
+    for a in pool:
+        for name, rating in a.qualifications.items():
+            best_rating[name] = max(rating, best_rating.get(name, rating))
 
     # Group the cases by their requirements now; find each group's agents.
     raw = _waiting_groups(cases, routing, now)
@@ -802,7 +1012,7 @@ def assign_bulk(
     flow.run(source, sink)
 
     # Turn group flows into case assignments: best cases first, tightest agents.
-    notes = _Notes(routing, now)
+    reasons = _Reasons(routing, now)
     assignments: list[Assignment] = []
     unassigned: list[Unassigned] = []
     for gi, g in enumerate(keys):
@@ -810,32 +1020,35 @@ def assign_bulk(
         for surplus, agent in fits[g]:
             n = _INF - edges[(gi, agent)][1]  # the flow on the edge
             quota.extend([(surplus, agent, n)] if n > 0 else [])
-        members = groups[g]
         k = 0
-        for sc, case in members:
+        for sc, case in groups[g]:
             if k >= len(quota):
-                if not fits[g]:
-                    reason = _missing(pool, g)
-                else:
-                    reason = f"all {len(fits[g])} qualified agents are at capacity"
-                unassigned.append(Unassigned(case_id=case.id, reason=reason))
+                unassigned.append(
+                    Unassigned(
+                        case_id=case.id,
+                        requirements=tuple(
+                            attrs.evolve(r, held=best_rating.get(r.qualification))
+                            for r in reasons(case)
+                        ),
+                        qualified_agents=len(fits[g]),
+                        agents=len(pool),
+                    )
+                )
                 continue
             surplus, agent, n = quota[k]
             quota[k] = (surplus, agent, n - 1)
             if n == 1:
                 k += 1
-            reasons = [
-                "qualified: "
-                + (
-                    ", ".join(f"{n} >= {v}" for n, v in sorted(g.items()))
-                    or "no requirements"
-                ),
-                f"case score {sc}, surplus {surplus}",
-                *notes(case),
-            ]
             assignments.append(
                 _assigned(
-                    case, agent, sc * 100 - surplus, by=by, now=now, reasons=reasons
+                    case,
+                    by_id[agent],
+                    method="bulk",
+                    case_score=sc,
+                    surplus=surplus,
+                    qualifications=reasons(case),
+                    by=by,
+                    now=now,
                 )
             )
     assignments.sort(key=lambda a: a.case_id)

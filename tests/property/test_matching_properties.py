@@ -127,6 +127,50 @@ class TestMatchingProperties:
         assert all(n <= by_id[agent].capacity for agent, n in by_agent.items())
         assert len(result.assignments) + len(result.unassigned) == len(cases)
 
+    @settings(max_examples=200, deadline=None)
+    @given(case_lists, agent_lists)
+    def test_reasons_agree_with_the_decisions(self, cs: list, ags: list) -> None:
+        """The reasons as data say what a brute-force check says: each
+        assignment's requirements hold the chosen agent's ratings and are met; a
+        case left for want of a qualified agent has none, and one left with
+        qualified agents has them all at capacity; an empty pull's "missing"
+        names only requirements the agent falls short of."""
+        cases, agents = build(cs, ags)
+        pool = [a for a in agents if a.available]
+        by_id = {a.id: a for a in agents}
+        cases_by_id = {c.id: c for c in cases}
+        result = assign_bulk(cases, agents, ROUTING, now=T, by=Actor("sup"))
+        for a in result.assignments:
+            agent = by_id[a.agent]
+            assert [r.qualification for r in a.qualifications] == sorted(
+                cases_by_id[a.case_id].requirements
+            )
+            for r in a.qualifications:
+                assert r.met and r.held == agent.qualifications.get(r.qualification)
+        for u in result.unassigned:
+            fit = [a for a in pool if qualified(a, cases_by_id[u.case_id])]
+            assert u.qualified_agents == len(fit)
+            for r in u.requirements:
+                best = max(
+                    (
+                        a.qualifications[r.qualification]
+                        for a in pool
+                        if r.qualification in a.qualifications
+                    ),
+                    default=None,
+                )
+                assert r.held == best
+        for agent in pool:
+            empty = pull(agent, cases, ROUTING, now=T)
+            if empty.assignments or not empty.considered or not agent.capacity:
+                continue
+            assert empty.missing
+            for r in empty.missing:
+                assert not r.met
+                assert any(
+                    c.requirements.get(r.qualification) == r.required for c in cases
+                )
+
     @settings(max_examples=150, deadline=None)
     @given(case_lists, agent_lists, st.randoms(use_true_random=False))
     def test_independent_of_input_order(self, cs: list, ags: list, rnd: Any) -> None:
