@@ -63,6 +63,9 @@ class TestExample:
         assert book.expiry is not None
         assert book.expiry.pending == Status.PENDING
         assert sorted(config.settings.leads.types) == ["phone", "web"]
+        north = config.settings.leads.effective_settings("web", "north").hours.value
+        sales = config.settings.calendars["sales"]
+        assert north.weekly == (*sales.weekly[:5], ((9 * H, 16 * H),), ())
         assert config.routing is not None
         assert sorted(config.routing.catalog.qualifications) == [
             "dutch",
@@ -272,6 +275,13 @@ class TestErrors:
                 "[rules.gold]",
                 '[leads.teams.web.north]\nresponsible = ["x"]\n[rules.gold]',
                 'leads.teams.web: expected a lead type, one of [], got "web"',
+            ),
+            (
+                "[rules.gold]",
+                '[leads.types.web]\naccept_within = "1h"\nfirst_activity_within = "1h"'
+                '\nhours = "office"\n[leads.teams.web.north]\nresponsible = ["x"]\n'
+                'days = { sat = "10-14" }\n[rules.gold]',
+                "leads.teams.web.north: days['sat']: expected",
             ),
             (
                 "[rules.gold]",

@@ -211,11 +211,67 @@ class TestEscalation:
     def test_a_team_with_its_own_saturday_hours(self) -> None:
         """North opens Saturdays 10-14: its Friday lead escalates Saturday 10:30;
         south keeps the global hours (Monday 09:30)."""
-        s = dealer().set_team_hours("web", "north", SATURDAYS, by=NORTH_ADMIN)
+        s = dealer().set_team_hours(
+            "web", "north", {"sat": "10:00-14:00"}, by=NORTH_ADMIN
+        )
         north = lead(reached=at(27, 16, 30))
         south = lead(id="L2", team="south", reached=at(27, 16, 30))
         assert lead_deadlines(north, s)[0] == at(28, 10, 30)
         assert lead_deadlines(south, s)[0] == at(30, 9, 30)
+
+    def test_a_team_admin_adjusts_saturday_and_keeps_following_the_weekdays(
+        self,
+    ) -> None:
+        """Seed 003: the admin of north opens Saturdays for their team; later the
+        administrator moves the company's weekday hours to 08:00-16:00. North's
+        weekdays follow (inherited per day), its Saturday stays, south follows."""
+        s = dealer().set_team_hours(
+            "web", "north", {"sat": "10:00-14:00"}, by=NORTH_ADMIN
+        )
+        earlier = BusinessHours.from_spec(
+            {"mon-fri": "08:00-16:00"}, tz="Europe/Copenhagen"
+        )
+        s = s.update_type("web", hours=earlier, by=ADMIN)
+        monday = lead(reached=at(30, 7, 0))
+        assert lead_deadlines(monday, s)[0] == at(30, 9, 0)  # 08:00 + 1 h
+        friday = lead(reached=at(27, 15, 30))  # 30 min left on Friday, 30 on Saturday
+        assert lead_deadlines(friday, s)[0] == at(28, 10, 30)
+        south = lead(id="L2", team="south", reached=at(27, 15, 30))
+        assert lead_deadlines(south, s)[0] == at(30, 8, 30)
+        north = s.effective_settings("web", "north")
+        assert north.hours.source is SettingSource.TEAM
+        assert [d.source for d in north.days] == [SettingSource.GLOBAL] * 5 + [
+            SettingSource.TEAM,
+            SettingSource.GLOBAL,
+        ]
+        assert north.hours.value.weekly == (
+            *earlier.weekly[:5],
+            (((10 * H, 14 * H)),),
+            (),
+        )
+        # None inherits everything again
+        back = s.set_team_hours("web", "north", None, by=NORTH_ADMIN)
+        assert back.effective_settings("web", "north").hours.value == earlier
+
+    def test_a_calendar_of_its_own_inherits_nothing(self) -> None:
+        """A team given a whole calendar (another zone, say) keeps it when the
+        global hours change: that is what a calendar of its own means."""
+        s = dealer().set_team_hours("web", "north", SATURDAYS, by=ADMIN)
+        s = s.update_type(
+            "web",
+            hours=BusinessHours.from_spec({"mon-fri": "08:00-16:00"}, tz="UTC"),
+            by=ADMIN,
+        )
+        assert s.effective_settings("web", "north").hours.value == SATURDAYS
+
+    def test_bad_team_days(self) -> None:
+        """A day spec that does not parse names the day and what was expected."""
+        with pytest.raises(ConfigError, match=r"days\['sat'\]"):
+            dealer().set_team_hours("web", "north", {"sat": "10-14"}, by=ADMIN)
+        with pytest.raises(ConfigError, match="unknown day 'saturday2'"):
+            dealer().set_team_hours("web", "north", {"saturday2": "closed"}, by=ADMIN)
+        with pytest.raises(ConfigError, match="expected a mapping of days"):
+            dealer().set_team_hours("web", "north", "sat 10-14", by=ADMIN)  # type: ignore[arg-type]
 
     def test_second_phase_after_acceptance(self) -> None:
         """Accepted in time: the first-activity phase runs from acceptance; a
@@ -331,6 +387,38 @@ def test_deadlines_are_business_time_from_each_phase_start(
     )
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["closed", "09:00-17:00", "08:00-12:00"]),
+        min_size=7,
+        max_size=7,
+    ),
+    st.dictionaries(st.integers(0, 6), st.sampled_from(["closed", "10:00-14:00"])),
+    st.lists(st.sampled_from(["closed", "07:00-15:00"]), min_size=7, max_size=7),
+)
+def test_team_days_inherit_per_day(
+    first: list[str], team_days: dict[int, str], later: list[str]
+) -> None:
+    """Each weekday is the team's where it set one, else the global one in force
+    now (a brute-force model: one lookup per day)."""
+
+    def week(days: list[str]) -> BusinessHours:
+        return BusinessHours.from_spec(dict(enumerate(days)), tz="Europe/Copenhagen")
+
+    s = LeadSettings().define_type(
+        LeadType(
+            name="web", accept_within=H, first_activity_within=H, hours=week(first)
+        ),
+        by=ADMIN,
+    )
+    s = s.set_team_hours("web", "north", team_days, by=NORTH_ADMIN)
+    s = s.update_type("web", hours=week(later), by=ADMIN)
+    got = s.effective_settings("web", "north").hours.value.weekly
+    model = week([team_days.get(d, later[d]) for d in range(7)]).weekly
+    assert got == model
+
+
 @given(
     global_within=durations,
     new_global=durations,
@@ -441,5 +529,9 @@ class TestEngine:
         s = dealer(external=AGENCY, team_admins_may_edit=True)
         s = s.set_team_hours("web", "north", SATURDAYS, by=ADMIN)
         s = s.set_team_times("web", "south", by=ADMIN, accept_within=3 * H)
+        s = s.set_team_hours("web", "east", {"sat,sun": "10:00-12:00"}, by=ADMIN)
         back = Settings.from_document(Settings(leads=s).document()).leads
         assert back == s
+        assert back.effective_settings("web", "east").hours.value == (
+            SHOWROOM.with_overrides({"sat,sun": "10:00-12:00"})
+        )

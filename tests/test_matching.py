@@ -192,7 +192,7 @@ class TestPull:
         times and relaxation would contradict the pull's), and another routing."""
         queue = WaitingQueue.of([new(1, dutch=8, patient=9)], ROUTING, T + 3 * H)
         ann = Agent(id="ann", qualifications={"dutch": 6})
-        with pytest.raises(InvalidOperation, match="now: .* is not the instant"):
+        with pytest.raises(InvalidOperation, match=r"now: .* is not the instant"):
             pull(ann, queue, ROUTING, now=T + 5 * H)
         other = Routing(queue_user="queue", catalog=CATALOG)
         with pytest.raises(InvalidOperation, match="routing: not the routing"):

@@ -497,6 +497,7 @@ def _leads(t: Table, calendars: Mapping[str, BusinessHours]) -> LeadSettings:
         for team, o in per_team.named():
             kwargs = {
                 "hours": _calendar_named(o, "hours", calendars),
+                "days": o.mapping("days"),
                 "accept_within": o.duration("accept_within", None),
                 "first_activity_within": o.duration("first_activity_within", None),
                 "responsible": o.texts("responsible"),

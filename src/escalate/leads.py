@@ -32,6 +32,7 @@ from typing import Any, Final
 import attrs
 
 from escalate._frozen import FrozenMap
+from escalate._hours_spec import DayShifts, parse_day, parse_days
 from escalate._instants import require_aware, require_duration, to_us, utc_from_us
 from escalate._keys import action_key, basis_part
 from escalate.errors import ConfigError, InvalidOperation, PermissionDenied
@@ -174,18 +175,38 @@ def _users(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(users))
 
 
+def _days(value: Mapping[Any, Any]) -> FrozenMap[int, DayShifts]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"days: expected a mapping of days to hours such as {{'sat': "
+            f"'10:00-14:00'}}, got {value!r}"
+        )
+    days: dict[int, DayShifts] = {}
+    for key, spec in value.items():
+        shifts = parse_day(spec, where=f"days[{key!r}]")
+        for day in parse_days(key):
+            days[day] = shifts
+    return FrozenMap(sorted(days.items()))
+
+
 @attrs.frozen(kw_only=True)
 class TeamOverride:
-    """What one team sets for one lead type; None means inherited.
+    """What one team sets for one lead type; None (or empty) means inherited.
 
     Attributes:
-        hours: The team's opening hours, or None.
+        hours: The team's own calendar, or None: the lead type's. A calendar of
+            its own inherits nothing (for a team in another zone).
+        days: Weekdays (Monday 0) whose hours the team sets, on top of the
+            calendar in force; the other days follow the lead type's hours,
+            also when those change later. Given as a spec such as
+            ``{"sat": "10:00-14:00"}``.
         accept_within: The team's accept time, or None.
         first_activity_within: The team's first-activity time, or None.
         responsible: The users reminded for this type in this team.
     """
 
     hours: BusinessHours | None = None
+    days: FrozenMap[int, DayShifts] = attrs.field(factory=FrozenMap, converter=_days)
     accept_within: timedelta | None = None
     first_activity_within: timedelta | None = None
     responsible: tuple[str, ...] = attrs.field(default=(), converter=_users)
@@ -211,7 +232,9 @@ class ResolvedLeadSettings:
     """A lead type's settings as they apply to one team (for a settings UI).
 
     Every attribute is a :class:`Sourced`: the value in force, and whether the
-    team set it or it is inherited from the global lead type.
+    team set it or it is inherited from the global lead type. ``hours`` is the
+    calendar in force (the team's source if it set its own calendar or any day);
+    ``days`` holds each weekday's shifts, Monday first, with its own source.
     """
 
     lead_type: str
@@ -221,6 +244,7 @@ class ResolvedLeadSettings:
     accept_within: Sourced
     first_activity_within: Sourced
     hours: Sourced
+    days: tuple[Sourced, ...]
     external: Sourced
     responsible: Sourced
 
@@ -259,6 +283,9 @@ class LeadSettings:
         factory=FrozenMap, converter=_overrides
     )
     team_types_allowed: bool = False
+    _hours: dict[tuple[str, str], BusinessHours] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
 
     # -- reading ----------------------------------------------------------------------
 
@@ -299,10 +326,32 @@ class LeadSettings:
             first_activity_within=pick(
                 o.first_activity_within, t.first_activity_within
             ),
-            hours=pick(o.hours, t.hours),
+            hours=Sourced(
+                self.hours(lead_type, team),
+                SettingSource.TEAM
+                if o.hours is not None or o.days
+                else SettingSource.GLOBAL,
+            ),
+            days=tuple(
+                pick(o.days.get(day), (o.hours or t.hours).weekly[day])
+                for day in range(7)
+            ),
             external=Sourced(t.external, SettingSource.GLOBAL),
             responsible=Sourced(o.responsible, SettingSource.TEAM),
         )
+
+    def hours(self, lead_type: str, team: str) -> BusinessHours:
+        """The opening hours in force for ``lead_type`` in ``team``: the team's
+        calendar or the lead type's, with the days the team set on top. Built
+        once per settings value and team (a calendar caches its years)."""
+        known = self._hours.get((lead_type, team))
+        if known is None:
+            t, o = self.lead_type(lead_type), self.override(lead_type, team)
+            known = o.hours or t.hours
+            if o.days:
+                known = known.with_overrides(dict(o.days))
+            self._hours[(lead_type, team)] = known
+        return known
 
     def problems(self, teams: Iterable[str] | None = None) -> tuple[LeadProblem, ...]:
         """Active, escalating lead types without responsible users in a team.
@@ -377,15 +426,32 @@ class LeadSettings:
         return self.define_type(changed, by=by)
 
     def set_team_hours(
-        self, lead_type: str, team: str, hours: BusinessHours | None, *, by: Actor
+        self,
+        lead_type: str,
+        team: str,
+        hours: Mapping[Any, Any] | BusinessHours | None,
+        *,
+        by: Actor,
     ) -> LeadSettings:
-        """The team's opening hours for a type (None: inherit the global ones).
-        Team admins may always adjust their own team's hours."""
+        """The team's opening hours for a type; this replaces what the team set
+        before. Team admins may always adjust their own team's hours.
+
+        Args:
+            hours: The days the team sets, as a spec (``{"sat": "10:00-14:00"}``):
+                the other days follow the lead type's hours, also when those
+                change later. Or a calendar of the team's own, which inherits
+                nothing. Or None: inherit everything again.
+        """
         self.lead_type(lead_type)
         _team(by, team, f"set_team_hours {lead_type!r}")
-        if hours is not None and not isinstance(hours, BusinessHours):
-            raise ConfigError(f"hours: expected a BusinessHours or None, got {hours!r}")
-        return self._with_override(lead_type, team, hours=hours)
+        if hours is None or isinstance(hours, BusinessHours):
+            return self._with_override(lead_type, team, hours=hours, days={})
+        if not isinstance(hours, Mapping):
+            raise ConfigError(
+                "hours: expected a mapping of days to hours such as {'sat': "
+                f"'10:00-14:00'}}, a BusinessHours or None, got {hours!r}"
+            )
+        return self._with_override(lead_type, team, hours=None, days=_days(hours))
 
     def set_team_times(
         self,

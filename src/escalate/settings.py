@@ -416,6 +416,10 @@ def _dump_leads(leads: LeadSettings) -> dict[str, Any]:
                     "hours": None
                     if o.hours is None
                     else _dump_hours(f"{lead_type}/{team}", o.hours),
+                    "days": [
+                        [day, [list(shift) for shift in shifts]]
+                        for day, shifts in o.days.items()
+                    ],
                     "accept_within": o.accept_within,
                     "first_activity_within": o.first_activity_within,
                     "responsible": list(o.responsible),
@@ -448,6 +452,10 @@ def _load_leads(data: dict[str, Any]) -> LeadSettings:
                 "hours": None
                 if hours is None
                 else _load_hours(f"{lead_type}/{team}", hours),
+                # documents written before per-day team hours have no "days"
+                "days": {
+                    day: tuple(map(tuple, shifts)) for day, shifts in o.get("days", ())
+                },
             }
         )
     return LeadSettings(

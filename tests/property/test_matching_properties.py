@@ -146,7 +146,8 @@ class TestMatchingProperties:
                 cases_by_id[a.case_id].requirements
             )
             for r in a.qualifications:
-                assert r.met and r.held == agent.qualifications.get(r.qualification)
+                assert r.met
+                assert r.held == agent.qualifications.get(r.qualification)
         for u in result.unassigned:
             fit = [a for a in pool if qualified(a, cases_by_id[u.case_id])]
             assert u.qualified_agents == len(fit)
