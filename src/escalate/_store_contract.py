@@ -33,8 +33,10 @@ from escalate.history import (
 )
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
+from escalate.matching import AssignmentRecord
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import (
+    AssignmentLog,
     CaseState,
     CaseStore,
     DocumentStore,
@@ -53,6 +55,7 @@ from escalate.ports import (
 )
 
 __all__ = [
+    "AssignmentLogContract",
     "CaseStoreContract",
     "DocumentStoreContract",
     "HistoryStoreContract",
@@ -88,7 +91,8 @@ class _StoreFactory:
     @staticmethod
     def case(case_id: str = "c1", **changes: Any) -> Case:
         """A case to store."""
-        return Case(id=case_id, number=f"N-{case_id}", created_at=_T0, **changes)
+        values: dict[str, Any] = {"number": f"N-{case_id}", "created_at": _T0}
+        return Case(id=case_id, **(values | changes))
 
 
 class CaseStoreContract(_StoreFactory):
@@ -219,6 +223,60 @@ class CaseStoreContract(_StoreFactory):
         assert first[0] == store.get_case("a")
         assert [c.id for c in store.open_cases("b", limit=2)] == ["d", "e"]
         assert store.open_cases("e", limit=2) == []
+
+    def test_cases_by_number(self) -> None:
+        """case_ids_by_number: every stored case with that number, open or
+        closed, by id; a case saved with another number moves."""
+        store = self.make_store()
+        store.save_case(self.case("b", number="C-1"), next_due=None)
+        store.save_case(
+            self.case("a", number="C-1", status=Status.CLOSED), next_due=None
+        )
+        c = store.save_case(self.case("c", number="C-2"), next_due=None)
+        assert store.case_ids_by_number("C-1") == ["a", "b"]
+        assert store.case_ids_by_number("C-3") == []
+        store.save_case(attrs.evolve(c, number="C-3"), next_due=None)
+        assert store.case_ids_by_number("C-2") == []
+        assert store.case_ids_by_number("C-3") == ["c"]
+
+    def test_owned_cases_and_open_counts(self) -> None:
+        """owned_cases: the open cases of an owner in a status, by id, a batch
+        at a time; open_counts: the open cases per owner, 0 for none, following
+        each save (an owner change, a close)."""
+        store = self.make_store()
+        new, assigned = Status.ACTIVE_NEW, Status.ACTIVE_ASSIGNED
+        for case_id, owner, status in (
+            ("d", "queue", new),
+            ("b", "queue", new),
+            ("a", "queue", Status.CLOSED),
+            ("e", "queue", assigned),
+            ("c", "ann", new),
+            ("f", "queue", new),
+        ):
+            store.save_case(
+                self.case(case_id, owner=owner, status=status), next_due=None
+            )
+        first = store.owned_cases("queue", status=new.name, after=None, limit=2)
+        assert [c.id for c in first] == ["b", "d"]
+        assert first[0] == store.get_case("b")
+        rest = store.owned_cases("queue", status=new.name, after="d", limit=2)
+        assert [c.id for c in rest] == ["f"]
+        assert store.open_counts(["queue", "ann", "bob"]) == {
+            "queue": 4,
+            "ann": 1,
+            "bob": 0,
+        }
+        b = store.get_case("b")
+        store.save_case(
+            b.changed(_T0, by=None, owner="ann", status=assigned), next_due=None
+        )
+        c = store.get_case("c")
+        store.save_case(c.changed(_T0, by=None, status=Status.CLOSED), next_due=None)
+        assert store.open_counts(["queue", "ann"]) == {"queue": 3, "ann": 1}
+        assert [
+            c.id
+            for c in store.owned_cases("queue", status=new.name, after=None, limit=9)
+        ] == ["d", "f"]
 
 
 class HistoryStoreContract(_StoreFactory):
@@ -621,7 +679,43 @@ class TickLogContract:
         assert store.last_tick() == later
 
 
+class AssignmentLogContract:
+    """The contract of an :class:`~escalate.ports.AssignmentLog`: manual
+    assignments, the latest first per assigner."""
+
+    def make_store(self) -> AssignmentLog:
+        """A fresh, empty store to test."""
+        raise NotImplementedError
+
+    def test_assignments_latest_first(self) -> None:
+        """Per assigner, the latest first (then the later recorded first), at
+        most the limit; records keep their instant."""
+        store = self.make_store()
+        assert store.assignments_by("sup", limit=5) == []
+
+        def record(agent: str, case_id: str, minutes: int, by: str = "sup") -> Any:
+            at = _T0 + timedelta(minutes=minutes)
+            return AssignmentRecord(assigner=by, agent=agent, case_id=case_id, at=at)
+
+        records = [
+            record("ann", "c1", 0),
+            record("bob", "c2", 10),
+            record("kim", "c3", 5),
+            record("eve", "c4", 10),
+            record("ann", "c5", 20, by="other"),
+        ]
+        for r in records:
+            store.record_assignment(r)
+        assert store.assignments_by("sup", limit=3) == [
+            records[3],
+            records[1],
+            records[2],
+        ]
+        assert store.assignments_by("other", limit=9) == [records[4]]
+
+
 class StoreContract(
+    AssignmentLogContract,
     CaseStoreContract,
     HistoryStoreContract,
     OutboxStoreContract,
@@ -683,6 +777,9 @@ class StoreContract(
                     SettingsVersion(digest="a" * 64, document="{}", saved_at=_T0)
                 )
                 store.record_fired("k2", _T0, skipped=True)
+                store.record_assignment(
+                    AssignmentRecord(assigner="sup", agent="ann", case_id="c1", at=_T0)
+                )
                 raise RuntimeError("crash")
 
         with pytest.raises(RuntimeError):
@@ -702,6 +799,7 @@ class StoreContract(
         assert store.settings_record() is None
         assert store.settings_versions() == []
         assert store.fired_key("k2") is None
+        assert store.assignments_by("sup", limit=1) == []
         assert store.next_number(DocumentKind.ACTION) == "ACT-0001"
 
     def test_case_deletion_keeps_history_and_a_record(self) -> None:

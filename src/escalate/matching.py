@@ -840,6 +840,15 @@ class AssignmentRecord:
     case_id: str
     at: datetime
 
+    def __attrs_post_init__(self) -> None:
+        for name in ("assigner", "agent", "case_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(
+                    f"AssignmentRecord.{name}: expected a non-empty text, got {value!r}"
+                )
+        require_aware(self.at, "AssignmentRecord.at")
+
 
 def suggest(
     assigner: str,

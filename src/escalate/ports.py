@@ -13,6 +13,7 @@ write, and a reader can hold each part in their head:
 :class:`DocumentStore`    escalation documents and their numbers
 :class:`SettingsStore`    the settings in force, and every version by digest
 :class:`TickLog`          the last tick (what ``escalate status`` reports)
+:class:`AssignmentLog`    manual assignments (what suggestions are made from)
 ========================  ==========================================================
 
 :class:`Store` is their union, which the engine asks for. Every write happens
@@ -45,9 +46,11 @@ from escalate.history import (
 )
 from escalate.leads import Lead
 from escalate.mail import Mailer, OutgoingMail
+from escalate.matching import AssignmentRecord
 from escalate.model import Case, Status, Task
 
 __all__ = [
+    "AssignmentLog",
     "Backlog",
     "CaseState",
     "CaseStore",
@@ -271,6 +274,9 @@ class CaseStore(_Transactional, Protocol):
       ``due_backlog`` counts what it would give with no limit.
     * ``delete_case`` removes the case and keeps the record, and refuses a record
       made before the case's history moved on; records are never removed.
+    * ``case_ids_by_number``, ``owned_cases`` and ``open_counts`` are asked
+      often: a store for many cases answers them from indexes (by number; by
+      owner and status, open cases only), as ``SqliteStore`` does.
     """
 
     def get_case(self, case_id: str) -> Case: ...
@@ -288,6 +294,11 @@ class CaseStore(_Transactional, Protocol):
     def open_case_states(self, after: str | None, *, limit: int) -> list[CaseState]: ...
     def delete_case(self, deletion: CaseDeletion) -> None: ...
     def case_deletions(self) -> list[CaseDeletion]: ...
+    def case_ids_by_number(self, number: str) -> list[str]: ...
+    def owned_cases(
+        self, owner: str, *, status: str, after: str | None, limit: int
+    ) -> list[Case]: ...
+    def open_counts(self, owners: Collection[str]) -> dict[str, int]: ...
 
 
 @runtime_checkable
@@ -394,6 +405,18 @@ class TickLog(_Transactional, Protocol):
 
 
 @runtime_checkable
+class AssignmentLog(_Transactional, Protocol):
+    """Manual assignments, kept so that suggestions come from each assigner's
+    own recent ones: ``assignments_by`` gives the latest first (by instant, then
+    the later recorded first), never removed."""
+
+    def record_assignment(self, record: AssignmentRecord) -> None: ...
+    def assignments_by(
+        self, assigner: str, *, limit: int
+    ) -> list[AssignmentRecord]: ...
+
+
+@runtime_checkable
 class Store(
     CaseStore,
     HistoryStore,
@@ -403,6 +426,7 @@ class Store(
     DocumentStore,
     SettingsStore,
     TickLog,
+    AssignmentLog,
     Protocol,
 ):
     """Everything the engine keeps: the union of the parts above."""

@@ -31,6 +31,7 @@ import pytest
 pytest.register_assert_rewrite("escalate._store_contract")
 
 from escalate._store_contract import (  # noqa: E402
+    AssignmentLogContract,
     CaseStoreContract,
     DocumentStoreContract,
     HistoryStoreContract,
@@ -47,6 +48,7 @@ from escalate.mail import Mailer, OutgoingMail  # noqa: E402
 from escalate.timers import ManualClock  # noqa: E402
 
 __all__ = [
+    "AssignmentLogContract",
     "DEFAULT_START",
     "CaseStoreContract",
     "DocumentStoreContract",

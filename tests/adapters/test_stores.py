@@ -18,6 +18,7 @@ from escalate.adapters.sqlite import (
 )
 from escalate.errors import StoreError
 from escalate.history import add_line, create_case, delete_case, delete_line
+from escalate.matching import AssignmentRecord
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import HistoryStore, SettingsVersion, Store
 from escalate.testing import StoreContract
@@ -205,6 +206,44 @@ class TestSqliteStore(StoreContract):
             case.modified_us,
             case.status_since_us,
         )
+
+    def test_migration_9_indexes_numbers_and_owners(self) -> None:
+        """The cases of a version-8 file are found by number and by owner."""
+        db = sqlite3.connect(self.path)
+        for v in range(1, 9):
+            for statement in _statements(_MIGRATIONS[v]):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 8")
+        case = Case(
+            id="c1", number="C-1042", created_at=T, owner="queue", status="Active - New"
+        )
+        db.execute(
+            "INSERT INTO cases (id, version, data, open, next_due_us, status) "
+            "VALUES ('c1', 2, ?, 1, NULL, ?)",
+            (case_to_json(case), case.status.name),
+        )
+        db.commit()
+        db.close()
+        store = SqliteStore(self.path)
+        assert store.case_ids_by_number("C-1042") == ["c1"]
+        assert store.open_counts(["queue"]) == {"queue": 1}
+        (waiting,) = store.owned_cases(
+            "queue", status=case.status.name, after=None, limit=5
+        )
+        assert waiting.version == 2
+
+    def test_assignment_records_are_append_only(self) -> None:
+        """Triggers refuse to change or remove a kept assignment record."""
+        store = SqliteStore(self.path)
+        store.record_assignment(
+            AssignmentRecord(assigner="sup", agent="ann", case_id="c1", at=T)
+        )
+        for sql in (
+            "UPDATE assignments SET agent = 'bob'",
+            "DELETE FROM assignments",
+        ):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                store._db.execute(sql)
 
     def test_newer_schema_is_refused(self) -> None:
         """A database from a newer escalate is refused with a clear error."""

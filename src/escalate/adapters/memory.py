@@ -25,6 +25,7 @@ from escalate.history import (
 )
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
+from escalate.matching import AssignmentRecord
 from escalate.model import Case, Task
 from escalate.ports import (
     Backlog,
@@ -114,6 +115,7 @@ class MemoryStore:
         self._settings: dict[str, SettingsRecord] = {}
         self._versions: dict[str, SettingsVersion] = {}  # in the order stored
         self._ticks: dict[str, TickRecord] = {}
+        self._assignments: dict[str, list[AssignmentRecord]] = {}
         self._undo: list[Callable[[], object]] = []
 
     # -- transactions ------------------------------------------------------------
@@ -262,6 +264,37 @@ class MemoryStore:
     def case_deletions(self) -> list[CaseDeletion]:
         """The deletion records, in the order made."""
         return list(self._case_deletions)
+
+    def case_ids_by_number(self, number: str) -> list[str]:
+        """The ids of the stored cases (open or closed) numbered ``number``,
+        sorted."""
+        return sorted(cid for cid, (c, _) in self._cases.items() if c.number == number)
+
+    def owned_cases(
+        self, owner: str, *, status: str, after: str | None, limit: int
+    ) -> list[Case]:
+        """Open cases owned by ``owner`` in the status named ``status``, with an
+        id after ``after`` (all if None), by id, at most ``limit``."""
+        ids = heapq.nsmallest(
+            limit,
+            (
+                cid
+                for cid, (c, _) in self._cases.items()
+                if c.owner == owner
+                and c.status.name == status
+                and not c.closed
+                and (after is None or cid > after)
+            ),
+        )
+        return [self._cases[cid][0] for cid in ids]
+
+    def open_counts(self, owners: Collection[str]) -> dict[str, int]:
+        """How many open cases each of ``owners`` owns (0 for none)."""
+        counts = dict.fromkeys(owners, 0)
+        for c, _ in self._cases.values():
+            if not c.closed and c.owner in counts:
+                counts[c.owner] += 1
+        return counts
 
     # -- leads --------------------------------------------------------------------
 
@@ -596,6 +629,22 @@ class MemoryStore:
     def last_tick(self) -> TickRecord | None:
         """The latest tick kept, or None."""
         return self._ticks.get("last")
+
+    # -- assignments -----------------------------------------------------------------
+
+    def record_assignment(self, record: AssignmentRecord) -> None:
+        """Keep a manual assignment."""
+        with self.transaction():
+            self._add(self._assignments, record.assigner, record)
+
+    def assignments_by(self, assigner: str, *, limit: int) -> list[AssignmentRecord]:
+        """``assigner``'s latest assignments, latest first (then the later
+        recorded first), at most ``limit``."""
+        mine = self._assignments.get(assigner, [])
+        order = sorted(
+            range(len(mine)), key=lambda i: (to_us(mine[i].at, "at"), i), reverse=True
+        )
+        return [mine[i] for i in order[:limit]]
 
 
 def _due(

@@ -56,6 +56,7 @@ from escalate.history import (
 )
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
+from escalate.matching import AssignmentRecord
 from escalate.model import Case, Task
 from escalate.ports import (
     Backlog,
@@ -72,7 +73,7 @@ from escalate.ports import (
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 8
+SCHEMA_VERSION: Final = 9
 _PER_QUERY: Final = 5_000  # keys per IN (...): far below SQLite's 32,766 variables
 _SCAN_FROM: Final = 200  # keys of one kind from which one range scan is cheaper
 
@@ -202,6 +203,21 @@ _MIGRATIONS: Final = {
         cases INTEGER NOT NULL, fired INTEGER NOT NULL, errors INTEGER NOT NULL
     );
     """,
+    9: """
+    ALTER TABLE cases ADD COLUMN number TEXT;
+    ALTER TABLE cases ADD COLUMN owner TEXT;
+    CREATE INDEX cases_number ON cases (number);
+    CREATE INDEX cases_owned ON cases (owner, status, id) WHERE open = 1;
+    CREATE TABLE assignments (
+        seq INTEGER PRIMARY KEY, assigner TEXT NOT NULL, agent TEXT NOT NULL,
+        case_id TEXT NOT NULL, at_us INTEGER NOT NULL
+    );
+    CREATE INDEX assignments_by ON assignments (assigner, at_us, seq);
+    CREATE TRIGGER assignments_no_update BEFORE UPDATE ON assignments
+        BEGIN SELECT RAISE(ABORT, 'assignment records are append-only'); END;
+    CREATE TRIGGER assignments_no_delete BEFORE DELETE ON assignments
+        BEGIN SELECT RAISE(ABORT, 'assignment records are append-only'); END;
+    """,
 }
 
 
@@ -225,8 +241,20 @@ def _backfill_case_states(db: sqlite3.Connection) -> None:
     )
 
 
+def _backfill_case_keys(db: sqlite3.Connection) -> None:
+    """Schema 9: the number and owner columns of the cases stored before it."""
+    rows = db.execute("SELECT id, data, version FROM cases").fetchall()
+    db.executemany(
+        "UPDATE cases SET number = ?, owner = ? WHERE id = ?",
+        [
+            (c.number, c.owner, c.id)
+            for c in (case_from_json(data, version) for _, data, version in rows)
+        ],
+    )
+
+
 # Steps of a migration that SQL alone cannot take, run after its statements.
-_BACKFILLS: Final = {6: _backfill_case_states}
+_BACKFILLS: Final = {6: _backfill_case_states, 9: _backfill_case_keys}
 
 
 class SqliteStore:
@@ -426,6 +454,43 @@ class SqliteStore:
                 )
             )
         ]
+
+    def case_ids_by_number(self, number: str) -> list[str]:
+        """The ids of the stored cases (open or closed) numbered ``number``,
+        sorted (through the number index)."""
+        rows = self._rows(
+            "SELECT id FROM cases WHERE number = ? ORDER BY id", (number,)
+        )
+        return [r[0] for r in rows]
+
+    def owned_cases(
+        self, owner: str, *, status: str, after: str | None, limit: int
+    ) -> list[Case]:
+        """Open cases owned by ``owner`` in the status named ``status``, with an
+        id after ``after`` (all if None), by id, at most ``limit`` (through the
+        owner index)."""
+        rows = self._rows(
+            "SELECT data, version FROM cases WHERE open = 1 AND owner = ? "
+            "AND status = ? AND id > ? ORDER BY id LIMIT ?",
+            (owner, status, "" if after is None else after, limit),
+        )
+        return [case_from_json(data, version) for data, version in rows]
+
+    def open_counts(self, owners: Collection[str]) -> dict[str, int]:
+        """How many open cases each of ``owners`` owns (0 for none), from the
+        owner index."""
+        counts = dict.fromkeys(owners, 0)
+        names = list(counts)
+        for i in range(0, len(names), _PER_QUERY):
+            part = names[i : i + _PER_QUERY]
+            marks = ", ".join("?" * len(part))
+            for owner, n in self._rows(
+                f"SELECT owner, COUNT(*) FROM cases WHERE open = 1 AND owner IN "
+                f"({marks}) GROUP BY owner",
+                part,
+            ):
+                counts[owner] = n
+        return counts
 
     def open_case_ids(self) -> Iterator[str]:
         """The ids of the open cases, sorted."""
@@ -967,6 +1032,33 @@ class SqliteStore:
                 (to_us(record.at, "at"), record.cases, record.fired, record.errors),
             )
 
+    def record_assignment(self, record: AssignmentRecord) -> None:
+        """Keep a manual assignment (append-only: triggers refuse changes)."""
+        with self.transaction():
+            self._write(
+                "INSERT INTO assignments (assigner, agent, case_id, at_us) "
+                "VALUES (?, ?, ?, ?)",
+                (record.assigner, record.agent, record.case_id, to_us(record.at, "at")),
+            )
+
+    def assignments_by(self, assigner: str, *, limit: int) -> list[AssignmentRecord]:
+        """``assigner``'s latest assignments, latest first (then the later
+        recorded first), at most ``limit`` (through its index)."""
+        rows = self._rows(
+            "SELECT agent, case_id, at_us FROM assignments WHERE assigner = ? "
+            "ORDER BY at_us DESC, seq DESC LIMIT ?",
+            (assigner, limit),
+        )
+        return [
+            AssignmentRecord(
+                assigner=assigner,
+                agent=agent,
+                case_id=case_id,
+                at=utc_from_us(at_us),
+            )
+            for agent, case_id, at_us in rows
+        ]
+
     def last_tick(self) -> TickRecord | None:
         """The latest tick kept, or None."""
         rows = self._rows("SELECT at_us, cases, fired, errors FROM ticks")
@@ -981,14 +1073,16 @@ class SqliteStore:
 _SAVE_CASE: Final = (
     "INSERT INTO cases (id, version, data, open, next_due_us, status, "
     "status_since_us, created_us, modified_us, governed_digest, governed_item, "
-    "settings_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "settings_version, number, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "?, ?) "
     "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
     "data = excluded.data, open = excluded.open, "
     "next_due_us = excluded.next_due_us, status = excluded.status, "
     "status_since_us = excluded.status_since_us, created_us = excluded.created_us, "
     "modified_us = excluded.modified_us, governed_digest = excluded.governed_digest, "
     "governed_item = excluded.governed_item, "
-    "settings_version = excluded.settings_version"
+    "settings_version = excluded.settings_version, number = excluded.number, "
+    "owner = excluded.owner"
 )
 
 
@@ -1011,6 +1105,8 @@ def _case_row(
         None if governed is None else governed.digest,
         None if governed is None else governed.item,
         case.settings_version,
+        case.number,
+        case.owner,
     )
 
 
