@@ -27,7 +27,7 @@ rendering, next due instants) in ``_engine_base.py``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +36,7 @@ import attrs
 
 from escalate._engine_files import _CaseFiles
 from escalate._engine_leads import _LeadsAndTasks
+from escalate._engine_routing import _Assigning
 from escalate._engine_settings import _SettingsSync
 from escalate._instants import to_us
 from escalate._template_context import case_action_context
@@ -67,6 +68,7 @@ from escalate.leads import (
     LeadSettings,
 )
 from escalate.mail import OutgoingMail
+from escalate.matching import Agent, Routing
 from escalate.metrics import Metrics
 from escalate.model import Actor, Case
 from escalate.ports import Claim, Mailer, Store, TickRecord
@@ -170,7 +172,7 @@ class DispatchReport:
     failed: tuple[tuple[str, str], ...]
 
 
-class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
+class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
     """Runs the rule book against the cases in a store, and sends the mails.
 
     Args:
@@ -190,6 +192,11 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
         task_template: The template of a task's overdue reminder.
         lead_templates: The templates of a lead's internal reminder (to the
             responsible users) and external escalation (to the agency).
+        routing: The assignment settings (default queue user, qualifications,
+            relaxation), or None: no routing. With it, a new case without an
+            owner goes to the queue user, and ``waiting_cases``, ``pull``,
+            ``assign``, ``assign_bulk`` and ``suggest`` work.
+        agents: The agents (``pull`` by id, ``assign_bulk``, ``suggest``).
         zone: The time zone templates show instants in (the ``zone`` variable,
             which the ``local`` filter uses) where no calendar gives one: a
             case action whose item runs in a calendar gets that calendar's zone.
@@ -223,6 +230,8 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
         warning_template: str = "warning",
         task_template: str = "task overdue",
         lead_templates: tuple[str, str] = ("lead reminder", "lead external"),
+        routing: Routing | None = None,
+        agents: Iterable[Agent] = (),
         zone: str = "UTC",
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
@@ -248,6 +257,10 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
         self.warning_template = warning_template
         self.task_template = task_template
         self.lead_templates = lead_templates
+        if routing is not None and not isinstance(routing, Routing):
+            raise WrongTypeError(f"routing: expected a Routing, got {routing!r}")
+        self.routing = routing
+        self.agents = _agents(agents)
         self.zone = _zone_name(zone)
         self.batch = batch
         self.lease = lease
@@ -282,6 +295,8 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
             warning_template=mail.warning_template,
             task_template=mail.task_template,
             lead_templates=mail.lead_templates,
+            routing=config.routing,
+            agents=config.agents,
             zone=config.zone,
             **options,
         )
@@ -298,11 +313,13 @@ class Escalator(_CaseFiles, _LeadsAndTasks, _SettingsSync):
         """Store a new case with its history, follow-up and next due instant; it
         records the settings version in force (``Case.settings_version``). With
         ``registration_confirmation`` (the text of the confirmation mail your
-        CRM sent), a registration confirmation line is written too."""
+        CRM sent), a registration confirmation line is written too. With
+        routing, a case without an owner goes to the default queue user."""
         if not isinstance(case, Case):
             raise WrongTypeError(f"case: expected a Case, got {case!r}")
         if case.settings_version is None:
             case = attrs.evolve(case, settings_version=self._digest)
+        case = self._route_new(case)
         change = create_case(
             case, by=by, registration_confirmation=registration_confirmation
         )
@@ -677,6 +694,19 @@ def _zone_name(zone: object) -> str:
             f"got {zone!r}"
         ) from None
     return zone
+
+
+def _agents(agents: Iterable[Agent]) -> dict[str, Agent]:
+    if isinstance(agents, str | Agent):
+        raise WrongTypeError(f"agents: expected a list of Agent, got {agents!r}")
+    out: dict[str, Agent] = {}
+    for agent in agents:
+        if not isinstance(agent, Agent):
+            raise WrongTypeError(f"agents: expected Agent values, got {agent!r}")
+        if agent.id in out:
+            raise ConfigError(f"agents: the agent id {agent.id!r} appears twice")
+        out[agent.id] = agent
+    return out
 
 
 def _quiet(step: str) -> None:
