@@ -400,6 +400,13 @@ EXAMPLE_PATHS = paths(EXAMPLE)
 
 
 class TestFuzz:
+    def test_a_key_that_is_no_text(self) -> None:
+        """A mapping built in Python may have keys TOML cannot: still our error."""
+        data = copy.deepcopy(EXAMPLE)
+        data["leads"]["teams"]["web"]["north"]["responsible"] = {"": "", 0: ""}
+        with pytest.raises(ConfigError, match="responsible: expected an array"):
+            parse_config(data, base=example_config().parent)
+
     @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(st.tuples(st.sampled_from(EXAMPLE_PATHS), toml_values), max_size=3))
     def test_a_damaged_example_gives_a_config_or_our_error(

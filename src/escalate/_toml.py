@@ -28,9 +28,13 @@ DURATION_SYNTAX: Final = (
 )
 
 
-def key_path(path: str, key: str) -> str:
-    """``path.key``, the key quoted when it is not a bare TOML key."""
-    part = key if _BARE.match(key) else '"' + key.replace('"', '\\"') + '"'
+def key_path(path: str, key: object) -> str:
+    """``path.key``, the key quoted when it is not a bare TOML key (a key that
+    is no text, from a mapping built in Python, is shown as its repr)."""
+    if not isinstance(key, str):
+        part = repr(key)
+    else:
+        part = key if _BARE.match(key) else '"' + key.replace('"', '\\"') + '"'
     return f"{path}.{part}" if path else part
 
 
