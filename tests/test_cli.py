@@ -488,7 +488,30 @@ class TestInspect:
         config = demo / "helpdesk.toml"
         result = run("explain", "--config", config, "--db", demo / "demo.db", "nope")
         assert result.returncode == 1
-        assert "no case 'nope'" in result.stderr
+        assert "no case with the id or number 'nope'" in result.stderr
+
+    def test_a_case_by_its_number(self, demo: Path, tmp_path: Path) -> None:
+        """Wherever the CLI takes a case id, the number people see works too."""
+        config, db = demo / "helpdesk.toml", demo / "demo.db"
+        now = "2026-11-24T12:00:00+01:00"
+        by_number = run(
+            "explain", "--config", config, "--db", db, "C-1002", "--now", now
+        )
+        assert by_number.returncode == 0, by_number.stderr
+        assert by_number.stdout == explain_c2(demo, now).stdout
+        out = tmp_path / "c3.svg"
+        timeline = run("timeline", "--db", db, "C-1003", "--svg", out)
+        assert timeline.returncode == 0, timeline.stderr
+        assert out.read_bytes() == self.timeline_of(demo, "c3", tmp_path)
+
+    @staticmethod
+    def timeline_of(demo: Path, case: str, tmp_path: Path) -> bytes:
+        out = tmp_path / f"{case}-by-id.svg"
+        assert (
+            run("timeline", "--db", demo / "demo.db", case, "--svg", out).returncode
+            == 0
+        )
+        return out.read_bytes()
 
     def test_missing_database(self, tmp_path: Path) -> None:
         """Inspecting commands never create a database."""
@@ -556,5 +579,5 @@ class TestInspect:
         out = tmp_path / "x.svg"
         result = run("timeline", "--db", demo / "demo.db", "zz", "--svg", out)
         assert result.returncode == 1
-        assert "no case 'zz'" in result.stderr
+        assert "no case with the id or number 'zz'" in result.stderr
         assert not out.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from escalate.adapters.memory import MemoryStore
@@ -11,6 +12,7 @@ from escalate.adapters.sqlite import SqliteStore
 from escalate.errors import (
     ConfigError,
     InvalidOperation,
+    NotFound,
     PermissionDenied,
     WrongTypeError,
 )
@@ -113,3 +115,17 @@ def test_verify_reports_a_cut_history(tmp_path: object) -> None:
     store._db.execute("DELETE FROM history WHERE case_id = 'c1' AND seq = 2")
     result = e.verify("c1")
     assert (result.ok, result.problem) == (False, Problem.TRUNCATED)
+
+
+def test_find_a_case_by_id_or_number(esc: object) -> None:
+    """An id wins; else the number people see; several cases with one number
+    are named, not guessed between."""
+    e = esc  # type: ignore[assignment]
+    assert e.find_case("c1").id == "c1"
+    assert e.find_case(e.find_case("c1").number).id == "c1"
+    e.add_case(attrs.evolve(case(2), number="C-7"), by=ANN)
+    e.add_case(attrs.evolve(case(3), number="C-7"), by=ANN)
+    with pytest.raises(ConfigError, match=r"the number 'C-7' names 2 cases \(c2, c3\)"):
+        e.find_case("C-7")
+    with pytest.raises(NotFound, match="no case has the id or number 'C-9'"):
+        e.find_case("C-9")

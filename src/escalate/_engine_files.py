@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from escalate._engine_base import _Engine
+from escalate.errors import ConfigError, NotFound
 from escalate.history import (
     EscalationDocument,
     FollowUpLine,
@@ -21,12 +22,35 @@ from escalate.history import (
     verify,
     work_list,
 )
-from escalate.model import Actor
+from escalate.model import Actor, Case
 
 
 class _CaseFiles(_Engine):
     """Follow-up, history and documents (a part of
     :class:`~escalate.engine.Escalator`)."""
+
+    def find_case(self, ref: str) -> Case:
+        """The case whose id is ``ref``, else the one whose number (the number
+        people see, ``C-1042``) is ``ref``; an id wins over a number.
+
+        Raises:
+            NotFound: No case has that id or number.
+            ConfigError: Several cases have that number (their ids are listed).
+        """
+        if not isinstance(ref, str) or not ref:
+            raise ConfigError(f"case: expected a case id or number, got {ref!r}")
+        try:
+            return self.store.get_case(ref)
+        except NotFound:
+            ids = self.store.case_ids_by_number(ref)
+        if not ids:
+            raise NotFound(f"no case has the id or number {ref!r}")
+        if len(ids) > 1:
+            raise ConfigError(
+                f"case: the number {ref!r} names {len(ids)} cases ({', '.join(ids)}); "
+                "give the id"
+            )
+        return self.store.get_case(ids[0])
 
     def add_line(
         self,

@@ -299,7 +299,7 @@ def _parser() -> argparse.ArgumentParser:
     config(explain)
     db(explain)
     now(explain)
-    explain.add_argument("case", metavar="CASE", help="the case id")
+    explain.add_argument("case", metavar="CASE", help="the case id or number")
 
     check = command(
         "check",
@@ -335,7 +335,7 @@ def _parser() -> argparse.ArgumentParser:
 
     timeline = command("timeline", _timeline, "draw a case's timeline as SVG")
     db(timeline)
-    timeline.add_argument("case", metavar="CASE", help="the case id")
+    timeline.add_argument("case", metavar="CASE", help="the case id or number")
     timeline.add_argument(
         "--svg", type=Path, required=True, metavar="FILE", help="where to write it"
     )
@@ -695,9 +695,9 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config(args.config)
     store = _store(args.db)
     try:
-        case = store.get_case(args.case)
         now = args.now or SystemClock().now()
         esc = _escalator(config, store, _NoMail(), _FixedClock(now))
+        case = esc.find_case(args.case)
         settings = esc.settings_for(case)
         ev = evaluate(settings.book, case, now, settings.calendars)
         out.write(str(ev.explain()) + "\n")
@@ -721,10 +721,16 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
                     f"({s.key})\n"
                 )
     except NotFound as e:
-        raise ConfigError(f"CASE: no case {args.case!r} in {str(args.db)!r}") from e
+        raise _no_case(args) from e
     finally:
         store.close()
     return 0
+
+
+def _no_case(args: argparse.Namespace) -> ConfigError:
+    return ConfigError(
+        f"CASE: no case with the id or number {args.case!r} in {str(args.db)!r}"
+    )
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
@@ -818,11 +824,7 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
                 f"--db: {str(args.db)!r} holds no settings yet; run a tick first"
             )
         stored = Settings.from_document(record.document)
-        try:
-            case = store.get_case(args.case)
-        except NotFound as e:
-            raise ConfigError(f"CASE: no case {args.case!r} in {str(args.db)!r}") from e
-        settings = Escalator(
+        esc = Escalator(
             store,
             _NoMail(),
             SystemClock(),
@@ -830,8 +832,13 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
             calendars=stored.calendars,
             leads=stored.leads,
             changes=stored.changes,
-        ).settings_for(case)
-        history = store.history(args.case)
+        )
+        try:
+            case = esc.find_case(args.case)
+        except NotFound as e:
+            raise _no_case(args) from e
+        settings = esc.settings_for(case)
+        history = store.history(case.id)
         now = args.now or max(
             [e.at for e in history], key=lambda t: t.timestamp(), default=None
         )

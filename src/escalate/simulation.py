@@ -187,11 +187,11 @@ def _apply(
         yield Moment(at=now, subject=subject, what=what)
     elif isinstance(item, Case):
         try:
-            esc.add_case(item, by=None)
+            added = esc.add_case(item, by=None)  # routed: the queue user if no owner
         except EscalateError as e:
             yield Moment(at=now, subject=item.number, what=str(e), error=True)
             return
-        what = f"created (priority {item.priority}, owner {item.owner})"
+        what = f"created (priority {added.priority}, owner {added.owner})"
         yield Moment(at=now, subject=item.number, what=what)
 
 
