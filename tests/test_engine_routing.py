@@ -106,6 +106,17 @@ def test_pull_names_what_is_missing_and_refuses_unknowns(store: Any) -> None:
         escalator(store, ManualClock(T0)).pull("ann")
 
 
+def test_assignments_are_logged(store: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Each assignment is logged, with the case and agent as fields."""
+    esc = routed(store)
+    esc.add_case(new(1, dutch=5), by=SUP)
+    with caplog.at_level("INFO", logger="escalate.engine"):
+        esc.pull("ann")
+    (record,) = [r for r in caplog.records if "assigned" in r.getMessage()]
+    assert record.getMessage() == "case c1 assigned to ann (pull, by ann)"
+    assert (record.case_id, record.agent) == ("c1", "ann")  # type: ignore[attr-defined]
+
+
 def test_manual_assignment_is_kept_for_suggestions(store: Any) -> None:
     """A manual assignment changes the owner (not the status) and is kept, so
     that the assigner's suggestions come from the store."""

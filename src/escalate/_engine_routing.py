@@ -14,7 +14,8 @@ from the store and writes what they decide (history, follow-up, next due).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import attrs
@@ -35,6 +36,8 @@ from escalate.matching import (
     suggest,
 )
 from escalate.model import Actor, Case, Status
+
+_log: Final = logging.getLogger("escalate.engine")
 
 SUGGESTION_WINDOW: Final = 200
 """How many of an assigner's latest manual assignments suggestions look at."""
@@ -113,6 +116,7 @@ class _Assigning(_Engine):
             )
             for assignment in result.assignments:
                 self._apply(assignment)
+        _logged(result.assignments)
         return result
 
     def assign_bulk(
@@ -135,6 +139,7 @@ class _Assigning(_Engine):
             )
             for assignment in result.assignments:
                 self._apply(assignment)
+        _logged(result.assignments)
         return result
 
     def assign(self, case_id: str, agent: str, *, by: Actor) -> Assignment:
@@ -164,6 +169,7 @@ class _Assigning(_Engine):
             self.store.record_assignment(
                 AssignmentRecord(assigner=by.id, agent=agent, case_id=case_id, at=now)
             )
+        _logged([assignment])
         return assignment
 
     def suggest(
@@ -196,3 +202,16 @@ class _Assigning(_Engine):
         )
         self._write(change)
         self._save_case(change.file.case)
+
+
+def _logged(assignments: Sequence[Assignment]) -> None:
+    """Log each assignment once its transaction has committed."""
+    for a in assignments:
+        _log.info(
+            "case %s assigned to %s (%s, by %s)",
+            a.case_id,
+            a.agent,
+            a.method,
+            a.by.id,
+            extra={"case_id": a.case_id, "agent": a.agent, "method": a.method},
+        )
