@@ -31,7 +31,8 @@ import attrs
 from rules import CALENDARS, NOW, book, cases  # the rules benchmark's data
 
 from escalate import ChangePlan, ManualClock, RuleBook, Settings, due_actions
-from escalate.adapters.sqlite import _SAVE_CASE, SqliteStore, _case_row
+from escalate.adapters._sql import _SAVE_CASE, _case_row
+from escalate.adapters.sqlite import SqliteStore
 from escalate.engine import Escalator
 from escalate.testing import RecordingMailer
 

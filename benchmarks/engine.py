@@ -38,8 +38,9 @@ from escalate import (
     Templates,
 )
 from escalate._instants import utc_from_us
+from escalate.adapters._sql import _SAVE_CASE, _case_row
 from escalate.adapters.memory import MemoryStore
-from escalate.adapters.sqlite import _SAVE_CASE, SqliteStore, _case_row
+from escalate.adapters.sqlite import SqliteStore
 from escalate.engine import Escalator
 from escalate.ports import Governed, Store
 
