@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from escalate import _logs
 from escalate._durations import format_duration
 from escalate._toml import parse_duration
+from escalate.adapters._sql import SqlStore
 from escalate.adapters.folder import FolderMailer
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.prometheus import MetricsServer
@@ -174,8 +175,14 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     def db(sub: argparse.ArgumentParser) -> None:
+        env = os.environ.get("ESCALATE_DB")
         sub.add_argument(
-            "--db", type=Path, required=True, metavar="FILE", help="the SQLite file"
+            "--db",
+            required=not env,
+            default=env,
+            metavar="DB",
+            help="the SQLite file, or a PostgreSQL URL (postgresql://...); "
+            "default: $ESCALATE_DB",
         )
 
     def now(sub: argparse.ArgumentParser) -> None:
@@ -403,10 +410,20 @@ class _FixedClock:
         return self.at
 
 
-def _store(path: Path, *, must_exist: bool = True) -> SqliteStore:
-    if must_exist and not path.exists():
-        raise ConfigError(f"--db: no database at {str(path)!r}")
-    return SqliteStore(path)
+def _store(db: str, *, must_exist: bool = True) -> SqlStore:
+    """The store ``--db`` names: a PostgreSQL URL, else a SQLite file."""
+    if db.startswith(("postgresql://", "postgres://")):
+        try:
+            from escalate.adapters.postgres import PostgresStore
+        except ImportError as e:
+            raise ConfigError(
+                "--db: a PostgreSQL database needs the postgres extra: pip install "
+                "'escalate[postgres]'"
+            ) from e
+        return PostgresStore(db)
+    if must_exist and not Path(db).exists():
+        raise ConfigError(f"--db: no database at {db!r}")
+    return SqliteStore(db)
 
 
 def _zone(config: Config | Settings) -> tzinfo:

@@ -13,11 +13,16 @@ installed gets the ``manual_clock`` fixture:
 The clock starts at :data:`DEFAULT_START` (2026-01-05 09:00 UTC, a Monday); mark a
 test ``@pytest.mark.clock_start("2026-03-29T00:30:00+00:00")`` to start elsewhere.
 
+The ``escalate_postgres_dsn`` fixture (session-wide) starts a throwaway PostgreSQL
+server from the machine's server binaries and gives its DSN; without them the
+test is skipped naming what to install (a failure under ``CI=true``).
+
 This module imports pytest, so ``escalate/__init__.py`` does not import it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
@@ -30,6 +35,7 @@ import pytest
 # as it does this plugin's.
 pytest.register_assert_rewrite("escalate._store_contract")
 
+from escalate._postgres_server import postgres_server  # noqa: E402
 from escalate._store_contract import (  # noqa: E402
     AssignmentLogContract,
     CaseStoreContract,
@@ -61,8 +67,10 @@ __all__ = [
     "StoreContract",
     "TaskStoreContract",
     "TickLogContract",
+    "escalate_postgres_dsn",
     "example_mail",
     "manual_clock",
+    "postgres_server",
 ]
 
 DEFAULT_START: Final = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -75,6 +83,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "clock_start(iso): start the manual_clock fixture at this aware ISO 8601 "
         "instant instead of escalate.testing.DEFAULT_START",
     )
+
+
+@pytest.fixture(scope="session")
+def escalate_postgres_dsn() -> Iterator[str]:
+    """The DSN of a PostgreSQL server started for this test run (stopped and
+    removed at its end)."""
+    with postgres_server() as dsn:
+        yield dsn
 
 
 @pytest.fixture

@@ -87,6 +87,10 @@ class SqlStore:
         """All or nothing; nested transactions join the outermost one."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Close what the store opened."""
+        raise NotImplementedError
+
     def _write(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
         raise NotImplementedError
 

@@ -1,0 +1,177 @@
+"""The PostgreSQL store, on a real server started by the test run: the whole
+store contract, the caller's transaction, the schema and its migration."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from escalate.adapters.postgres import SCHEMA_VERSION, PostgresStore
+from escalate.errors import ConfigError, ConflictError, NotFound, StoreError
+from escalate.history import add_line, create_case
+from escalate.model import Actor, Case
+from escalate.ports import HistoryStore, Store
+from escalate.testing import StoreContract
+
+T = datetime(2026, 11, 23, 9, tzinfo=UTC)
+_SCHEMAS = itertools.count()
+
+
+def fresh_schema() -> str:
+    return f"t{next(_SCHEMAS)}"
+
+
+class TestPostgresStore(StoreContract):
+    @pytest.fixture(autouse=True)
+    def server(self, postgres_dsn: str) -> None:
+        self.dsn = postgres_dsn
+        self.schema = fresh_schema()
+
+    def make_store(self) -> Store:
+        return PostgresStore(self.dsn, schema=self.schema)
+
+    def cut_history_tail(self, store: HistoryStore, case_id: str) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as db:  # a superuser's edit
+            db.execute("SET session_replication_role = replica")  # no triggers
+            db.execute(
+                f"DELETE FROM {self.schema}.history WHERE case_id = %s AND seq = "
+                f"(SELECT MAX(seq) FROM {self.schema}.history WHERE case_id = %s)",
+                (case_id, case_id),
+            )
+
+    def test_append_only_in_the_database(self) -> None:
+        """Triggers refuse UPDATE and DELETE on history and follow-up lines."""
+        store = PostgresStore(self.dsn, schema=self.schema)
+        change = create_case(Case(id="c1", number="1", created_at=T), by=None)
+        store.append_history(change.entries)
+        store.append_lines(change.lines)
+        line = add_line(change.file, "x", by=Actor("ann"), at=T)
+        store.append_lines(line.lines)
+        for sql in (
+            "UPDATE {s}.history SET actor = 'mallory'",
+            "DELETE FROM {s}.history",
+            "UPDATE {s}.lines SET text = 'y'",
+            "DELETE FROM {s}.history_heads",
+        ):
+            with pytest.raises(ConflictError, match="append-only"):
+                store._write(sql.replace("{s}.", ""))
+            with (
+                psycopg.connect(self.dsn, autocommit=True) as db,
+                pytest.raises(psycopg.errors.IntegrityError),
+            ):
+                db.execute(sql.replace("{s}", self.schema))
+
+
+class TestConnections:
+    def test_joins_the_callers_transaction(self, postgres_dsn: str) -> None:
+        """On the caller's connection, escalate's writes commit or roll back
+        with the caller's transaction: a ``with conn.transaction()`` block, or
+        the transaction the caller's own statements opened."""
+        schema = fresh_schema()
+        with psycopg.connect(postgres_dsn) as conn:
+            conn.execute("CREATE TABLE crm_cases (id TEXT PRIMARY KEY)")
+            store = PostgresStore(conn, schema=schema)
+            conn.commit()
+
+            def crm_save_that_fails() -> None:
+                with conn.transaction():
+                    conn.execute("INSERT INTO crm_cases VALUES ('c1')")
+                    case = Case(id="c1", number="1", created_at=T)
+                    store.save_case(case, next_due=None)
+                    raise RuntimeError("the CRM's save fails")
+
+            with pytest.raises(RuntimeError):
+                crm_save_that_fails()
+            with pytest.raises(NotFound):
+                store.get_case("c1")
+            conn.execute("INSERT INTO crm_cases VALUES ('c1')")  # opens a transaction
+            store.save_case(Case(id="c1", number="1", created_at=T), next_due=None)
+            conn.rollback()
+            assert conn.execute("SELECT count(*) FROM crm_cases").fetchone() == (0,)
+            with pytest.raises(NotFound):
+                store.get_case("c1")
+            conn.rollback()
+            with conn.transaction():
+                conn.execute("INSERT INTO crm_cases VALUES ('c1')")
+                store.save_case(Case(id="c1", number="1", created_at=T), next_due=None)
+        other = PostgresStore(postgres_dsn, schema=schema)
+        assert other.get_case("c1").version == 1
+
+    def test_a_pool(self, postgres_dsn: str) -> None:
+        """With a pool, each transaction takes a connection and gives it back."""
+        with ConnectionPool(postgres_dsn, min_size=1, max_size=2, open=True) as pool:
+            store = PostgresStore(pool, schema=fresh_schema())
+            with store.transaction():
+                store.save_case(Case(id="c1", number="1", created_at=T), next_due=None)
+            assert store.get_case("c1").version == 1
+
+    def test_bad_targets(self, postgres_dsn: str) -> None:
+        with pytest.raises(ConfigError, match="schema: expected a lower-case"):
+            PostgresStore(postgres_dsn, schema="Drop Table")
+        with pytest.raises(ConfigError, match="target: expected a DSN"):
+            PostgresStore(42)  # type: ignore[arg-type]
+        with pytest.raises(StoreError, match="cannot connect"):
+            PostgresStore("host=/nonexistent port=1 user=x dbname=y")
+
+
+class TestSchema:
+    def test_a_newer_schema_is_refused(self, postgres_dsn: str) -> None:
+        schema = fresh_schema()
+        PostgresStore(postgres_dsn, schema=schema)
+        with psycopg.connect(postgres_dsn, autocommit=True) as db:
+            db.execute(f"UPDATE {schema}.schema_version SET version = %s", (99,))
+        with pytest.raises(StoreError, match="upgrade escalate"):
+            PostgresStore(postgres_dsn, schema=schema)
+
+    def test_workers_starting_at_once_do_not_race(self, postgres_dsn: str) -> None:
+        """Four stores created at once on an empty schema: one creates it, the
+        others find it made; all work."""
+        schema = fresh_schema()
+        stores: list[Any] = []
+        failures: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                stores.append(PostgresStore(postgres_dsn, schema=schema))
+            except BaseException as e:
+                failures.append(e)
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        assert len(stores) == 4
+        with psycopg.connect(postgres_dsn, autocommit=True) as db:
+            row = db.execute(f"SELECT version FROM {schema}.schema_version").fetchall()
+        assert row == [(SCHEMA_VERSION,)]
+
+
+class TestCommandLine:
+    def test_tick_and_status_on_postgres(
+        self,
+        postgres_url: str,
+        tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        """--db takes a PostgreSQL URL, and $ESCALATE_DB stands in for it."""
+        from escalate.cli import main
+        from escalate.config import example_config
+
+        config = str(example_config())
+        outbox = str(tmp_path / "outbox")
+        now = "2026-11-23T09:00:00+01:00"
+        args = ["tick", "--config", config, "--outbox", outbox, "--now", now]
+        assert main([*args, "--db", postgres_url]) == 0
+        monkeypatch.setenv("ESCALATE_DB", postgres_url)
+        capsys.readouterr()
+        assert main(["status", "--json", "--now", now]) == 0
+        assert '"last_tick"' in capsys.readouterr().out
