@@ -26,7 +26,8 @@ OUTER = (
 CORE = tuple(
     p.stem
     for p in sorted(SRC.glob("*.py"))
-    if p.stem not in (*OUTER, "testing", "_postgres_server", "__init__")
+    if p.stem
+    not in (*OUTER, "testing", "_postgres_server", "_workers_contract", "__init__")
     and not p.stem.startswith("_engine")
 )
 # Only SystemClock may read the real time.

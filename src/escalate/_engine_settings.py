@@ -24,7 +24,7 @@ from escalate.changes import (
     _Prepared,
     _Unchanged,
 )
-from escalate.errors import EscalateError, NotFound, WrongTypeError
+from escalate.errors import ConflictError, EscalateError, NotFound, WrongTypeError
 from escalate.history import note_skipped
 from escalate.model import Case
 from escalate.ports import CaseState, OutboxStore, SettingsRecord, SettingsVersion
@@ -32,6 +32,9 @@ from escalate.rules import ActionKind
 from escalate.settings import ChangesApplyTo, OnChange, Settings
 
 _log: Final = logging.getLogger("escalate.engine")
+
+RECOMPUTE_ATTEMPTS: Final = 5
+"""How often a recompute batch is tried when other workers change its cases."""
 _PLAN_BATCH: Final = 1_000  # cases read, and keys asked about, at a time
 
 
@@ -318,41 +321,68 @@ class _SettingsSync(_Engine):
         skipped."""
         done = skipped = 0
         ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
-        for i in range(0, len(ids), self.batch):
-            with self.store.transaction():
-                for case_id in ids[i : i + self.batch]:
-                    case = self.store.get_case(case_id)
-                    if keep is not None and case.settings_version != keep:
-                        case = attrs.evolve(case, settings_version=keep)
-                    steps = skip.get(f"case/{case_id}", ())
-                    skipped += self._skip(case, steps, now)
-                    try:
-                        due, governed = self._schedule(case, self.settings_for(case))
-                    except EscalateError:
-                        due, governed = now, None  # the tick reports what is wrong
-                    self.store.save_case(case, next_due=due, governed=governed)
-                    done += 1
-            self.progress("recomputed")
+
+        def cases(batch: Sequence[str]) -> tuple[int, int]:
+            skipped = 0
+            for case_id in batch:
+                case = self.store.get_case(case_id)
+                if keep is not None and case.settings_version != keep:
+                    case = attrs.evolve(case, settings_version=keep)
+                skipped += self._skip(case, skip.get(f"case/{case_id}", ()), now)
+                try:
+                    due, governed = self._schedule(case, self.settings_for(case))
+                except EscalateError:
+                    due, governed = now, None  # the tick reports what is wrong
+                self.store.save_case(case, next_due=due, governed=governed)
+            return len(batch), skipped
+
+        def leads(batch: Sequence[str]) -> tuple[int, int]:
+            skipped = 0
+            for lead_id in batch:
+                lead = self.store.get_lead(lead_id)
+                if keep is not None and lead.settings_version != keep:
+                    lead = attrs.evolve(lead, settings_version=keep)
+                for step in skip.get(f"lead/{lead_id}", ()):
+                    skipped += self.store.record_fired(step.key, now, skipped=True)
+                try:
+                    due = self._lead_due(lead, self.settings_for(lead))
+                except EscalateError:
+                    due = now  # the tick reports what is wrong
+                self.store.save_lead(lead, next_due=due)
+            return len(batch), skipped
+
+        batches = [
+            (cases, ids[i : i + self.batch]) for i in range(0, len(ids), self.batch)
+        ]
         if case_ids is None:
             lead_ids = list(self.store.lead_ids())
-            for i in range(0, len(lead_ids), self.batch):
-                with self.store.transaction():
-                    for lead_id in lead_ids[i : i + self.batch]:
-                        lead = self.store.get_lead(lead_id)
-                        if keep is not None and lead.settings_version != keep:
-                            lead = attrs.evolve(lead, settings_version=keep)
-                        for step in skip.get(f"lead/{lead_id}", ()):
-                            skipped += self.store.record_fired(
-                                step.key, now, skipped=True
-                            )
-                        try:
-                            due = self._lead_due(lead, self.settings_for(lead))
-                        except EscalateError:
-                            due = now  # the tick reports what is wrong
-                        self.store.save_lead(lead, next_due=due)
-                        done += 1
-                self.progress("recomputed")
+            batches += [
+                (leads, lead_ids[i : i + self.batch])
+                for i in range(0, len(lead_ids), self.batch)
+            ]
+        for recompute, batch in batches:
+            n, k = self._batch_with_retries(recompute, batch)
+            done, skipped = done + n, skipped + k
+            self.progress("recomputed")
         return done, skipped
+
+    def _batch_with_retries(
+        self,
+        recompute: Callable[[Sequence[str]], tuple[int, int]],
+        batch: Sequence[str],
+    ) -> tuple[int, int]:
+        """One batch in one transaction; if another worker changed one of its
+        cases meanwhile (a recompute is idempotent), the batch is done again,
+        at most :data:`RECOMPUTE_ATTEMPTS` times."""
+        for attempt in range(1, RECOMPUTE_ATTEMPTS + 1):
+            try:
+                with self.store.transaction():
+                    return recompute(batch)
+            except ConflictError:
+                if attempt == RECOMPUTE_ATTEMPTS:
+                    raise
+                self.metrics.inc("escalate_conflict_retries_total")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _skip(self, case: Case, steps: Sequence[PlannedStep], now: datetime) -> int:
         """Record ``steps`` of the case as skipped, with a follow-up line for

@@ -49,6 +49,7 @@ from escalate._store_contract import (  # noqa: E402
     TickLogContract,
     example_mail,
 )
+from escalate._workers_contract import WorkersContract  # noqa: E402
 from escalate.errors import NaiveDatetimeError  # noqa: E402
 from escalate.mail import Mailer, OutgoingMail  # noqa: E402
 from escalate.timers import ManualClock  # noqa: E402
@@ -67,6 +68,7 @@ __all__ = [
     "StoreContract",
     "TaskStoreContract",
     "TickLogContract",
+    "WorkersContract",
     "escalate_postgres_dsn",
     "example_mail",
     "manual_clock",

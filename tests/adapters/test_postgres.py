@@ -17,7 +17,7 @@ from escalate.errors import ConfigError, ConflictError, NotFound, StoreError
 from escalate.history import add_line, create_case
 from escalate.model import Actor, Case
 from escalate.ports import HistoryStore, Store
-from escalate.testing import StoreContract
+from escalate.testing import StoreContract, WorkersContract
 
 T = datetime(2026, 11, 23, 9, tzinfo=UTC)
 _SCHEMAS = itertools.count()
@@ -66,6 +66,19 @@ class TestPostgresStore(StoreContract):
                 pytest.raises(psycopg.errors.IntegrityError),
             ):
                 db.execute(sql.replace("{s}", self.schema))
+
+
+class TestPostgresWorkers(WorkersContract):
+    @pytest.fixture(autouse=True)
+    def server(self, postgres_dsn: str) -> None:
+        self.dsn = postgres_dsn
+        self.schema = fresh_schema()
+
+    def make_store(self) -> Store:
+        return PostgresStore(self.dsn, schema=self.schema)
+
+    def make_worker_store(self, store: Store) -> Store:
+        return PostgresStore(self.dsn, schema=self.schema)  # its own connection
 
 
 class TestConnections:

@@ -21,7 +21,7 @@ from escalate.history import add_line, create_case, delete_case, delete_line
 from escalate.matching import AssignmentRecord
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import HistoryStore, SettingsVersion, Store
-from escalate.testing import StoreContract
+from escalate.testing import StoreContract, WorkersContract
 
 T = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
@@ -33,6 +33,26 @@ class TestMemoryStore(StoreContract):
     def cut_history_tail(self, store: HistoryStore, case_id: str) -> None:
         assert isinstance(store, MemoryStore)
         store._history[case_id].pop()
+
+
+class TestMemoryWorkers(WorkersContract):
+    def make_store(self) -> Store:
+        return MemoryStore()
+
+    def make_worker_store(self, store: Store) -> Store:
+        return store  # one store in memory, shared by the threads
+
+
+class TestSqliteWorkers(WorkersContract):
+    @pytest.fixture(autouse=True)
+    def folder(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "escalate.db"
+
+    def make_store(self) -> Store:
+        return SqliteStore(self.path)
+
+    def make_worker_store(self, store: Store) -> Store:
+        return SqliteStore(self.path)  # its own connection to the file
 
 
 class TestSqliteStore(StoreContract):

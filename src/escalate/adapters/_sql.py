@@ -82,6 +82,7 @@ class SqlStore:
     _LOCK: ClassVar[str] = ""  # appended to a read whose row a write follows
     _SKIP_LOCKED: ClassVar[str] = ""  # appended to a claim's read
     _NEXT_ORD: ClassVar[str] = "(SELECT COUNT(*) FROM outbox)"  # queue order
+    _depth: int  # how deep in transaction() the current thread is
 
     def transaction(self) -> AbstractContextManager[None]:
         """All or nothing; nested transactions join the outermost one."""
@@ -96,6 +97,13 @@ class SqlStore:
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
+
+    def _locked(self) -> str:
+        """Inside a transaction, a case or lead read is locked until it ends: a
+        second writer of the same case waits, then reads what the first wrote
+        (rather than failing its save). Nothing on SQLite, whose writers are
+        serialised whole."""
+        return self._LOCK if self._depth else ""
 
     def _check_version(self, table: str, kind: str, key: str, version: int) -> None:
         rows = self._rows(
@@ -119,7 +127,9 @@ class SqlStore:
         Raises:
             NotFound: No such case.
         """
-        rows = self._rows("SELECT data, version FROM cases WHERE id = ?", (case_id,))
+        rows = self._rows(
+            f"SELECT data, version FROM cases WHERE id = ?{self._locked()}", (case_id,)
+        )
         if not rows:
             raise NotFound(f"case {case_id!r} is not in the store")
         return case_from_json(rows[0][0], rows[0][1])
@@ -313,7 +323,9 @@ class SqlStore:
         Raises:
             NotFound: No such lead.
         """
-        rows = self._rows("SELECT data, version FROM leads WHERE id = ?", (lead_id,))
+        rows = self._rows(
+            f"SELECT data, version FROM leads WHERE id = ?{self._locked()}", (lead_id,)
+        )
         if not rows:
             raise NotFound(f"lead {lead_id!r} is not in the store")
         return lead_from_json(rows[0][0], rows[0][1])
