@@ -1,0 +1,104 @@
+"""Crash trials on PostgreSQL: four worker processes on one schema, each killed
+(SIGKILL) at a random point, then restarted: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+
+from escalate.adapters.folder import FolderMailer
+from escalate.adapters.postgres import PostgresStore
+from escalate.engine import Escalator
+from escalate.model import Actor
+from escalate.timers import ManualClock
+from tests.test_engine import ADDRESSES, BOOK, OFFICE, T0, TEMPLATES, case
+
+CASES = 10
+TRIALS = 50
+WORKERS = 4
+# per case: a warning (1 mail), the first step (1), the second (2: boss, new owner)
+ACTIONS, MAILS = CASES * 3, CASES * 4
+# progress events of one worker doing everything alone (see test_engine_crash)
+EVENTS = 1 + ACTIONS + MAILS + 2 * CASES + MAILS + 1
+
+
+def engine(dsn: str, schema: str, outbox: Path, progress: object = None) -> Escalator:
+    return Escalator(
+        PostgresStore(dsn, schema=schema),
+        FolderMailer(outbox),
+        ManualClock(T0 + 3 * timedelta(hours=1)),
+        book=BOOK,
+        calendars={"office": OFFICE},
+        templates=TEMPLATES,
+        addresses=ADDRESSES,
+        progress=progress,  # type: ignore[arg-type]
+    )
+
+
+def doomed(dsn: str, schema: str, outbox: Path, crash_after: int) -> None:
+    """Work until the crash_after-th progress event, then die on the spot."""
+    count = [0]
+
+    def progress(step: str) -> None:
+        count[0] += 1
+        if count[0] >= crash_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    esc = engine(dsn, schema, outbox, progress)
+    esc.tick()
+    esc.dispatch(limit=1000)
+    os._exit(0)  # finished before its crash point
+
+
+class TestCrashes:
+    def test_killed_workers_lose_and_double_nothing(
+        self, postgres_dsn: str, tmp_path: Path
+    ) -> None:
+        """50 trials of 4 workers killed at random points, then restarted: each
+        action recorded once, each mail queued once and delivered under one
+        Message-ID, every history verifies."""
+        rng = random.Random(20261129)
+        ctx = multiprocessing.get_context("fork")
+        kills = 0
+        for trial in range(TRIALS):
+            schema, outbox = f"crash{trial}", tmp_path / f"out{trial}"
+            setup = engine(postgres_dsn, schema, outbox)
+            for i in range(CASES):
+                setup.add_case(case(i), by=Actor("ann"))
+            setup.store.close()  # type: ignore[attr-defined]
+            workers = [
+                ctx.Process(
+                    target=doomed,
+                    # the work is shared: each worker sees about a quarter of
+                    # the events, so crash points are drawn from the first half
+                    args=(postgres_dsn, schema, outbox, rng.randint(1, EVENTS // 2)),
+                )
+                for _ in range(WORKERS)
+            ]
+            for p in workers:
+                p.start()
+            for p in workers:
+                p.join(timeout=120)
+                kills += p.exitcode == -signal.SIGKILL
+            survivor = engine(postgres_dsn, schema, outbox)
+            survivor.tick()
+            survivor.clock.advance(survivor.lease)  # type: ignore[attr-defined]
+            survivor.dispatch(limit=1000)
+            assert survivor.tick().fired == (), trial
+            with psycopg.connect(postgres_dsn, autocommit=True) as db:
+                (fired,) = db.execute(f"SELECT COUNT(*) FROM {schema}.fired").fetchone()
+                (queued,) = db.execute(
+                    f"SELECT COUNT(*) FROM {schema}.outbox"
+                ).fetchone()
+            assert (fired, queued) == (ACTIONS, MAILS), trial
+            assert survivor.store.pending() == 0, trial
+            assert len(list(outbox.glob("*.eml"))) == MAILS, trial
+            assert all(survivor.verify(f"c{i}").ok for i in range(CASES)), trial
+            survivor.store.close()  # type: ignore[attr-defined]
+        assert kills >= TRIALS * WORKERS * 0.8  # most workers really died mid-way
