@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Protocol, TextIO, cast
 from zoneinfo import ZoneInfo
 
 from escalate import _logs
@@ -629,20 +629,53 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"metrics: http://{args.metrics_host}:{server.port}/metrics\n")
         out.write(f"running: a tick every {args.every}; stop with Ctrl-C\n")
         out.flush()
+        listener = _listener(store)
         while not stop.is_set():
             ok = _tick_once(esc, out, progress is not None) and ok
             ticks += 1
             if args.max_ticks is not None and ticks >= args.max_ticks:
                 break
-            stop.wait(args.every.total_seconds())
+            _sleep(esc, args.every, stop, listener)
     finally:
         if server is not None:
             server.close()
+        if listener is not None:
+            listener.close()
         store.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
     out.write(f"stopped after {ticks} ticks\n")
     return 0 if ok else 1
+
+
+class _Waiter(Protocol):
+    def wait(self, timeout: timedelta) -> datetime | None: ...
+    def close(self) -> None: ...
+
+
+def _listener(store: SqlStore) -> _Waiter | None:
+    """On PostgreSQL, a LISTEN connection that announces new due instants."""
+    listener = getattr(store, "listener", None)
+    return None if listener is None else cast("_Waiter", listener())
+
+
+def _sleep(
+    esc: Escalator, every: timedelta, stop: threading.Event, listener: _Waiter | None
+) -> None:
+    """Until the earliest due instant (at most ``every``, the poll interval); on
+    PostgreSQL, a case saved meanwhile with an earlier due instant wakes the
+    worker then (announcements are read at once; the stop flag each second)."""
+    wake = esc.next_wake(every)
+    while not stop.is_set():
+        left = wake - esc.clock.now()
+        if left <= timedelta(0):
+            return
+        if listener is None:
+            stop.wait(left.total_seconds())
+            continue
+        announced = listener.wait(min(left, timedelta(seconds=1)))
+        if announced is not None and announced < wake:
+            wake = announced
 
 
 def _status(args: argparse.Namespace, out: TextIO) -> int:

@@ -38,7 +38,7 @@ from escalate._engine_files import _CaseFiles
 from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_routing import _Assigning
 from escalate._engine_settings import _SettingsSync
-from escalate._instants import to_us
+from escalate._instants import require_duration, to_us
 from escalate._template_context import case_action_context
 from escalate.changes import AppliedChange
 from escalate.config import Config
@@ -403,6 +403,18 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
         return document
 
     # -- tick ------------------------------------------------------------------------
+
+    def next_wake(self, within: timedelta) -> datetime:
+        """When a worker should tick next: the earliest next due instant among
+        the open cases due within ``within`` from now (through the due index,
+        so its cost follows those cases), else now + ``within`` (the poll
+        interval, which also covers leads, tasks and mail retries)."""
+        now = self.clock.now()
+        until = now + require_duration(within, "within")
+        oldest = self.store.due_backlog(until).oldest
+        if oldest is None:
+            return until
+        return max(oldest, now, key=lambda t: to_us(t, "t"))
 
     def tick(self) -> TickReport:
         """Carry out every due action once; see the module docstring.

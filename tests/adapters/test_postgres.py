@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -188,3 +188,21 @@ class TestCommandLine:
         capsys.readouterr()
         assert main(["status", "--json", "--now", now]) == 0
         assert '"last_tick"' in capsys.readouterr().out
+
+
+class TestWakeUp:
+    def test_a_saved_case_is_announced(self, postgres_dsn: str) -> None:
+        """A case saved with a next due instant is announced on the store's
+        channel at commit: a listener returns at once with that instant."""
+        store = PostgresStore(postgres_dsn, schema=fresh_schema())
+        listener = store.listener()
+        try:
+            assert listener.wait(timedelta(0)) is None
+            due = T + timedelta(minutes=5)
+            with store.transaction():
+                store.save_case(Case(id="c1", number="1", created_at=T), next_due=due)
+            assert listener.wait(timedelta(seconds=30)) == due
+            store.save_case(store.get_case("c1"), next_due=None)  # nothing due
+            assert listener.wait(timedelta(0)) is None
+        finally:
+            listener.close()

@@ -31,19 +31,21 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
+from escalate._instants import utc_from_us
 from escalate.adapters._sql import SqlStore
 from escalate.errors import ConfigError, ConflictError, StoreError
 from escalate.history import GENESIS
 
-__all__ = ["SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["SCHEMA_VERSION", "Listener", "PostgresStore"]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _TABLES: Final = (
     "assignments",
@@ -210,6 +212,29 @@ _MIGRATIONS: Final = {
     ),
 }
 
+_MIGRATIONS[2] = """
+    CREATE FUNCTION {s}.notify_due() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        due BIGINT;
+    BEGIN
+        IF TG_TABLE_NAME = 'outbox' THEN
+            due := NEW.next_attempt_us;
+        ELSE
+            due := NEW.next_due_us;
+        END IF;
+        IF due IS NOT NULL THEN
+            PERFORM pg_notify('{channel}', due::text);
+        END IF;
+        RETURN NULL;
+    END $$;
+""" + "".join(
+    f"""
+    CREATE TRIGGER {table}_notify AFTER INSERT OR UPDATE ON {{s}}.{table}
+        FOR EACH ROW EXECUTE FUNCTION {{s}}.notify_due();
+    """
+    for table in ("cases", "leads", "tasks", "outbox")
+)
+
 # Errors that mean "someone else changed it first": retried at the next tick.
 _CONFLICTS: Final = (
     pg_errors.IntegrityError,
@@ -265,7 +290,26 @@ class PostgresStore(SqlStore):
                 f"got {target!r}"
             )
         self._sql: dict[str, str] = {}
+        self._dsn = target if isinstance(target, str) else None
         self._migrate()
+
+    @property
+    def channel(self) -> str:
+        """The ``LISTEN`` channel on which every save of a case, lead or task
+        with a next due instant, and every queued mail, is announced (the
+        payload: the due instant in microseconds since the epoch)."""
+        return f"escalate_{self.schema}"
+
+    def listener(self, dsn: str | None = None) -> Listener:
+        """A :class:`Listener` on its own connection (to ``dsn``, default the
+        store's), for a worker to sleep until work arrives."""
+        target = dsn or self._dsn
+        if target is None:
+            raise ConfigError(
+                "dsn: a store made from a pool or a connection needs the DSN to "
+                "listen on"
+            )
+        return Listener(target, self.channel)
 
     def close(self) -> None:
         """Close the connection this store opened (never the caller's, nor the
@@ -366,7 +410,10 @@ class PostgresStore(SqlStore):
                     )
                 for v in range(version + 1, SCHEMA_VERSION + 1):
                     conn.execute(
-                        _MIGRATIONS[v].replace("{s}", s).replace("{genesis}", GENESIS)
+                        _MIGRATIONS[v]
+                        .replace("{s}", s)
+                        .replace("{genesis}", GENESIS)
+                        .replace("{channel}", self.channel)
                     )
                 if row is None:
                     conn.execute(
@@ -378,6 +425,35 @@ class PostgresStore(SqlStore):
                     )
             except psycopg.Error as e:
                 raise _translated(e, f"cannot create or migrate {self.schema!r}") from e
+
+
+class Listener:
+    """Announcements of new due instants (``LISTEN``), on a connection of its
+    own: :meth:`wait` returns as soon as one arrives."""
+
+    def __init__(self, dsn: str, channel: str) -> None:
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=True)
+            self._conn.execute(f'LISTEN "{channel}"')
+        except psycopg.Error as e:
+            raise StoreError(f"PostgreSQL: cannot listen on {channel!r}: {e}") from e
+
+    def wait(self, timeout: timedelta) -> datetime | None:
+        """The earliest due instant announced within ``timeout`` (returning at
+        the first announcement, with any others already received), or None."""
+        seconds = max(timeout, timedelta(0)).total_seconds()
+        earliest: int | None = None
+        try:
+            for note in self._conn.notifies(timeout=seconds, stop_after=1):
+                due = int(note.payload)
+                earliest = due if earliest is None else min(earliest, due)
+        except (psycopg.Error, ValueError) as e:
+            raise StoreError(f"PostgreSQL: listening failed: {e}") from e
+        return None if earliest is None else utc_from_us(earliest)
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._conn.close()
 
 
 def _translated(e: psycopg.Error, what: str) -> StoreError:
