@@ -608,7 +608,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()  # finish the tick in progress, then stop
+        # Finish the tick in progress, then stop. Set from another thread: the
+        # handler runs in the main thread, which may be inside stop.wait()
+        # holding the event's (non-reentrant) lock.
+        threading.Thread(target=stop.set, daemon=True).start()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     store = _store(args.db, must_exist=False)
