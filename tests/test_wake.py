@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from escalate.adapters.memory import MemoryStore
 from escalate.cli import _sleep
+from escalate.config import example_config
+from escalate.errors import StoreError
 from escalate.model import Actor
 from escalate.timers import ManualClock
 from tests.test_engine import T0, case, escalator
@@ -77,3 +82,29 @@ def test_a_stop_ends_the_sleep() -> None:
     stop.set()
     _sleep(esc, H, stop, FakeListener(clock, None, timedelta(0)))
     assert clock.now() == T0
+
+
+def test_run_goes_on_after_a_store_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A tick that fails with a StoreError (the database went away) is logged,
+    and the worker goes on with the next tick; the exit code says it failed."""
+    from escalate import cli
+
+    calls = []
+
+    def flaky(esc: object, out: object, shown: bool) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StoreError("PostgreSQL: the connection was lost")
+        return True
+
+    monkeypatch.setattr(cli, "_tick_once", flaky)
+    monkeypatch.setattr(cli, "_sleep", lambda *args: None)
+    config = str(example_config())
+    db = str(tmp_path / "run.db")
+    code = cli.main(["run", "--config", config, "--db", db, "--max-ticks", "2"])
+    assert (code, len(calls)) == (1, 2)
+    assert "stopped after 2 ticks" in capsys.readouterr().out

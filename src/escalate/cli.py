@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
-from typing import Protocol, TextIO, cast
+from typing import Final, Protocol, TextIO, cast
 from zoneinfo import ZoneInfo
 
 from escalate import _logs
@@ -44,7 +45,7 @@ from escalate.audit import (
 from escalate.check import Severity
 from escalate.config import Config, example_config, load_config, read_text
 from escalate.engine import Escalator, TickReport
-from escalate.errors import ConfigError, EscalateError, NotFound
+from escalate.errors import ConfigError, EscalateError, NotFound, StoreError
 from escalate.health import read_health
 from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
@@ -57,6 +58,8 @@ from escalate.svg import timeline_svg
 from escalate.timers import Clock, ManualClock, SystemClock
 
 __all__ = ["main"]
+
+_run_log: Final = logging.getLogger("escalate.engine")
 
 _WEEK = timedelta(days=7)
 
@@ -634,7 +637,11 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         out.flush()
         listener = _listener(store)
         while not stop.is_set():
-            ok = _tick_once(esc, out, progress is not None) and ok
+            try:
+                ok = _tick_once(esc, out, progress is not None) and ok
+            except StoreError as e:  # the database went away: report, go on
+                _run_log.error("tick failed, retried after the wait: %s", e)
+                ok = False
             ticks += 1
             if args.max_ticks is not None and ticks >= args.max_ticks:
                 break

@@ -206,3 +206,19 @@ class TestWakeUp:
             assert listener.wait(timedelta(0)) is None
         finally:
             listener.close()
+
+
+class TestLostConnection:
+    def test_a_lost_connection_is_a_store_error_then_reconnects(
+        self, postgres_dsn: str
+    ) -> None:
+        """The server drops the store's connection: the call in flight fails
+        with a StoreError (not a driver traceback); the next one reconnects."""
+        store = PostgresStore(postgres_dsn, schema=fresh_schema())
+        store.save_case(Case(id="c1", number="1", created_at=T), next_due=None)
+        pid = store._rows("SELECT pg_backend_pid()")[0][0]
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StoreError, match="PostgreSQL"):
+            store.get_case("c1")
+        assert store.get_case("c1").version == 1

@@ -311,6 +311,13 @@ class PostgresStore(SqlStore):
             )
         return Listener(target, self.channel)
 
+    def _reconnect(self) -> None:
+        assert self._dsn is not None
+        try:
+            self._conn = psycopg.connect(self._dsn, autocommit=True)
+        except psycopg.Error as e:
+            raise StoreError(f"PostgreSQL: cannot reconnect: {e}") from e
+
     def close(self) -> None:
         """Close the connection this store opened (never the caller's, nor the
         pool)."""
@@ -335,6 +342,8 @@ class PostgresStore(SqlStore):
         if current is not None:
             yield current
         elif self._conn is not None:
+            if self._own and (self._conn.closed or self._conn.broken):
+                self._reconnect()  # the server went away; the error was reported
             yield self._conn
         else:
             assert self._pool is not None
