@@ -31,15 +31,13 @@ from typing import Any
 
 import psycopg
 
+# The workload of benchmarks/engine.py (run as a script, its folder is on the path)
+from engine import BOOK, TEMPLATES, MemoryMailer  # type: ignore[import-not-found]
+
 from escalate import (
     Case,
-    EscalationAction,
     ManualClock,
     OutgoingMail,
-    Rule,
-    RuleBook,
-    RuleItem,
-    Templates,
 )
 from escalate._postgres_server import postgres_server
 from escalate.adapters._sql import _SAVE_CASE, _case_row
@@ -51,46 +49,16 @@ from escalate.ports import Governed, Store
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 H = timedelta(hours=1)
 MAILS = 40_000
-BOOK = RuleBook.build(
-    [
-        Rule(
-            name="main",
-            items=[
-                RuleItem(
-                    id="all",
-                    actions=[EscalationAction(id="lead", after=H, escalate_to="lead")],
-                )
-            ],
-        )
-    ],
-    active="main",
-)
-TEMPLATES = Templates(
-    {
-        "escalation.subject": "Case {{ case.number }} escalated",
-        "escalation.txt": "Case {{ case.number }} needs {{ action.escalate_to }}.\n",
-    }
-)
 COLUMNS = (
     "id, version, data, open, next_due_us, status, status_since_us, created_us, "
     "modified_us, governed_digest, governed_item, settings_version, number, owner"
 )
 
 
-class Recording:
-    """Keeps the Message-IDs it is given."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def send(self, mail: OutgoingMail) -> None:
-        self.sent.append(mail.message_id)
-
-
 def escalator(store: Store, mailer: Any = None) -> Escalator:
     return Escalator(
         store,
-        mailer or Recording(),
+        mailer or MemoryMailer(),
         ManualClock(T0 + H),
         book=BOOK,
         templates=TEMPLATES,
@@ -108,6 +76,13 @@ def rows(n_open: int, n_due: int, digest: str) -> Iterator[tuple[Any, ...]]:
         yield _case_row(
             case, 1, due if i < n_due else later, Governed(digest=digest, item="all")
         )
+
+
+def fresh(dsn: str, schema: str) -> PostgresStore:
+    """A store in an empty schema (a previous run's is dropped)."""
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return PostgresStore(dsn, schema=schema)
 
 
 def load_postgres(store: PostgresStore, dsn: str, n_open: int, n_due: int) -> None:
@@ -141,7 +116,7 @@ def tick_figures(dsn: str, folder: Path, n_open: int, n_due: int) -> None:
     print(f"tick: {n_due:,} due cases, each one escalation with one mail")
     results = {}
     for label, opened in (("large", n_open), ("small", n_open // 10)):
-        pg = PostgresStore(dsn, schema=f"tick_{label}")
+        pg = fresh(dsn, f"tick_{label}")
         load_postgres(pg, dsn, opened, n_due)
         took, report = timed(escalator(pg).tick)
         assert len(report.fired) == n_due, report.errors[:3]
@@ -172,7 +147,7 @@ def scaling(dsn: str, n_due: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     for workers in (1, 2, 4):
         schema = f"scale_{workers}"
-        load_postgres(PostgresStore(dsn, schema=schema), dsn, n_due, n_due)
+        load_postgres(fresh(dsn, schema), dsn, n_due, n_due)
         queue = ctx.Queue()
         procs = [
             ctx.Process(target=_worker_tick, args=(dsn, schema, queue))
@@ -195,7 +170,7 @@ def scaling(dsn: str, n_due: int) -> None:
 
 
 def _worker_dispatch(make: Callable[[], Store], queue: Any) -> None:
-    mailer = Recording()
+    mailer = MemoryMailer()
     esc = escalator(make(), mailer)
     while esc.dispatch(limit=500).sent:
         pass
@@ -213,6 +188,7 @@ def _lite(path: str) -> SqliteStore:
 def dispatch(dsn: str, folder: Path) -> None:
     print(f"outbox dispatch of {MAILS:,} mails by 4 worker processes:")
     ctx = multiprocessing.get_context("fork")
+    fresh(dsn, "dispatch").close()
     for label, make in (
         ("PostgreSQL", lambda: _pg(dsn)),
         ("SQLite", lambda: _lite(str(folder / "dispatch.db"))),
