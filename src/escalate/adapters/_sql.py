@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final, Protocol
 
@@ -84,8 +84,22 @@ class SqlStore:
     _NEXT_ORD: ClassVar[str] = "(SELECT COUNT(*) FROM outbox)"  # queue order
     _depth: int  # how deep in transaction() the current thread is
 
-    def transaction(self) -> AbstractContextManager[None]:
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
         """All or nothing; nested transactions join the outermost one."""
+        if not self._depth:
+            with self._outermost():
+                yield
+            return
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+
+    def _outermost(self) -> AbstractContextManager[None]:
+        """The dialect's transaction: begin, set ``_depth`` to 1 while it runs,
+        commit, or roll back on an exception (and set ``_depth`` back to 0)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -105,18 +119,20 @@ class SqlStore:
         serialised whole."""
         return self._LOCK if self._depth else ""
 
-    def _check_version(self, table: str, kind: str, key: str, version: int) -> None:
+    def _stored_version(self, table: str, key: str, lock: str = "") -> int:
         rows = self._rows(
-            f"SELECT version FROM {table} WHERE id = ?{self._LOCK}", (key,)
+            f"SELECT version FROM {table} WHERE id = ?{lock}", (key,)
         )  # our table names
-        current = rows[0][0] if rows else 0
+        return int(rows[0][0]) if rows else 0
+
+    def _check_version(self, table: str, kind: str, key: str, version: int) -> None:
+        current = self._stored_version(table, key, self._LOCK)
         if current != version:
             raise ConflictError.stale(f"{kind} {key!r}", current, version)
 
     def _stale(self, table: str, kind: str, key: str, version: int) -> None:
         """A conditional save changed nothing: someone saved it first."""
-        rows = self._rows(f"SELECT version FROM {table} WHERE id = ?", (key,))
-        current = rows[0][0] if rows else 0
+        current = self._stored_version(table, key)
         raise ConflictError.stale(f"{kind} {key!r}", current, version)
 
     # -- cases -----------------------------------------------------------------------

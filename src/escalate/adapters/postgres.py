@@ -351,17 +351,10 @@ class PostgresStore(SqlStore):
                 yield conn
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All or nothing; nested transactions join the outermost one. On the
-        caller's connection inside the caller's transaction, this is a
-        savepoint that commits with the caller's transaction."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost(self) -> Iterator[None]:
+        """A transaction on this thread's connection. On the caller's
+        connection inside the caller's transaction, a savepoint that commits
+        with the caller's transaction."""
         with self._connection() as conn:
             self._local.conn = conn
             self._depth = 1

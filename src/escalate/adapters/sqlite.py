@@ -259,15 +259,8 @@ class SqliteStore(SqlStore):
     # -- transactions ------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All or nothing; nested transactions join the outermost one."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
+    def _outermost(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE``: the writers of every connection serialised."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as e:
