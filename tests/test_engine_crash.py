@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import random
 import signal
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from escalate.adapters.folder import FolderMailer
 from escalate.adapters.sqlite import SqliteStore
 from escalate.engine import Escalator
 from escalate.model import Actor
+from escalate.ports import Store
 from escalate.timers import ManualClock
 from tests.test_engine import ADDRESSES, BOOK, OFFICE, T0, TEMPLATES, case
 
@@ -22,9 +24,10 @@ TRIALS = 50
 ACTIONS, MAILS = CASES * 3, CASES * 4
 
 
-def engine(path: Path, outbox: Path, progress: object = None) -> Escalator:
+def engine_on(store: Store, outbox: Path, progress: object = None) -> Escalator:
+    """The trials' escalator on any store, three hours into the cases' life."""
     return Escalator(
-        SqliteStore(path),
+        store,
         FolderMailer(outbox),
         ManualClock(T0 + 3 * timedelta(hours=1)),
         book=BOOK,
@@ -35,8 +38,9 @@ def engine(path: Path, outbox: Path, progress: object = None) -> Escalator:
     )
 
 
-def doomed(path: Path, outbox: Path, crash_after: int) -> None:
-    """Work until the crash_after-th progress event, then die on the spot."""
+def work_then_die(esc_of: Callable[[object], Escalator], crash_after: int) -> None:
+    """Tick and dispatch until the crash_after-th progress event, then die on
+    the spot (``esc_of(progress)`` builds the worker's escalator)."""
     count = [0]
 
     def progress(step: str) -> None:
@@ -44,10 +48,18 @@ def doomed(path: Path, outbox: Path, crash_after: int) -> None:
         if count[0] >= crash_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    esc = engine(path, outbox, progress)
+    esc = esc_of(progress)
     esc.tick()
     esc.dispatch(limit=1000)
     os._exit(0)  # finished before the crash point
+
+
+def engine(path: Path, outbox: Path, progress: object = None) -> Escalator:
+    return engine_on(SqliteStore(path), outbox, progress)
+
+
+def doomed(path: Path, outbox: Path, crash_after: int) -> None:
+    work_then_die(lambda progress: engine(path, outbox, progress), crash_after)
 
 
 class TestCrashes:

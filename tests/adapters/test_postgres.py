@@ -27,7 +27,9 @@ def fresh_schema() -> str:
     return f"t{next(_SCHEMAS)}"
 
 
-class TestPostgresStore(StoreContract):
+class _OnServer:
+    """A fresh schema on the test run's server for each test."""
+
     @pytest.fixture(autouse=True)
     def server(self, postgres_dsn: str) -> None:
         self.dsn = postgres_dsn
@@ -36,6 +38,8 @@ class TestPostgresStore(StoreContract):
     def make_store(self) -> Store:
         return PostgresStore(self.dsn, schema=self.schema)
 
+
+class TestPostgresStore(_OnServer, StoreContract):
     def cut_history_tail(self, store: HistoryStore, case_id: str) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as db:  # a superuser's edit
             db.execute("SET session_replication_role = replica")  # no triggers
@@ -47,7 +51,7 @@ class TestPostgresStore(StoreContract):
 
     def test_append_only_in_the_database(self) -> None:
         """Triggers refuse UPDATE and DELETE on history and follow-up lines."""
-        store = PostgresStore(self.dsn, schema=self.schema)
+        store = self.make_store()
         change = create_case(Case(id="c1", number="1", created_at=T), by=None)
         store.append_history(change.entries)
         store.append_lines(change.lines)
@@ -68,17 +72,9 @@ class TestPostgresStore(StoreContract):
                 db.execute(sql.replace("{s}", self.schema))
 
 
-class TestPostgresWorkers(WorkersContract):
-    @pytest.fixture(autouse=True)
-    def server(self, postgres_dsn: str) -> None:
-        self.dsn = postgres_dsn
-        self.schema = fresh_schema()
-
-    def make_store(self) -> Store:
-        return PostgresStore(self.dsn, schema=self.schema)
-
+class TestPostgresWorkers(_OnServer, WorkersContract):
     def make_worker_store(self, store: Store) -> Store:
-        return PostgresStore(self.dsn, schema=self.schema)  # its own connection
+        return self.make_store()  # the same schema, its own connection
 
 
 class TestConnections:

@@ -4,56 +4,36 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import random
 import signal
-from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 
-from escalate.adapters.folder import FolderMailer
 from escalate.adapters.postgres import PostgresStore
 from escalate.engine import Escalator
 from escalate.model import Actor
-from escalate.timers import ManualClock
-from tests.test_engine import ADDRESSES, BOOK, OFFICE, T0, TEMPLATES, case
+from tests.test_engine import case
+from tests.test_engine_crash import (
+    ACTIONS,
+    CASES,
+    MAILS,
+    TRIALS,
+    engine_on,
+    work_then_die,
+)
 
-CASES = 10
-TRIALS = 50
 WORKERS = 4
-# per case: a warning (1 mail), the first step (1), the second (2: boss, new owner)
-ACTIONS, MAILS = CASES * 3, CASES * 4
 # progress events of one worker doing everything alone (see test_engine_crash)
 EVENTS = 1 + ACTIONS + MAILS + 2 * CASES + MAILS + 1
 
 
 def engine(dsn: str, schema: str, outbox: Path, progress: object = None) -> Escalator:
-    return Escalator(
-        PostgresStore(dsn, schema=schema),
-        FolderMailer(outbox),
-        ManualClock(T0 + 3 * timedelta(hours=1)),
-        book=BOOK,
-        calendars={"office": OFFICE},
-        templates=TEMPLATES,
-        addresses=ADDRESSES,
-        progress=progress,  # type: ignore[arg-type]
-    )
+    return engine_on(PostgresStore(dsn, schema=schema), outbox, progress)
 
 
 def doomed(dsn: str, schema: str, outbox: Path, crash_after: int) -> None:
-    """Work until the crash_after-th progress event, then die on the spot."""
-    count = [0]
-
-    def progress(step: str) -> None:
-        count[0] += 1
-        if count[0] >= crash_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    esc = engine(dsn, schema, outbox, progress)
-    esc.tick()
-    esc.dispatch(limit=1000)
-    os._exit(0)  # finished before its crash point
+    work_then_die(lambda progress: engine(dsn, schema, outbox, progress), crash_after)
 
 
 class TestCrashes:
