@@ -13,7 +13,13 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from escalate.adapters.postgres import SCHEMA_VERSION, PostgresStore
-from escalate.errors import ConfigError, ConflictError, NotFound, StoreError
+from escalate.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidOperation,
+    NotFound,
+    StoreError,
+)
 from escalate.history import add_line, create_case
 from escalate.model import Actor, Case
 from escalate.ports import HistoryStore, Store
@@ -119,6 +125,39 @@ class TestConnections:
             with store.transaction():
                 store.save_case(Case(id="c1", number="1", created_at=T), next_due=None)
             assert store.get_case("c1").version == 1
+
+    def test_one_connection_refuses_a_second_threads_transaction(
+        self, postgres_dsn: str
+    ) -> None:
+        """Two threads' transactions on one connection would mix into one; the
+        second is refused at once, naming the remedy, and nothing of it is
+        written. With a pool, each thread has its own connection."""
+        store = PostgresStore(postgres_dsn, schema=fresh_schema())
+        inside, done = threading.Event(), threading.Event()
+        refused: list[BaseException] = []
+
+        def second() -> None:
+            inside.wait()
+            try:
+                with store.transaction():
+                    store.save_case(
+                        Case(id="c2", number="2", created_at=T), next_due=None
+                    )
+            except InvalidOperation as e:
+                refused.append(e)
+            done.set()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        with store.transaction():
+            store.save_case(Case(id="c1", number="1", created_at=T), next_due=None)
+            inside.set()
+            done.wait()
+        thread.join()
+        assert "use a ConnectionPool" in str(refused[0])
+        assert store.get_case("c1").version == 1
+        with pytest.raises(NotFound):
+            store.get_case("c2")
 
     def test_bad_targets(self, postgres_dsn: str) -> None:
         with pytest.raises(ConfigError, match="schema: expected a lower-case"):

@@ -40,7 +40,7 @@ from psycopg_pool import ConnectionPool
 
 from escalate._instants import utc_from_us
 from escalate.adapters._sql import SqlStore
-from escalate.errors import ConfigError, ConflictError, StoreError
+from escalate.errors import ConfigError, ConflictError, InvalidOperation, StoreError
 from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "Listener", "PostgresStore"]
@@ -273,6 +273,7 @@ class PostgresStore(SqlStore):
         self._pool: ConnectionPool | None = None
         self._own = False
         self._local = threading.local()
+        self._in_use = threading.Lock()  # a transaction holds the one connection
         if isinstance(target, ConnectionPool):
             self._pool = target
             self._conn: psycopg.Connection[Any] | None = None
@@ -355,17 +356,28 @@ class PostgresStore(SqlStore):
         """A transaction on this thread's connection. On the caller's
         connection inside the caller's transaction, a savepoint that commits
         with the caller's transaction."""
-        with self._connection() as conn:
-            self._local.conn = conn
-            self._depth = 1
-            try:
-                with conn.transaction():
-                    yield
-            except psycopg.Error as e:
-                raise _translated(e, "cannot commit") from e
-            finally:
-                self._depth = 0
-                self._local.conn = None
+        shared = self._pool is None  # one connection for every thread
+        if shared and not self._in_use.acquire(blocking=False):
+            raise InvalidOperation(
+                "PostgresStore: another thread's transaction is under way on this "
+                "store's one connection; give each thread its own store, or use "
+                "a ConnectionPool"
+            )
+        try:
+            with self._connection() as conn:
+                self._local.conn = conn
+                self._depth = 1
+                try:
+                    with conn.transaction():
+                        yield
+                except psycopg.Error as e:
+                    raise _translated(e, "cannot commit") from e
+                finally:
+                    self._depth = 0
+                    self._local.conn = None
+        finally:
+            if shared:
+                self._in_use.release()
 
     def _statement(self, sql: str) -> str:
         known = self._sql.get(sql)
