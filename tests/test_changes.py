@@ -423,12 +423,16 @@ class TestApply:
             dying.apply()
         record = store.settings_record()
         assert record is not None
-        assert not record.recomputed
+        assert (record.recomputed, record.through) == (False, "case/c1")
         again = escalator(store, clock)
         again.use_settings(new)
         applied = again.apply()
         assert applied is not None
+        assert applied.recomputed == 1  # resumed after c1, the batch committed
         assert applied.skipped == 1  # c2's; c1's was skipped before the crash
+        record = store.settings_record()
+        assert record is not None
+        assert (record.recomputed, record.through) == (True, None)
         for case_id in ("c1", "c2"):
             kinds = [line.kind for line in store.lines(case_id)]
             assert kinds.count(FollowUpKind.STEP_SKIPPED) == 1

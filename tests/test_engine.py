@@ -12,8 +12,13 @@ import pytest
 
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.sqlite import SqliteStore
-from escalate.engine import Escalator
-from escalate.errors import DeliveryError, InvalidOperation, WrongTypeError
+from escalate.engine import TICK_ATTEMPTS, Escalator
+from escalate.errors import (
+    ConflictError,
+    DeliveryError,
+    InvalidOperation,
+    WrongTypeError,
+)
 from escalate.history import DocumentKind, DocumentSettings
 from escalate.hours import BusinessHours
 from escalate.mail import OutgoingMail
@@ -640,3 +645,50 @@ class TestWorkers:
         assert len(keys) == 40 * 3
         assert set(keys.values()) == {1}
         assert SqliteStore(path).pending() == 40 * 4
+
+
+class _Contended(MemoryStore):
+    """Another writer gets to each due case first, ``times`` times."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.times = times
+        self.takes = 0
+
+    def take_due_case(self, case_id: str, until: datetime) -> Case | None:
+        self.takes += 1
+        if self.takes <= self.times:
+            raise ConflictError(f"case {case_id!r}: could not serialize access")
+        return super().take_due_case(case_id, until)
+
+
+class TestConflictsInATick:
+    def test_a_conflict_is_retried_at_once(self) -> None:
+        """A serialization failure or stale version is tried again in the same
+        tick (its transaction rolled back), and counted."""
+        clock = ManualClock(T0)
+        store = _Contended(times=TICK_ATTEMPTS - 1)
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        clock.advance(H)
+        report = esc.tick()
+        assert (report.cases, len(report.fired), report.errors) == (1, 2, ())
+        retries = esc.metrics.value("escalate_conflict_retries_total")
+        assert retries == TICK_ATTEMPTS - 1
+
+    def test_conflicts_are_reported_after_a_bounded_number_of_attempts(
+        self,
+    ) -> None:
+        """Still conflicting after TICK_ATTEMPTS attempts: reported with the
+        case id, nothing fired, left for the next tick (which handles it)."""
+        clock = ManualClock(T0)
+        store = _Contended(times=TICK_ATTEMPTS)
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        clock.advance(H)
+        report = esc.tick()
+        ((who, message),) = report.errors
+        assert (who, report.fired, store.takes) == ("c1", (), TICK_ATTEMPTS)
+        assert f"changed meanwhile ({TICK_ATTEMPTS} attempts)" in message
+        assert "could not serialize access" in message
+        assert len(esc.tick().fired) == 2

@@ -45,10 +45,12 @@ class _LeadsAndTasks(_Engine):
         self._kept_version()
         return saved
 
-    def _escalate_lead(self, lead_id: str, now: datetime) -> list[LeadAction]:
+    def _escalate_lead(self, lead_id: str, now: datetime) -> list[LeadAction] | None:
         done = []
         with self.store.transaction():
-            lead = self.store.get_lead(lead_id)
+            lead = self.store.take_due_lead(lead_id, now)
+            if lead is None:  # handled meanwhile, or by another worker now
+                return None
             leads = self.settings_for(lead).leads
             for action in due_lead_actions(lead, leads, now):
                 if not self.store.record_fired(action.key, now):
@@ -97,9 +99,11 @@ class _LeadsAndTasks(_Engine):
             due = None
         self.store.save_task(task, next_due=due)
 
-    def _remind(self, task_id: str, now: datetime) -> list[str]:
+    def _remind(self, task_id: str, now: datetime) -> list[str] | None:
         with self.store.transaction():
-            task = self.store.get_task(task_id)
+            task = self.store.take_due_task(task_id, now)
+            if task is None:  # handled meanwhile, or by another worker now
+                return None
             due = task.reminder_at()
             if due is None or to_us(due, "due_at") > to_us(now, "now"):
                 self.store.save_task(task, next_due=due)

@@ -4,13 +4,15 @@ change."""
 
 from __future__ import annotations
 
+import bisect
 import gc
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Final
+from functools import partial
+from typing import Final, TypeVar
 
 import attrs
 
@@ -32,6 +34,8 @@ from escalate.rules import ActionKind
 from escalate.settings import ChangesApplyTo, OnChange, Settings
 
 _log: Final = logging.getLogger("escalate.engine")
+
+_R = TypeVar("_R")
 
 RECOMPUTE_ATTEMPTS: Final = 5
 """How often a recompute batch is tried when other workers change its cases."""
@@ -224,9 +228,12 @@ class _SettingsSync(_Engine):
         done, with the plan it followed; None when the store had these settings
         already.
 
-        The store's record says whether the recompute finished, so a worker that
-        dies in the middle leaves it to the next one to finish, against the same
-        settings before.
+        The recompute goes in batches of open cases, then leads, by id, each
+        in one transaction that locks the store's settings record and moves its
+        ``through`` on: several workers applying the same settings take turns,
+        each batch done once, and a worker that dies in the middle leaves the
+        next one to resume after the last batch that committed, against the
+        same settings before.
         """
         record = self.store.settings_record()
         if record is not None and record.digest == self._digest and record.recomputed:
@@ -248,12 +255,15 @@ class _SettingsSync(_Engine):
             previous=previous,
         )
         with self.store.transaction():
-            self.store.save_settings_version(
-                SettingsVersion(
-                    digest=self._digest, document=stored.document, saved_at=now
+            current = self.store.settings_record()  # locked until this commits
+            if current is None or current.digest != self._digest:
+                self.store.save_settings_version(
+                    SettingsVersion(
+                        digest=self._digest, document=stored.document, saved_at=now
+                    )
                 )
-            )
-            self.store.save_settings(stored)
+                self.store.save_settings(stored)
+            # else stored by another worker meanwhile, or cut short: resumed below
         skip: dict[str, list[PlannedStep]] = {}
         if self._settings.changes.on_change is OnChange.SKIP:
             for row in plan.changes:
@@ -273,8 +283,7 @@ class _SettingsSync(_Engine):
             self._digest[:12],
             extra={"digest": self._digest, "previous": previous},
         )
-        recomputed, skipped = self._recompute(None, skip, now, keep)
-        self.store.save_settings(attrs.evolve(stored, recomputed=True))
+        recomputed, skipped = self._recompute_resumably(skip, now, keep)
         _log.info(
             "settings %s: recomputed %d, skipped %d steps",
             self._digest[:12],
@@ -307,6 +316,58 @@ class _SettingsSync(_Engine):
         when the settings change."""
         return self._recompute(case_ids, {}, self.clock.now())[0]
 
+    def _recompute_resumably(
+        self,
+        skip: Mapping[str, Sequence[PlannedStep]],
+        now: datetime,
+        keep: str | None,
+    ) -> tuple[int, int]:
+        """Recompute the open cases, then the leads, after the stored record's
+        ``through``, a batch per transaction, until none is left (then the
+        record says ``recomputed``) or the record names other settings.
+        Returns how many this worker recomputed, and how many steps it
+        recorded as skipped."""
+        lead_ids: list[str] = []
+        read_leads = False
+
+        def next_batch() -> tuple[int, int, bool]:
+            nonlocal lead_ids, read_leads
+            record = self.store.settings_record()  # locked: one batch at a time
+            if record is None or record.digest != self._digest or record.recomputed:
+                return 0, 0, True  # finished by another worker, or superseded
+            kind, _, after = (record.through or "case/").partition("/")
+            if kind == "case":
+                states = self.store.open_case_states(after or None, limit=self.batch)
+                if states:
+                    ids = [state.id for state in states]
+                    n, k = self._recompute_cases(ids, skip, now, keep)
+                    moved = attrs.evolve(record, through=f"case/{ids[-1]}")
+                    self.store.save_settings(moved)
+                    return n, k, False
+                after = ""
+            if not read_leads:
+                lead_ids, read_leads = sorted(self.store.lead_ids()), True
+            start = bisect.bisect_right(lead_ids, after) if after else 0
+            ids = lead_ids[start : start + self.batch]
+            if ids:
+                n, k = self._recompute_leads(ids, skip, now, keep)
+                self.store.save_settings(
+                    attrs.evolve(record, through=f"lead/{ids[-1]}")
+                )
+                return n, k, False
+            self.store.save_settings(
+                attrs.evolve(record, recomputed=True, through=None)
+            )
+            return 0, 0, True
+
+        done = skipped = 0
+        while True:
+            n, k, finished = self._with_retries(next_batch)
+            done, skipped = done + n, skipped + k
+            if finished:
+                return done, skipped
+            self.progress("recomputed")
+
     def _recompute(
         self,
         case_ids: Iterable[str] | None,
@@ -321,63 +382,71 @@ class _SettingsSync(_Engine):
         skipped."""
         done = skipped = 0
         ids = list(self.store.open_case_ids() if case_ids is None else case_ids)
-
-        def cases(batch: Sequence[str]) -> tuple[int, int]:
-            skipped = 0
-            for case_id in batch:
-                case = self.store.get_case(case_id)
-                if keep is not None and case.settings_version != keep:
-                    case = attrs.evolve(case, settings_version=keep)
-                skipped += self._skip(case, skip.get(f"case/{case_id}", ()), now)
-                try:
-                    due, governed = self._schedule(case, self.settings_for(case))
-                except EscalateError:
-                    due, governed = now, None  # the tick reports what is wrong
-                self.store.save_case(case, next_due=due, governed=governed)
-            return len(batch), skipped
-
-        def leads(batch: Sequence[str]) -> tuple[int, int]:
-            skipped = 0
-            for lead_id in batch:
-                lead = self.store.get_lead(lead_id)
-                if keep is not None and lead.settings_version != keep:
-                    lead = attrs.evolve(lead, settings_version=keep)
-                for step in skip.get(f"lead/{lead_id}", ()):
-                    skipped += self.store.record_fired(step.key, now, skipped=True)
-                try:
-                    due = self._lead_due(lead, self.settings_for(lead))
-                except EscalateError:
-                    due = now  # the tick reports what is wrong
-                self.store.save_lead(lead, next_due=due)
-            return len(batch), skipped
-
         batches = [
-            (cases, ids[i : i + self.batch]) for i in range(0, len(ids), self.batch)
+            (self._recompute_cases, ids[i : i + self.batch])
+            for i in range(0, len(ids), self.batch)
         ]
         if case_ids is None:
             lead_ids = list(self.store.lead_ids())
             batches += [
-                (leads, lead_ids[i : i + self.batch])
+                (self._recompute_leads, lead_ids[i : i + self.batch])
                 for i in range(0, len(lead_ids), self.batch)
             ]
         for recompute, batch in batches:
-            n, k = self._batch_with_retries(recompute, batch)
+            n, k = self._with_retries(partial(recompute, batch, skip, now, keep))
             done, skipped = done + n, skipped + k
             self.progress("recomputed")
         return done, skipped
 
-    def _batch_with_retries(
+    def _recompute_cases(
         self,
-        recompute: Callable[[Sequence[str]], tuple[int, int]],
         batch: Sequence[str],
+        skip: Mapping[str, Sequence[PlannedStep]],
+        now: datetime,
+        keep: str | None,
     ) -> tuple[int, int]:
-        """One batch in one transaction; if another worker changed one of its
-        cases meanwhile (a recompute is idempotent), the batch is done again,
-        at most :data:`RECOMPUTE_ATTEMPTS` times."""
+        skipped = 0
+        for case_id in batch:
+            case = self.store.get_case(case_id)
+            if keep is not None and case.settings_version != keep:
+                case = attrs.evolve(case, settings_version=keep)
+            skipped += self._skip(case, skip.get(f"case/{case_id}", ()), now)
+            try:
+                due, governed = self._schedule(case, self.settings_for(case))
+            except EscalateError:
+                due, governed = now, None  # the tick reports what is wrong
+            self.store.save_case(case, next_due=due, governed=governed)
+        return len(batch), skipped
+
+    def _recompute_leads(
+        self,
+        batch: Sequence[str],
+        skip: Mapping[str, Sequence[PlannedStep]],
+        now: datetime,
+        keep: str | None,
+    ) -> tuple[int, int]:
+        skipped = 0
+        for lead_id in batch:
+            lead = self.store.get_lead(lead_id)
+            if keep is not None and lead.settings_version != keep:
+                lead = attrs.evolve(lead, settings_version=keep)
+            for step in skip.get(f"lead/{lead_id}", ()):
+                skipped += self.store.record_fired(step.key, now, skipped=True)
+            try:
+                due = self._lead_due(lead, self.settings_for(lead))
+            except EscalateError:
+                due = now  # the tick reports what is wrong
+            self.store.save_lead(lead, next_due=due)
+        return len(batch), skipped
+
+    def _with_retries(self, work: Callable[[], _R]) -> _R:
+        """``work`` in one transaction; if another worker changed one of its
+        cases meanwhile (a recompute is idempotent), it is done again, at most
+        :data:`RECOMPUTE_ATTEMPTS` times."""
         for attempt in range(1, RECOMPUTE_ATTEMPTS + 1):
             try:
                 with self.store.transaction():
-                    return recompute(batch)
+                    return work()
             except ConflictError:
                 if attempt == RECOMPUTE_ATTEMPTS:
                     raise

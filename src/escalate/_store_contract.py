@@ -162,6 +162,23 @@ class CaseStoreContract(_StoreFactory):
         assert [c.id for c in store.due_cases(_T0 + 2 * h, limit=2)] == ["c", "a"]
         assert list(store.open_case_ids()) == ["a", "b", "c", "d", "f"]
 
+    def test_take_due_case(self) -> None:
+        """take_due_case gives the case only while it is open and due."""
+        store = self.make_store()
+        h = timedelta(hours=1)
+        a = store.save_case(self.case("a"), next_due=_T0 + h)
+        store.save_case(self.case("b"), next_due=None)
+        store.save_case(self.case("e", status=Status.CLOSED), next_due=_T0)
+        with store.transaction():
+            assert store.take_due_case("a", _T0 + h) == a
+            assert store.take_due_case("a", _T0) is None  # not due yet
+            assert store.take_due_case("b", _T0 + h) is None  # nothing due
+            assert store.take_due_case("e", _T0 + h) is None  # closed
+            assert store.take_due_case("nope", _T0 + h) is None
+        store.save_case(a, next_due=_T0 + 3 * h)  # handled: due later
+        with store.transaction():
+            assert store.take_due_case("a", _T0 + h) is None
+
     def test_due_backlog(self) -> None:
         """due_backlog counts the open cases due by then and names the earliest."""
         store = self.make_store()
@@ -546,6 +563,21 @@ class LeadStoreContract(_StoreFactory):
         with pytest.raises(NotFound):
             store.get_lead("nope")
 
+    def test_take_due_lead(self) -> None:
+        """take_due_lead gives the lead only while it is due."""
+        store = self.make_store()
+        h = timedelta(hours=1)
+        lead = store.save_lead(
+            Lead(id="a", lead_type="web", received_at=_T0), next_due=_T0 + h
+        )
+        with store.transaction():
+            assert store.take_due_lead("a", _T0 + h) == lead
+            assert store.take_due_lead("a", _T0) is None
+            assert store.take_due_lead("nope", _T0 + h) is None
+        store.save_lead(lead, next_due=None)
+        with store.transaction():
+            assert store.take_due_lead("a", _T0 + h) is None
+
 
 class TaskStoreContract(_StoreFactory):
     """The contract of a :class:`~escalate.ports.TaskStore`:
@@ -575,6 +607,11 @@ class TaskStoreContract(_StoreFactory):
         assert [t.id for t in store.due_tasks(_T0 + 9 * h, limit=2)] == ["c", "a"]
         with pytest.raises(NotFound):
             store.get_task("nope")
+        with store.transaction():
+            assert store.take_due_task("c", _T0 + h) == tasks[2]
+            assert store.take_due_task("a", _T0 + h) is None  # not due yet
+            assert store.take_due_task("d", _T0 + 9 * h) is None  # nothing due
+            assert store.take_due_task("nope", _T0 + h) is None
 
 
 class DocumentStoreContract(_StoreFactory):
@@ -637,9 +674,14 @@ class SettingsStoreContract(_StoreFactory):
         )
         store.save_settings(first)
         assert store.settings_record() == first
-        second = attrs.evolve(first, recomputed=True, previous="b" * 64)
+        second = attrs.evolve(first, previous="b" * 64, through="case/c 1/é")
         store.save_settings(second)
         assert store.settings_record() == second
+        third = attrs.evolve(second, recomputed=True, through=None)
+        with store.transaction():
+            store.save_settings(third)
+            assert store.settings_record() == third
+        assert store.settings_record() == third
 
     def test_settings_versions_are_kept_by_digest(self) -> None:
         """Each version is kept once, read back by digest, listed in the order

@@ -77,8 +77,11 @@ from escalate.settings import ChangePolicy, Settings
 from escalate.templates import Templates
 from escalate.timers import Clock
 
-__all__ = ["DispatchReport", "Escalator", "Fired", "TickReport"]
+__all__ = ["TICK_ATTEMPTS", "DispatchReport", "Escalator", "Fired", "TickReport"]
 
+TICK_ATTEMPTS: Final = 3
+"""How often a tick tries a due case, lead or task that another writer changed
+meanwhile before it reports it (and leaves it for the next tick)."""
 _MAX_BACKOFF: Final = timedelta(hours=1)
 _log: Final = logging.getLogger("escalate.engine")
 _outbox_log: Final = logging.getLogger("escalate.outbox")
@@ -494,29 +497,33 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
     def _each_due(
         self,
         read: Callable[..., Sequence[_Identified]],
-        handle: Callable[[str, datetime], list[_T]],
+        handle: Callable[[str, datetime], list[_T] | None],
         now: datetime,
         errors: list[tuple[str, str]],
         label: str = "",
     ) -> tuple[int, list[_T]]:
         """Handle each item ``read(now, limit=batch)`` gives, once, in batches,
         until none is due; a failure goes into ``errors`` and the rest goes on.
-        Returns how many were handled, and what ``handle`` returned."""
+        ``handle`` returns None for an item it did not take (no longer due, or
+        taken by another worker). Returns how many were handled, and what
+        ``handle`` returned."""
         done: list[_T] = []
         seen: set[str] = set()
+        handled = 0
         while True:
             batch = [x for x in read(now, limit=self.batch) if x.id not in seen]
             if not batch:
-                return len(seen), done
+                return handled, done
             for item in batch:
                 seen.add(item.id)
-                self._queued = []
                 try:
-                    done += handle(item.id, now)
+                    result = self._with_conflicts_retried(handle, item.id, now)
                 except ConflictError as e:
-                    message = f"{label}changed meanwhile, retried next tick: {e}"
+                    message = (
+                        f"{label}changed meanwhile ({TICK_ATTEMPTS} attempts), "
+                        f"retried next tick: {e}"
+                    )
                     errors.append((item.id, message))
-                    self.metrics.inc("escalate_conflict_retries_total")
                     _log.warning("%s: %s", item.id, message, extra={"subject": item.id})
                 except EscalateError as e:
                     errors.append((item.id, f"{label}{e}"))
@@ -528,12 +535,37 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
                         extra={"subject": item.id},
                     )
                 else:
+                    if result is not None:
+                        handled += 1
+                        done += result
                     self._committed()
 
-    def _handle(self, case_id: str, now: datetime) -> list[Fired]:
+    def _with_conflicts_retried(
+        self,
+        handle: Callable[[str, datetime], list[_T] | None],
+        item_id: str,
+        now: datetime,
+    ) -> list[_T] | None:
+        """``handle``, again while another writer got there first (a stale
+        version, a serialization failure, a deadlock: its transaction rolled
+        back, so it starts afresh), at most :data:`TICK_ATTEMPTS` times."""
+        for attempt in range(1, TICK_ATTEMPTS + 1):
+            self._queued = []
+            try:
+                return handle(item_id, now)
+            except ConflictError:
+                self.metrics.inc("escalate_conflict_retries_total")
+                if attempt == TICK_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _handle(self, case_id: str, now: datetime) -> list[Fired] | None:
         done: list[Fired] = []
         with self.store.transaction():
-            file = self._file(self.store.get_case(case_id))
+            case = self.store.take_due_case(case_id, now)
+            if case is None:  # handled meanwhile, or by another worker now
+                return None
+            file = self._file(case)
             settings = self.settings_for(file.case)
             ev = evaluate(settings.book, file.case, now, settings.calendars)
             fired_before = {s.key for s in ev.steps if self.store.is_fired(s.key)}

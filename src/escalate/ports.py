@@ -149,6 +149,9 @@ class SettingsRecord:
             under them (False while a recompute is under way or was cut short).
         previous: The digest of the settings in force before them (None for the
             first): what a recompute resumed by another worker compares with.
+        through: How far the recompute under way has got: ``case/<id>`` or
+            ``lead/<id>``, the last one recomputed in a committed batch (None
+            before the first); another worker resumes after it.
     """
 
     digest: str
@@ -156,6 +159,7 @@ class SettingsRecord:
     saved_at: datetime
     recomputed: bool
     previous: str | None = None
+    through: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -272,6 +276,12 @@ class CaseStore(_Transactional, Protocol):
       :class:`CaseState`, read back with ``open_case_states``).
     * ``due_cases`` reads an index (open cases only), never a scan of every case;
       ``due_backlog`` counts what it would give with no limit.
+    * ``take_due_case``, inside a transaction, gives the case only if it is
+      still open and due and no other transaction has taken it (a store shared
+      by several workers locks its row until the transaction ends and skips a
+      locked one: ``FOR UPDATE SKIP LOCKED``); otherwise None. The engine
+      handles each due case it read this way, so that workers share the due
+      cases rather than queue behind each other's row locks.
     * ``delete_case`` removes the case and keeps the record, and refuses a record
       made before the case's history moved on; records are never removed.
     * ``case_ids_by_number``, ``owned_cases`` and ``open_counts`` are asked
@@ -288,6 +298,7 @@ class CaseStore(_Transactional, Protocol):
         governed: Governed | None = None,
     ) -> Case: ...
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]: ...
+    def take_due_case(self, case_id: str, until: datetime) -> Case | None: ...
     def due_backlog(self, until: datetime) -> Backlog: ...
     def open_case_ids(self) -> Iterator[str]: ...
     def open_cases(self, after: str | None, *, limit: int) -> list[Case]: ...
@@ -354,21 +365,25 @@ class OutboxStore(_Transactional, Protocol):
 @runtime_checkable
 class LeadStore(_Transactional, Protocol):
     """Leads and their index of next due instants (``save_lead`` is optimistic,
-    like ``save_case``)."""
+    like ``save_case``; ``take_due_lead`` takes a due lead like
+    ``take_due_case``)."""
 
     def save_lead(self, lead: Lead, *, next_due: datetime | None) -> Lead: ...
     def get_lead(self, lead_id: str) -> Lead: ...
     def due_leads(self, until: datetime, *, limit: int) -> list[Lead]: ...
+    def take_due_lead(self, lead_id: str, until: datetime) -> Lead | None: ...
     def lead_ids(self) -> Iterator[str]: ...
 
 
 @runtime_checkable
 class TaskStore(_Transactional, Protocol):
-    """Tasks and their index of next due instants."""
+    """Tasks and their index of next due instants (``take_due_task`` takes a
+    due task like ``take_due_case``)."""
 
     def save_task(self, task: Task, *, next_due: datetime | None) -> None: ...
     def get_task(self, task_id: str) -> Task: ...
     def due_tasks(self, until: datetime, *, limit: int) -> list[Task]: ...
+    def take_due_task(self, task_id: str, until: datetime) -> Task | None: ...
 
 
 @runtime_checkable

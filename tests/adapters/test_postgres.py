@@ -13,6 +13,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from escalate.adapters.postgres import SCHEMA_VERSION, PostgresStore
+from escalate.engine import Escalator
 from escalate.errors import (
     ConfigError,
     ConflictError,
@@ -21,12 +22,24 @@ from escalate.errors import (
     StoreError,
 )
 from escalate.history import add_line, create_case
-from escalate.model import Actor, Case
+from escalate.leads import Lead
+from escalate.mail import OutgoingMail
+from escalate.model import Actor, Case, Task
 from escalate.ports import HistoryStore, Store
+from escalate.rules import RuleBook
 from escalate.testing import StoreContract, WorkersContract
+from escalate.timers import ManualClock
 
 T = datetime(2026, 11, 23, 9, tzinfo=UTC)
 _SCHEMAS = itertools.count()
+
+
+_EMPTY_BOOK = RuleBook.build([], active=None)
+
+
+class _Discard:
+    def send(self, mail: OutgoingMail) -> None:
+        pass
 
 
 def fresh_schema() -> str:
@@ -81,6 +94,33 @@ class TestPostgresStore(_OnServer, StoreContract):
 class TestPostgresWorkers(_OnServer, WorkersContract):
     def make_worker_store(self, store: Store) -> Store:
         return self.make_store()  # the same schema, its own connection
+
+    def test_a_taken_case_lead_or_task_is_skipped_not_waited_for(self) -> None:
+        """While one worker's transaction holds a due case, lead or task,
+        another worker's take skips it at once (SKIP LOCKED) and its tick
+        handles the rest."""
+        first, second = self.make_store(), self.make_store()
+        esc = Escalator(second, _Discard(), ManualClock(T), book=_EMPTY_BOOK)
+        esc.apply()  # its settings stored first (a change recomputes open cases)
+        for i in ("a", "b"):
+            first.save_case(Case(id=i, number=i, created_at=T), next_due=T)
+            first.save_lead(Lead(id=i, lead_type="web", received_at=T), next_due=T)
+            first.save_task(Task(id=i, title="call", owner="ann", due_at=T), next_due=T)
+        with first.transaction():
+            assert first.take_due_case("a", T) is not None
+            assert first.take_due_lead("a", T) is not None
+            assert first.take_due_task("a", T) is not None
+            with second.transaction():
+                assert second.take_due_case("a", T) is None
+                assert second.take_due_lead("a", T) is None
+                assert second.take_due_task("a", T) is None
+                assert second.take_due_case("b", T) is not None
+            report = esc.tick()
+            assert report.cases == 1  # b only
+            # lead and task b fail here (no lead types, no templates); a is untouched
+            assert {who for who, _ in report.errors} == {"b"}
+        with second.transaction():
+            assert second.take_due_case("a", T) is not None  # released
 
 
 class TestConnections:

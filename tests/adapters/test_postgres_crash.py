@@ -55,9 +55,15 @@ class TestCrashes:
             workers = [
                 ctx.Process(
                     target=doomed,
-                    # the work is shared: each worker sees about a quarter of
-                    # the events, so crash points are drawn from the first half
-                    args=(postgres_dsn, schema, outbox, rng.randint(1, EVENTS // 2)),
+                    # the work is shared (each takes the due cases the others
+                    # do not hold): each worker sees about a quarter of the
+                    # events, so crash points are drawn from the first quarter
+                    args=(
+                        postgres_dsn,
+                        schema,
+                        outbox,
+                        rng.randint(1, EVENTS // WORKERS),
+                    ),
                 )
                 for _ in range(WORKERS)
             ]

@@ -112,6 +112,10 @@ class SqlStore:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
 
+    def _lock_settings(self) -> None:
+        """Lock the settings record (there or not yet) until the transaction
+        ends. Nothing on SQLite, whose writers are serialised whole."""
+
     def _locked(self) -> str:
         """Inside a transaction, a case or lead read is locked until it ends: a
         second writer of the same case waits, then reads what the first wrote
@@ -181,6 +185,28 @@ class SqlStore:
             (to_us(until, "until"), limit),
         )
         return [case_from_json(data, version) for data, version in rows]
+
+    def take_due_case(self, case_id: str, until: datetime) -> Case | None:
+        """Inside a transaction: the case if it is open, due at or before
+        ``until`` and not taken by another transaction (which it then locks
+        until this one ends), else None."""
+        rows = self._take_due("cases", case_id, until, "open = 1 AND ")
+        return None if not rows else case_from_json(rows[0][0], rows[0][1])
+
+    def _take_due(
+        self,
+        table: str,
+        key: str,
+        until: datetime,
+        where: str = "",
+        columns: str = "data, version",
+    ) -> list[Any]:
+        skip = self._SKIP_LOCKED if self._depth else ""
+        return self._rows(
+            f"SELECT {columns} FROM {table} WHERE id = ? AND {where}"
+            f"next_due_us IS NOT NULL AND next_due_us <= ?{skip}",
+            (key, to_us(until, "until")),
+        )  # our table names
 
     def due_backlog(self, until: datetime) -> Backlog:
         """How many open cases are due at or before ``until``, and the earliest
@@ -356,6 +382,12 @@ class SqlStore:
         )
         return [lead_from_json(data, version) for data, version in rows]
 
+    def take_due_lead(self, lead_id: str, until: datetime) -> Lead | None:
+        """Inside a transaction: the lead if it is due at or before ``until``
+        and not taken by another transaction (see ``take_due_case``)."""
+        rows = self._take_due("leads", lead_id, until)
+        return None if not rows else lead_from_json(rows[0][0], rows[0][1])
+
     def lead_ids(self) -> Iterator[str]:
         """The ids of all stored leads, sorted."""
         return iter([r[0] for r in self._rows("SELECT id FROM leads ORDER BY id")])
@@ -393,6 +425,12 @@ class SqlStore:
             (to_us(until, "until"), limit),
         )
         return [task_from_json(r[0]) for r in rows]
+
+    def take_due_task(self, task_id: str, until: datetime) -> Task | None:
+        """Inside a transaction: the task if it is due at or before ``until``
+        and not taken by another transaction (see ``take_due_case``)."""
+        rows = self._take_due("tasks", task_id, until, columns="data")
+        return None if not rows else task_from_json(rows[0][0])
 
     # -- escalation documents ------------------------------------------------------
 
@@ -444,34 +482,41 @@ class SqlStore:
         with self.transaction():
             self._write(
                 "INSERT INTO settings "
-                "(id, digest, document, saved_at, recomputed, previous) "
-                "VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "(id, digest, document, saved_at, recomputed, previous, through) "
+                "VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "digest = excluded.digest, document = excluded.document, "
                 "saved_at = excluded.saved_at, recomputed = excluded.recomputed, "
-                "previous = excluded.previous",
+                "previous = excluded.previous, through = excluded.through",
                 (
                     record.digest,
                     record.document,
                     record.saved_at.isoformat(),
                     int(record.recomputed),
                     record.previous,
+                    record.through,
                 ),
             )
 
     def settings_record(self) -> SettingsRecord | None:
-        """The settings in force, or None before any were stored."""
+        """The settings in force, or None before any were stored. Inside a
+        transaction the record is locked until it ends: the batches of a
+        recompute, each of which moves ``through`` on, run one at a time."""
+        if self._depth:
+            self._lock_settings()
         rows = self._rows(
-            "SELECT digest, document, saved_at, recomputed, previous FROM settings"
+            "SELECT digest, document, saved_at, recomputed, previous, through "
+            "FROM settings"
         )
         if not rows:
             return None
-        digest, document, saved_at, recomputed, previous = rows[0]
+        digest, document, saved_at, recomputed, previous, through = rows[0]
         return SettingsRecord(
             digest=digest,
             document=document,
             saved_at=datetime.fromisoformat(saved_at),
             recomputed=bool(recomputed),
             previous=previous,
+            through=through,
         )
 
     def save_settings_version(self, version: SettingsVersion) -> bool:

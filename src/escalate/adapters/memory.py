@@ -205,6 +205,10 @@ class MemoryStore:
         first (then by id), at most ``limit``."""
         return _due(self._cases, until, limit)
 
+    def take_due_case(self, case_id: str, until: datetime) -> Case | None:
+        """The case if it is open and due at or before ``until``, else None."""
+        return _take_due(self._cases, case_id, until)
+
     def due_backlog(self, until: datetime) -> Backlog:
         """How many open cases are due at or before ``until``, and the earliest
         due instant among them."""
@@ -324,6 +328,10 @@ class MemoryStore:
         (then by id), at most ``limit``."""
         return _due(self._leads, until, limit)
 
+    def take_due_lead(self, lead_id: str, until: datetime) -> Lead | None:
+        """The lead if it is due at or before ``until``, else None."""
+        return _take_due(self._leads, lead_id, until)
+
     def lead_ids(self) -> Iterator[str]:
         """The ids of all stored leads, sorted."""
         return iter(sorted(self._leads))
@@ -351,6 +359,10 @@ class MemoryStore:
         """Tasks whose next due instant is at or before ``until``, earliest first
         (then by id), at most ``limit``."""
         return _due(self._tasks, until, limit)
+
+    def take_due_task(self, task_id: str, until: datetime) -> Task | None:
+        """The task if it is due at or before ``until``, else None."""
+        return _take_due(self._tasks, task_id, until)
 
     # -- escalation documents ------------------------------------------------------
 
@@ -657,3 +669,14 @@ def _due(
         limit, ((d, k) for k, (_, d) in table.items() if d is not None and d <= x)
     )
     return [table[k][0] for _, k in due]
+
+
+def _take_due(
+    table: Mapping[str, tuple[_D, int | None]], key: str, until: datetime
+) -> _D | None:
+    """The value under ``key`` if its due instant is at or before ``until``."""
+    x = to_us(until, "until")
+    stored = table.get(key)
+    if stored is None or stored[1] is None or stored[1] > x:
+        return None
+    return stored[0]

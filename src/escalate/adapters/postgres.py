@@ -142,7 +142,7 @@ _MIGRATIONS: Final = {
     CREATE TABLE {s}.settings (
         id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL,
         document TEXT NOT NULL, saved_at TEXT NOT NULL, recomputed INTEGER NOT NULL,
-        previous TEXT
+        previous TEXT, through TEXT
     );
     CREATE TABLE {s}.settings_versions (
         digest TEXT COLLATE "C" PRIMARY KEY, document TEXT NOT NULL,
@@ -378,6 +378,14 @@ class PostgresStore(SqlStore):
         finally:
             if shared:
                 self._in_use.release()
+
+    def _lock_settings(self) -> None:
+        """A transaction-level advisory lock: it also holds before the first
+        record is stored, when there is no row to lock."""
+        self._rows(
+            "SELECT pg_advisory_xact_lock(hashtext(?))",
+            (f"escalate settings {self.schema}",),
+        )
 
     def _statement(self, sql: str) -> str:
         known = self._sql.get(sql)

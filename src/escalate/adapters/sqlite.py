@@ -29,7 +29,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 9
+SCHEMA_VERSION: Final = 10
 
 _MIGRATIONS: Final = {
     1: """
@@ -171,6 +171,9 @@ _MIGRATIONS: Final = {
         BEGIN SELECT RAISE(ABORT, 'assignment records are append-only'); END;
     CREATE TRIGGER assignments_no_delete BEFORE DELETE ON assignments
         BEGIN SELECT RAISE(ABORT, 'assignment records are append-only'); END;
+    """,
+    10: """
+    ALTER TABLE settings ADD COLUMN through TEXT;
     """,
 }
 
