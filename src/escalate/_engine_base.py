@@ -7,7 +7,7 @@ next due. The parts (cases and ticks in ``engine.py``, leads and tasks in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -135,31 +135,39 @@ class _Engine:
         return self._schedule(case, settings)[0]
 
     def _schedule(
-        self, case: Case, settings: Settings
+        self, case: Case, settings: Settings, known: Mapping[str, bool] | None = None
     ) -> tuple[datetime | None, Governed]:
         """The case's next due instant under ``settings``, and what governs it
-        there (one evaluation gives both)."""
+        there (one evaluation gives both). ``known`` says of some keys whether
+        they are fired; the store is asked about the others, in one query."""
         now = self.clock.now()
         ev = evaluate(settings.book, case, now, settings.calendars)
-        instants = [
-            to_us(s.due_at, "due_at")
+        due_at = {
+            s.key: s.due_at
             for s in ev.steps
-            if s.due_at is not None
-            and not s.superseded
-            and not self.store.is_fired(s.key)
-        ]
-        if ev.expiry is not None and not self.store.is_fired(ev.expiry.key):
-            instants.append(to_us(ev.expiry.due_at, "due_at"))
+            if s.due_at is not None and not s.superseded
+        }
+        if ev.expiry is not None:
+            due_at[ev.expiry.key] = ev.expiry.due_at
+        fired = self._fired(due_at, known or {})
+        instants = [to_us(t, "due_at") for k, t in due_at.items() if k not in fired]
         due = utc_from_us(min(instants)) if instants else None
         governed = Governed(
             digest=settings.digest, item=None if ev.item is None else ev.item.id
         )
         return due, governed
 
-    def _save_case(self, case: Case) -> Case:
+    def _fired(self, keys: Collection[str], known: Mapping[str, bool]) -> set[str]:
+        """Which of ``keys`` are fired: from ``known`` where it says, else from
+        the store (one query for the rest)."""
+        fired = {k for k in keys if known.get(k)}
+        unknown = [k for k in keys if k not in known]
+        return fired | (self.store.fired_among(unknown) if unknown else set())
+
+    def _save_case(self, case: Case, known: Mapping[str, bool] | None = None) -> Case:
         """Store a case with its next due instant and what governs it, under
-        the settings that govern it."""
-        due, governed = self._schedule(case, self.settings_for(case))
+        the settings that govern it (``known``: see :meth:`_schedule`)."""
+        due, governed = self._schedule(case, self.settings_for(case), known)
         return self.store.save_case(case, next_due=due, governed=governed)
 
     def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:

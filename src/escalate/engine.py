@@ -53,6 +53,7 @@ from escalate.errors import (
 from escalate.history import (
     CaseDeletion,
     CaseFile,
+    Change,
     DocumentKind,
     DocumentSettings,
     EscalationDocument,
@@ -565,17 +566,20 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
             case = self.store.take_due_case(case_id, now)
             if case is None:  # handled meanwhile, or by another worker now
                 return None
-            file = self._file(case)
-            settings = self.settings_for(file.case)
-            ev = evaluate(settings.book, file.case, now, settings.calendars)
-            fired_before = {s.key for s in ev.steps if self.store.is_fired(s.key)}
-            if ev.expiry is not None and self.store.is_fired(ev.expiry.key):
-                fired_before.add(ev.expiry.key)
+            at = _Handling(self, case)
+            settings = self.settings_for(case)
+            ev = evaluate(settings.book, case, now, settings.calendars)
+            keys = [s.key for s in ev.steps]
+            if ev.expiry is not None:
+                keys.append(ev.expiry.key)
+            fired_before = self.store.fired_among(keys)
+            known = {k: k in fired_before for k in keys}
             for action in ev.actions(fired_before):
                 if not self.store.record_fired(action.key, now):
                     continue  # another worker carried it out first
+                known[action.key] = True
                 self.progress("fired")
-                file, rendered = self._carry_out(file, action, now, settings)
+                rendered = self._carry_out(at, action, now, settings)
                 mails = self._enqueue(rendered, now)
                 done.append(
                     Fired(
@@ -588,7 +592,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
                         recipients=tuple(m.recipient for m in mails),
                     )
                 )
-            self._save_case(file.case)
+            self._save_case(at.case, known)
             self.progress("saved")
         self.progress("committed")
         for f in done:
@@ -614,37 +618,36 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
         return done
 
     def _carry_out(
-        self, file: CaseFile, action: DueAction, now: datetime, settings: Settings
-    ) -> tuple[CaseFile, list[OutgoingMail]]:
+        self, at: _Handling, action: DueAction, now: datetime, settings: Settings
+    ) -> list[OutgoingMail]:
+        """Carry out a due action on the case being handled; the mails it
+        sends, to queue."""
         if action.kind is ActionKind.EXPIRY:
             assert action.new_status is not None
-            change = expire(file, at=now, expired=action.new_status)
-            self._write(change)
-            return change.file, []
+            at.change(expire(at.file(), at=now, expired=action.new_status))
+            return []
         step = action.action
         assert step is not None
-        before = file.case
+        before = at.case
         if (
             action.kind is ActionKind.ESCALATION
             and step.new_owner
             and step.new_owner != before.owner
         ):
-            change = apply_change(file, {"owner": step.new_owner}, by=None, at=now)
-            self._write(change)
-            file = change.file
-        context = case_action_context(
-            file.case, action, self._zone_of(action, settings)
-        )
+            at.change(
+                apply_change(at.file(), {"owner": step.new_owner}, by=None, at=now)
+            )
+        context = case_action_context(at.case, action, self._zone_of(action, settings))
         mails: list[OutgoingMail] = []
         what = f"{action.kind.value} {step.id!r}"
         if action.kind is ActionKind.WARNING:
             if before.owner is None:  # nobody to warn: the warning is recorded
-                return file, mails
+                return mails
             owner = self._address_of(before.owner, f"the owner warned by {what}")
             mails += self._mails(
                 self.warning_template, action.key, [owner], context, now
             )
-            return file, mails
+            return mails
         to = (
             [self._address_of(step.escalate_to, f"escalate_to of {what}")]
             if step.escalate_to
@@ -666,7 +669,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
                 context,
                 now,
             )
-        return file, mails
+        return mails
 
     # -- dispatch -------------------------------------------------------------
 
@@ -725,6 +728,28 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
                     },
                 )
         return DispatchReport(at=now, sent=tuple(sent), failed=tuple(failed))
+
+
+class _Handling:
+    """The case a tick is handling, and its file (history head, follow-up
+    lines), read from the store only when a change to write needs it: most due
+    actions only queue mail."""
+
+    def __init__(self, engine: Escalator, case: Case) -> None:
+        self._engine = engine
+        self.case = case
+        self._file: CaseFile | None = None
+
+    def file(self) -> CaseFile:
+        if self._file is None:
+            self._file = self._engine._file(self.case)
+        return self._file
+
+    def change(self, change: Change) -> None:
+        """Write ``change`` (made from :meth:`file`); the case moves on."""
+        self._engine._write(change)
+        self._file = change.file
+        self.case = change.file.case
 
 
 def _zone_name(zone: object) -> str:

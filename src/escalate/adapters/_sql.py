@@ -7,8 +7,10 @@ into :class:`~escalate.errors.StoreError`), its schema and migrations, and a few
 fragments where the two differ: row locks (``_LOCK``, ``_SKIP_LOCKED``, empty on
 SQLite, whose writers are serialised anyway) and the outbox's queue order
 (``_NEXT_ORD``). Statements use ``?`` placeholders. Saves of versioned values
-are conditional upserts (``WHERE version = excluded.version - 1``), so that two
-writers racing on one case cannot both win, whatever the isolation level.
+are one conditional statement each (an insert of a new one that is not there
+yet, ``ON CONFLICT DO NOTHING``; an update ``WHERE version = <the version
+read>``), so that two writers racing on one case cannot both win, whatever the
+isolation level.
 """
 
 from __future__ import annotations
@@ -123,16 +125,9 @@ class SqlStore:
         serialised whole."""
         return self._LOCK if self._depth else ""
 
-    def _stored_version(self, table: str, key: str, lock: str = "") -> int:
-        rows = self._rows(
-            f"SELECT version FROM {table} WHERE id = ?{lock}", (key,)
-        )  # our table names
-        return int(rows[0][0]) if rows else 0
-
-    def _check_version(self, table: str, kind: str, key: str, version: int) -> None:
-        current = self._stored_version(table, key, self._LOCK)
-        if current != version:
-            raise ConflictError.stale(f"{kind} {key!r}", current, version)
+    def _stored_version(self, table: str, key: str) -> int:
+        rows = self._rows(f"SELECT version FROM {table} WHERE id = ?", (key,))
+        return int(rows[0][0]) if rows else 0  # our table names
 
     def _stale(self, table: str, kind: str, key: str, version: int) -> None:
         """A conditional save changed nothing: someone saved it first."""
@@ -170,8 +165,13 @@ class SqlStore:
         new_version = case.version + 1
         row = _case_row(case, new_version, next_due, governed)
         with self.transaction():
-            self._check_version("cases", "case", case.id, case.version)
-            if self._write(_SAVE_CASE, row).rowcount != 1:  # saved meanwhile
+            # one conditional statement: an insert of a new case that is not
+            # there yet, or an update of the stored version given
+            if case.version == 0:
+                saved = self._write(_SAVE_CASE, row)
+            else:
+                saved = self._write(_UPDATE_CASE, (*row[1:], case.id, case.version))
+            if saved.rowcount != 1:  # saved meanwhile, or not there
                 self._stale("cases", "case", case.id, case.version)
         return case_from_json(row[2], new_version)
 
@@ -344,18 +344,21 @@ class SqlStore:
             ConflictError: The stored version differs (someone saved it first).
         """
         due = None if next_due is None else to_us(next_due, "next_due")
+        text = lead_to_json(lead)
         with self.transaction():
-            self._check_version("leads", "lead", lead.id, lead.version)
-            text = lead_to_json(lead)
-            cursor = self._write(
-                "INSERT INTO leads (id, version, data, next_due_us) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "version = excluded.version, data = excluded.data, "
-                "next_due_us = excluded.next_due_us "
-                "WHERE leads.version = excluded.version - 1",
-                (lead.id, lead.version + 1, text, due),
-            )
-            if cursor.rowcount != 1:  # saved meanwhile
+            if lead.version == 0:
+                cursor = self._write(
+                    "INSERT INTO leads (id, version, data, next_due_us) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (lead.id, 1, text, due),
+                )
+            else:
+                cursor = self._write(
+                    "UPDATE leads SET version = ?, data = ?, next_due_us = ? "
+                    "WHERE id = ? AND version = ?",
+                    (lead.version + 1, text, due, lead.id, lead.version),
+                )
+            if cursor.rowcount != 1:  # saved meanwhile, or not there
                 self._stale("leads", "lead", lead.id, lead.version)
         return lead_from_json(text, lead.version + 1)
 
@@ -767,33 +770,33 @@ class SqlStore:
             return cursor.rowcount == 1
 
     def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]:
-        """Claim up to ``limit`` unsent messages that are due and not leased."""
+        """Claim up to ``limit`` unsent messages that are due and not leased:
+        one statement, which picks them (skipping those another worker's
+        claim holds) and leases them."""
         x = to_us(now, "now")
         until = x + lease // timedelta(microseconds=1)
         with self.transaction():
             rows = self._rows(
-                "SELECT message_id, data, attempts FROM outbox WHERE sent_us IS NULL "
-                "AND next_attempt_us <= ? AND (token IS NULL OR lease_until_us <= ?) "
-                f"ORDER BY next_attempt_us, ord LIMIT ?{self._SKIP_LOCKED}",
-                (x, x, limit),
+                "UPDATE outbox SET attempts = attempts + 1, lease_until_us = ?, "
+                "token = message_id || '#' || CAST(attempts + 1 AS TEXT) "
+                "WHERE message_id IN (SELECT message_id FROM outbox "
+                "WHERE sent_us IS NULL AND next_attempt_us <= ? "
+                "AND (token IS NULL OR lease_until_us <= ?) "
+                f"ORDER BY next_attempt_us, ord LIMIT ?{self._SKIP_LOCKED}) "
+                "RETURNING next_attempt_us, ord, data, token, attempts",
+                (until, x, x, limit),
             )
-            claims = []
-            for message_id, data, attempts in rows:
-                token = f"{message_id}#{attempts + 1}"
-                self._write(
-                    "UPDATE outbox SET attempts = ?, token = ?, lease_until_us = ? "
-                    "WHERE message_id = ?",
-                    (attempts + 1, token, until, message_id),
-                )
-                claims.append(
-                    Claim(
-                        mail=mail_from_json(data),
-                        token=token,
-                        attempt=attempts + 1,
-                        lease_until=utc_from_us(until),
-                    )
-                )
-            return claims
+        rows.sort(key=lambda r: (r[0], r[1]))  # RETURNING keeps no order
+        lease_until = utc_from_us(until)
+        return [
+            Claim(
+                mail=mail_from_json(data),
+                token=token,
+                attempt=attempts,
+                lease_until=lease_until,
+            )
+            for _, _, data, token, attempts in rows
+        ]
 
     def _check(self, claim: Claim) -> None:
         rows = self._rows(
@@ -811,17 +814,29 @@ class SqlStore:
         """Mark claimed mails sent, in one transaction; returns the Message-IDs
         marked (a claim whose lease lapsed to another worker is not marked)."""
         x = to_us(at, "at")
-        marked = []
+        marked: set[tuple[str, int]] = set()  # Message-ID, attempt
         with self.transaction():
-            for claim in claims:
-                cursor = self._write(
-                    "UPDATE outbox SET sent_us = ?, token = NULL "
-                    "WHERE message_id = ? AND token = ?",
-                    (x, claim.mail.message_id, claim.token),
+            for i in range(0, len(claims), _PER_QUERY // 2):
+                chunk = claims[i : i + _PER_QUERY // 2]
+                marks = ", ".join("?" * len(chunk))
+                # a token names its message and attempt: held only by that row
+                rows = self._rows(
+                    f"UPDATE outbox SET sent_us = ?, token = NULL "
+                    f"WHERE message_id IN ({marks}) AND token IN ({marks}) "
+                    "RETURNING message_id, attempts",
+                    (
+                        x,
+                        *(c.mail.message_id for c in chunk),
+                        *(c.token for c in chunk),
+                    ),
                 )
-                if cursor.rowcount == 1:
-                    marked.append(claim.mail.message_id)
-        return marked
+                marked.update((r[0], r[1]) for r in rows)
+        out = []
+        for c in claims:  # in the order given, each marked claim once
+            if (c.mail.message_id, c.attempt) in marked:
+                marked.discard((c.mail.message_id, c.attempt))
+                out.append(c.mail.message_id)
+        return out
 
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None:
         """Release a claimed mail for another try at ``retry_at``."""
@@ -921,19 +936,17 @@ class SqlStore:
         )
 
 
-_SAVE_CASE: Final = (
+_SAVE_CASE: Final = (  # a new case, not stored yet
     "INSERT INTO cases (id, version, data, open, next_due_us, status, "
     "status_since_us, created_us, modified_us, governed_digest, governed_item, "
     "settings_version, number, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-    "?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET version = excluded.version, "
-    "data = excluded.data, open = excluded.open, "
-    "next_due_us = excluded.next_due_us, status = excluded.status, "
-    "status_since_us = excluded.status_since_us, created_us = excluded.created_us, "
-    "modified_us = excluded.modified_us, governed_digest = excluded.governed_digest, "
-    "governed_item = excluded.governed_item, "
-    "settings_version = excluded.settings_version, number = excluded.number, "
-    "owner = excluded.owner WHERE cases.version = excluded.version - 1"
+    "?, ?) ON CONFLICT (id) DO NOTHING"
+)
+_UPDATE_CASE: Final = (  # the row after the id, then the id and stored version
+    "UPDATE cases SET version = ?, data = ?, open = ?, next_due_us = ?, "
+    "status = ?, status_since_us = ?, created_us = ?, modified_us = ?, "
+    "governed_digest = ?, governed_item = ?, settings_version = ?, number = ?, "
+    "owner = ? WHERE id = ? AND version = ?"
 )
 
 
