@@ -135,11 +135,13 @@ def tick_figures(dsn: str, folder: Path, n_open: int, n_due: int) -> None:
     )
 
 
-def _worker_tick(dsn: str, schema: str, queue: Any) -> None:
+def _worker_tick(dsn: str, schema: str, queue: Any, go: Any) -> None:
     esc = escalator(PostgresStore(dsn, schema=schema))
-    t0 = time.perf_counter()
+    esc.apply()  # up to date already: one read
+    go.wait()  # all started and connected: the ticks alone are timed
+    t0 = time.monotonic()
     report = esc.tick()
-    queue.put(([f.key for f in report.fired], time.perf_counter() - t0))
+    queue.put(([f.key for f in report.fired], t0, time.monotonic()))
 
 
 def scaling(dsn: str, n_due: int) -> None:
@@ -148,19 +150,19 @@ def scaling(dsn: str, n_due: int) -> None:
     for workers in (1, 2, 4):
         schema = f"scale_{workers}"
         load_postgres(fresh(dsn, schema), dsn, n_due, n_due)
-        queue = ctx.Queue()
+        queue, go = ctx.Queue(), ctx.Barrier(workers + 1)
         procs = [
-            ctx.Process(target=_worker_tick, args=(dsn, schema, queue))
+            ctx.Process(target=_worker_tick, args=(dsn, schema, queue, go))
             for _ in range(workers)
         ]
-        t0 = time.perf_counter()
         for p in procs:
             p.start()
+        go.wait()
         results = [queue.get(timeout=900) for _ in procs]
-        took = time.perf_counter() - t0
+        took = max(end for _, _, end in results) - min(t0 for _, t0, _ in results)
         for p in procs:
             p.join()
-        keys = Counter(k for fired, _ in results for k in fired)
+        keys = Counter(k for fired, _, _ in results for k in fired)
         assert len(keys) == n_due
         assert set(keys.values()) == {1}
         print(
@@ -224,19 +226,35 @@ def dispatch(dsn: str, folder: Path) -> None:
         print(f"  {label}: {MAILS / took:,.0f} mails/s, each sent once")
 
 
-def sizes(dsn: str) -> None:
+def sizes(dsn: str, n_history: int = 5_000) -> None:
+    """Bytes per open case (the 1M-case schema of the tick figures), and per
+    history entry: ``n_history`` cases added through the engine, each with its
+    first entry, then changed twice."""
+    store = fresh(dsn, "sizes")
+    esc = escalator(store)
+    for i in range(n_history):
+        esc.add_case(
+            Case(id=f"h{i:06d}", number=f"H-{i}", created_at=T0, owner="q"),
+            by=None,
+        )
+        for priority in ("high", "low"):
+            esc.update_case(f"h{i:06d}", {"priority": priority}, by=None)
     with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("VACUUM ANALYZE tick_large.cases")
+        db.execute("VACUUM ANALYZE sizes.history")
         (cases, n) = db.execute(
             "SELECT pg_total_relation_size('tick_large.cases'), count(*) "
             "FROM tick_large.cases"
         ).fetchone()
         (history, entries) = db.execute(
-            "SELECT pg_total_relation_size('tick_large.history'), count(*) "
-            "FROM tick_large.history"
+            "SELECT pg_total_relation_size('sizes.history') "
+            "+ pg_total_relation_size('sizes.history_heads'), count(*) "
+            "FROM sizes.history"
         ).fetchone()
     print(
         f"size: {cases / n:,.0f} bytes per open case (with its indexes); "
-        f"{history / max(entries, 1):,.0f} bytes per history entry"
+        f"{history / entries:,.0f} bytes per history entry ({entries:,} entries, "
+        "with the heads and indexes)"
     )
 
 

@@ -4,6 +4,7 @@ store contract, the caller's transaction, the schema and its migration."""
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -263,6 +264,20 @@ class TestCommandLine:
         capsys.readouterr()
         assert main(["status", "--json", "--now", now]) == 0
         assert '"last_tick"' in capsys.readouterr().out
+
+    def test_a_postgresql_url_without_the_extra(
+        self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Without psycopg installed, a PostgreSQL URL is a clear error naming
+        the extra to install, not a traceback."""
+        from escalate.cli import main
+
+        monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+        monkeypatch.delitem(sys.modules, "escalate.adapters.postgres")
+        assert main(["status", "--db", "postgresql:///crm"]) != 0
+        err = capsys.readouterr().err
+        assert "pip install 'escalate[postgres]'" in err
+        assert "Traceback" not in err
 
 
 class TestWakeUp:
