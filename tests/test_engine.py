@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +24,14 @@ from escalate.history import DocumentKind, DocumentSettings
 from escalate.hours import BusinessHours
 from escalate.mail import OutgoingMail
 from escalate.model import Actor, Case, Status, Task
-from escalate.rules import EscalationAction, ExpiryPolicy, Rule, RuleBook, RuleItem
+from escalate.rules import (
+    EscalationAction,
+    ExpiryPolicy,
+    Rule,
+    RuleBook,
+    RuleItem,
+    evaluate,
+)
 from escalate.settings import Settings
 from escalate.templates import Templates
 from escalate.testing import RecordingMailer
@@ -692,3 +700,24 @@ class TestConflictsInATick:
         assert f"changed meanwhile ({TICK_ATTEMPTS} attempts)" in message
         assert "could not serialize access" in message
         assert len(esc.tick().fired) == 2
+
+    def test_a_key_another_worker_recorded_is_not_due_again(self) -> None:
+        """A step whose key another worker recorded after this one looked
+        counts as fired for the case's next due instant too: the case is not
+        left due for the next tick."""
+
+        class LateView(MemoryStore):
+            def fired_among(self, keys: Collection[str]) -> set[str]:
+                return set()  # looked before the other worker recorded them
+
+        clock = ManualClock(T0)
+        store = LateView()
+        esc = escalator(store, clock)
+        esc.add_case(case(), by=Actor("ann"))
+        clock.advance(H)
+        ev = evaluate(BOOK, store.get_case("c1"), clock.now(), {"office": OFFICE})
+        for action in ev.actions(set()):
+            store.record_fired(action.key, clock.now())  # the other worker
+        report = esc.tick()
+        assert (report.cases, report.fired) == (1, ())
+        assert store.due_cases(clock.now(), limit=10) == []

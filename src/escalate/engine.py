@@ -575,9 +575,9 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
             fired_before = self.store.fired_among(keys)
             known = {k: k in fired_before for k in keys}
             for action in ev.actions(fired_before):
+                known[action.key] = True  # by this worker, or one before it
                 if not self.store.record_fired(action.key, now):
                     continue  # another worker carried it out first
-                known[action.key] = True
                 self.progress("fired")
                 rendered = self._carry_out(at, action, now, settings)
                 mails = self._enqueue(rendered, now)
