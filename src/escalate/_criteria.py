@@ -410,6 +410,40 @@ def parse_logic(expression: str, count: int) -> Node:
     return _Parser(expression, count).parse()
 
 
+def compile_criteria(
+    conditions: Sequence[Predicate], logic: str | None
+) -> tuple[Node | None, Predicate]:
+    """Numbered conditions and the logic that combines them (all ANDed if
+    None) as one predicate, with the parsed logic (None without conditions:
+    every case matches).
+
+    Raises:
+        CriteriaSyntaxError: The logic does not parse, leaves a condition
+            unused, or is given without conditions.
+    """
+    if conditions:
+        expression = logic if logic is not None else default_logic(len(conditions))
+        tree = parse_logic(expression, len(conditions))
+        unused = set(range(1, len(conditions) + 1)) - numbers_in(tree)
+        if unused:
+            raise CriteriaSyntaxError(
+                f"condition(s) {sorted(unused)} are not used in the logic",
+                expression=expression,
+                position=len(expression),
+            )
+        return tree, compile_logic(tree, conditions)
+    if logic not in (None, ""):
+        raise CriteriaSyntaxError(
+            "logic given but there are no conditions", expression=logic, position=0
+        )
+    return None, _every_case
+
+
+def _every_case(case: Any) -> bool:
+    """The predicate of no conditions: every case."""
+    return True
+
+
 def numbers_in(node: Node) -> set[int]:
     """The condition numbers a parsed expression refers to."""
     if node[0] == "num":

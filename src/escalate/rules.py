@@ -43,11 +43,9 @@ from escalate._criteria import (
     Operator,
     Predicate,
     compile_condition,
-    compile_logic,
+    compile_criteria,
     default_logic,
     field_getter,
-    numbers_in,
-    parse_logic,
     parse_operator,
     validate_value,
 )
@@ -361,34 +359,8 @@ class RuleItem:
         ids = [a.id for a in self.actions]
         if len(ids) != len(set(ids)):
             raise RuleError(f"actions: action ids must be unique in an item, got {ids}")
-        tree: Node | None = None
         compiled = tuple(c.compile() for c in self.conditions)
-        if self.conditions:
-            logic = (
-                self.logic
-                if self.logic is not None
-                else default_logic(len(self.conditions))
-            )
-            tree = parse_logic(logic, len(self.conditions))
-            unused = set(range(1, len(self.conditions) + 1)) - numbers_in(tree)
-            if unused:
-                raise CriteriaSyntaxError(
-                    f"condition(s) {sorted(unused)} are not used in the logic",
-                    expression=logic,
-                    position=len(logic),
-                )
-            predicate = compile_logic(tree, compiled)
-        elif self.logic not in (None, ""):
-            raise CriteriaSyntaxError(
-                "logic given but there are no conditions",
-                expression=self.logic,
-                position=0,
-            )
-        else:
-
-            def predicate(case: Any) -> bool:  # no conditions: every case
-                return True
-
+        tree, predicate = compile_criteria(compiled, self.logic)
         object.__setattr__(self, "_tree", tree)
         object.__setattr__(self, "_predicate", predicate)
         object.__setattr__(self, "_compiled", compiled)
