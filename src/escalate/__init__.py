@@ -184,6 +184,17 @@ from escalate.scenario import (
 )
 from escalate.settings import ChangePolicy, ChangesApplyTo, OnChange, Settings
 from escalate.simulation import Moment, replay
+from escalate.sla import (
+    EventKind,
+    Metric,
+    MetricRun,
+    SlaEvent,
+    SlaPolicy,
+    SlaSettings,
+    SlaTimeline,
+    Target,
+    timeline,
+)
 from escalate.svg import timeline_svg
 from escalate.templates import Limits, Rendered, Templates
 from escalate.timers import (
@@ -246,6 +257,7 @@ __all__ = [
     "EscalationDocument",
     "Escalator",
     "Evaluation",
+    "EventKind",
     "ExpiryPolicy",
     "Explanation",
     "ExternalEscalation",
@@ -281,7 +293,9 @@ __all__ = [
     "Mailer",
     "ManualClock",
     "MatchReason",
+    "Metric",
     "MetricInfo",
+    "MetricRun",
     "Metrics",
     "Moment",
     "MovedStep",
@@ -321,6 +335,10 @@ __all__ = [
     "SettingsStore",
     "SettingsVersion",
     "Severity",
+    "SlaEvent",
+    "SlaPolicy",
+    "SlaSettings",
+    "SlaTimeline",
     "SlaTimer",
     "SmtpSettings",
     "Sourced",
@@ -332,6 +350,7 @@ __all__ = [
     "SystemClock",
     "TIMER_TRANSITIONS",
     "TRACKED_FIELDS",
+    "Target",
     "Task",
     "TaskStore",
     "TeamOverride",
@@ -389,6 +408,7 @@ __all__ = [
     "suggest",
     "take_checkpoint",
     "team_admin",
+    "timeline",
     "timeline_svg",
     "unassigned_leads",
     "update_document",

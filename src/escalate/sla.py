@@ -1,0 +1,681 @@
+"""SLA policies: response and resolution targets per priority, counted in business
+time from the events of a case, paused while waiting on the customer.
+
+A case's service level is a pure function of (settings, the case's events): the
+:func:`timeline` walks the events in order and, for each metric run, counts the
+business time it was running and the time it was paused, and finds the first
+instant its counted time reached its target (the breach) and each warning. A
+correction is computing again; nothing is kept in a counter.
+
+* **Metrics.** First reply (from the start to the first agent reply); next reply
+  (from a customer message, once the first reply is done, to the next agent
+  reply; again at each such message); periodic update (from each agent reply to
+  the next one, while the case is open); requester wait, agent work and
+  resolution (from the start to the close: three clocks that differ only in the
+  statuses that pause them).
+* **Pauses** come from the statuses the events set: ``SlaSettings.pauses`` says
+  which metrics each status pauses. A solved case pauses its resolution clocks
+  (a reopen resumes them where they stopped); a closed case fulfils them.
+* **Targets** come from the policy in force (``POLICY`` events: the engine
+  records one when another policy starts to match) and the case's priority
+  (``PRIORITY`` events). A change of either retargets the running metrics: the
+  time counted and paused so far is kept, the new target and calendar apply
+  from the change on, and a target already passed breaches at once. A metric
+  fulfilled is never touched again.
+* **Order.** Events apply in the order of their instants; events at the same
+  instant apply in the order given (an agent reply and a customer message at
+  one instant: the reply fulfils the running next reply, then the message
+  starts the next one).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Final
+
+import attrs
+
+from escalate._criteria import Node, Predicate, compile_criteria
+from escalate._instants import require_aware, to_us, us_of, utc_from_us
+from escalate.errors import ConfigError, NotFound, WrongTypeError
+from escalate.hours import BusinessHours
+from escalate.model import Case
+from escalate.rules import Condition
+
+__all__ = [
+    "EventKind",
+    "Metric",
+    "MetricRun",
+    "SlaEvent",
+    "SlaPolicy",
+    "SlaSettings",
+    "SlaTimeline",
+    "Target",
+    "timeline",
+]
+
+
+class Metric(enum.Enum):
+    """What an SLA target measures; the value is how configuration names it."""
+
+    FIRST_REPLY = "first reply"
+    NEXT_REPLY = "next reply"
+    PERIODIC_UPDATE = "periodic update"
+    REQUESTER_WAIT = "requester wait"
+    AGENT_WORK = "agent work"
+    RESOLUTION = "resolution"
+
+    @property
+    def resolves(self) -> bool:
+        """A clock from the start to the close (solving pauses it), rather than
+        one answered by an agent reply."""
+        return self in _RESOLVING
+
+
+_RESOLVING: Final = frozenset(
+    {Metric.REQUESTER_WAIT, Metric.AGENT_WORK, Metric.RESOLUTION}
+)
+
+
+class EventKind(enum.Enum):
+    """What happened to a case, as the CRM reports it."""
+
+    CREATED = "created"
+    CUSTOMER_MESSAGE = "customer message"
+    AGENT_REPLY = "agent reply"  # a public reply
+    STATUS = "status"  # value: the new status
+    PRIORITY = "priority"  # value: the new priority
+    REASSIGNED = "reassigned"  # value: the new owner or team, if given
+    POLICY = "policy"  # value: the id of the policy in force from now on
+    SOLVED = "solved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+
+
+_VALUED: Final = frozenset({EventKind.STATUS, EventKind.PRIORITY, EventKind.POLICY})
+
+
+def _kind(value: object) -> EventKind:
+    if isinstance(value, EventKind):
+        return value
+    try:
+        return EventKind(value)
+    except ValueError:
+        raise ConfigError(
+            f"kind: expected one of {[k.value for k in EventKind]}, got {value!r}"
+        ) from None
+
+
+def _metric(value: object) -> Metric:
+    if isinstance(value, Metric):
+        return value
+    try:
+        return Metric(value)
+    except ValueError:
+        raise ConfigError(
+            f"metric: expected one of {[m.value for m in Metric]}, got {value!r}"
+        ) from None
+
+
+def _aware_at(value: object) -> datetime:
+    return require_aware(value, "at")
+
+
+@attrs.frozen
+class SlaEvent:
+    """An event of a case.
+
+    Attributes:
+        at: When it happened (aware).
+        kind: What happened (an :class:`EventKind` or its value).
+        value: The new status, priority or policy id (``STATUS``, ``PRIORITY``,
+            ``POLICY``: required); the new owner (``REASSIGNED``: optional);
+            None otherwise.
+    """
+
+    at: datetime = attrs.field(converter=_aware_at)
+    kind: EventKind = attrs.field(converter=_kind)
+    value: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        valued = self.kind in _VALUED
+        if valued and (not isinstance(self.value, str) or not self.value.strip()):
+            raise ConfigError(
+                f"value: a {self.kind.value} event needs the new "
+                f"{self.kind.value} as a non-empty text, got {self.value!r}"
+            )
+        if not valued and self.kind is not EventKind.REASSIGNED and self.value:
+            raise ConfigError(
+                f"value: a {self.kind.value} event takes no value, got {self.value!r}"
+            )
+
+
+def _within(value: object) -> timedelta:
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise ConfigError(f"within: expected a positive duration, got {value!r}")
+    return value
+
+
+def _percents(value: Iterable[int]) -> tuple[int, ...]:
+    out = tuple(value)
+    if any(type(p) is not int or not 0 < p < 100 for p in out) or list(out) != sorted(
+        set(out)
+    ):
+        raise ConfigError(
+            "warnings: expected whole percents of the target between 1 and 99, "
+            f"increasing, got {list(out)!r}"
+        )
+    return out
+
+
+@attrs.frozen
+class Target:
+    """A metric's target for one priority.
+
+    Attributes:
+        metric: What it measures.
+        priority: The case priority it applies to.
+        within: The target (business time in ``hours``).
+        hours: The name of the calendar it counts in; None: every hour.
+        warnings: Percents of the target at which to warn (e.g. ``(75,)``).
+    """
+
+    metric: Metric = attrs.field(converter=_metric)
+    priority: str
+    within: timedelta = attrs.field(converter=_within)
+    hours: str | None = None
+    warnings: tuple[int, ...] = attrs.field(default=(), converter=_percents)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.priority, str) or not self.priority.strip():
+            raise ConfigError(
+                f"priority: expected a non-empty text, got {self.priority!r}"
+            )
+
+
+def _targets(value: Iterable[object]) -> tuple[Target, ...]:
+    out = []
+    for t in value:
+        if isinstance(t, Mapping):
+            t = Target(**t)
+        if not isinstance(t, Target):
+            raise WrongTypeError(f"targets: expected Target values, got {t!r}")
+        out.append(t)
+    return tuple(out)
+
+
+def _conditions(value: Iterable[object]) -> tuple[Condition, ...]:
+    return tuple(c if isinstance(c, Condition) else Condition(*c) for c in value)  # type: ignore[misc]
+
+
+@attrs.frozen
+class SlaPolicy:
+    """An SLA policy: which cases it applies to and its targets.
+
+    Attributes:
+        id: Its stable id (events and idempotency keys name it).
+        targets: A :class:`Target` per metric and priority (at most one each).
+        conditions: Numbered conditions on the case, as in rule items.
+        logic: How they combine; all ANDed if None.
+        start_field: A case field holding the instant its clocks start at (a
+            retroactive start, like ServiceNow's "start at"); None: the
+            case's creation.
+        name: A label for people.
+    """
+
+    id: str
+    targets: tuple[Target, ...] = attrs.field(converter=_targets)
+    conditions: tuple[Condition, ...] = attrs.field(default=(), converter=_conditions)
+    logic: str | None = None
+    start_field: str | None = None
+    name: str = ""
+    _tree: Node | None = attrs.field(init=False, eq=False, repr=False)
+    _predicate: Predicate = attrs.field(init=False, eq=False, repr=False)
+    _by_key: Mapping[tuple[Metric, str], Target] = attrs.field(
+        init=False, eq=False, repr=False
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id.strip():
+            raise ConfigError(
+                f"id: every SLA policy needs a stable id, got {self.id!r}"
+            )
+        by_key: dict[tuple[Metric, str], Target] = {}
+        for t in self.targets:
+            if (t.metric, t.priority) in by_key:
+                raise ConfigError(
+                    f"policy {self.id!r}: targets: {t.metric.value!r} for priority "
+                    f"{t.priority!r} appears twice"
+                )
+            by_key[t.metric, t.priority] = t
+        tree, predicate = compile_criteria(
+            [c.compile() for c in self.conditions], self.logic
+        )
+        object.__setattr__(self, "_tree", tree)
+        object.__setattr__(self, "_predicate", predicate)
+        object.__setattr__(self, "_by_key", by_key)
+
+    def matches(self, case: Case) -> bool:
+        """Whether the case meets its conditions (none: every case)."""
+        return self._predicate(case)
+
+    def target(self, metric: Metric, priority: str | None) -> Target | None:
+        """The target of ``metric`` for that priority, or None."""
+        return None if priority is None else self._by_key.get((metric, priority))
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:
+        """The metrics it has a target for, in the order of :class:`Metric`."""
+        named = {t.metric for t in self.targets}
+        return tuple(m for m in Metric if m in named)
+
+
+def _pauses(value: Mapping[str, Iterable[object]]) -> Mapping[str, frozenset[Metric]]:
+    if not isinstance(value, Mapping):
+        raise WrongTypeError(
+            f"pauses: expected status -> metrics it pauses, got {value!r}"
+        )
+    return {str(k): frozenset(_metric(m) for m in v) for k, v in value.items()}
+
+
+def _policies(value: Iterable[object]) -> tuple[SlaPolicy, ...]:
+    out: list[SlaPolicy] = []
+    for p in value:
+        if not isinstance(p, SlaPolicy):
+            raise WrongTypeError(f"policies: expected SlaPolicy values, got {p!r}")
+        out.append(p)
+    ids = [p.id for p in out]
+    if len(ids) != len(set(ids)):
+        raise ConfigError(f"policies: ids must be unique, got {ids}")
+    return tuple(out)
+
+
+@attrs.frozen
+class SlaSettings:
+    """The SLA policies in order (the first that matches applies), what each
+    status pauses, and the calendars targets count in.
+
+    Attributes:
+        policies: The policies, in order.
+        pauses: Status name to the metrics it pauses (a status not named
+            pauses nothing), e.g. ``{"Pending": {"resolution", "next reply"}}``.
+        calendars: Calendar name to business hours.
+    """
+
+    policies: tuple[SlaPolicy, ...] = attrs.field(converter=_policies)
+    pauses: Mapping[str, frozenset[Metric]] = attrs.field(
+        factory=dict, converter=_pauses
+    )
+    calendars: Mapping[str, BusinessHours] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        for p in self.policies:
+            for t in p.targets:
+                if t.hours is not None and t.hours not in self.calendars:
+                    raise ConfigError(
+                        f"policy {p.id!r}: target {t.metric.value!r} for "
+                        f"{t.priority!r}: hours: no calendar named {t.hours!r}; "
+                        f"known: {sorted(self.calendars)}"
+                    )
+
+    def policy(self, policy_id: str) -> SlaPolicy:
+        """The policy with that id.
+
+        Raises:
+            NotFound: No such policy.
+        """
+        for p in self.policies:
+            if p.id == policy_id:
+                return p
+        raise NotFound(
+            f"SLA policy {policy_id!r} is not in the settings; known: "
+            f"{[p.id for p in self.policies]}"
+        )
+
+    def select(self, case: Case) -> SlaPolicy | None:
+        """The first policy whose conditions the case meets, or None."""
+        for p in self.policies:
+            if p.matches(case):
+                return p
+        return None
+
+    def _hours(self, target: Target | None) -> BusinessHours:
+        if target is None or target.hours is None:
+            return _ALWAYS
+        return self.calendars[target.hours]
+
+
+_ALWAYS: Final = BusinessHours.always()
+
+
+@attrs.frozen(kw_only=True)
+class MetricRun:
+    """One run of a metric: from its start to its fulfilment (or the instant
+    asked), what it counted and paused, its target and its breach.
+
+    Attributes:
+        metric: What it measures.
+        index: Which run of its metric (0 for the first; next reply and periodic
+            update run again and again).
+        started_at: When its clock started.
+        fulfilled_at: When it was fulfilled; None if it still runs.
+        counted: The business time counted (to its fulfilment, or to the
+            instant asked).
+        paused: The business time it was paused, in the calendars it ran in.
+        policy: The policy in force at its end (or the instant asked).
+        target: Its target then; None if that policy has none for the metric
+            and priority (then it counts every hour and never breaches).
+        breached_at: The first instant its counted time reached its target: in
+            the past, or ahead if it still runs unpaused; None if it did not
+            (or, paused or fulfilled, will not).
+        warnings: ``(percent, instant)`` of each warning reached or ahead, as
+            for ``breached_at``.
+        running: It was running (not fulfilled, not paused) at the instant asked.
+    """
+
+    metric: Metric
+    index: int
+    started_at: datetime
+    fulfilled_at: datetime | None
+    counted: timedelta
+    paused: timedelta
+    policy: str | None
+    target: timedelta | None
+    breached_at: datetime | None
+    warnings: tuple[tuple[int, datetime], ...]
+    running: bool
+
+    @property
+    def key(self) -> str:
+        """``<metric>/<index>``: with the case id, what its actions are
+        recorded under."""
+        return f"{self.metric.name.lower()}/{self.index}"
+
+    def breached(self, at: datetime) -> bool:
+        """Whether it had breached by ``at``."""
+        return self.breached_at is not None and to_us(
+            self.breached_at, "breached_at"
+        ) <= to_us(at, "at")
+
+
+@attrs.frozen(kw_only=True)
+class SlaTimeline:
+    """A case's metric runs at an instant, in the order they started (then by
+    :class:`Metric` order)."""
+
+    at: datetime
+    policy: str | None
+    runs: tuple[MetricRun, ...]
+
+    def of(self, metric: Metric | str) -> tuple[MetricRun, ...]:
+        """The runs of one metric, in order."""
+        m = _metric(metric)
+        return tuple(r for r in self.runs if r.metric is m)
+
+
+class _Run:
+    """A metric run while the events are walked (integer µs)."""
+
+    __slots__ = (
+        "breach",
+        "counted",
+        "end",
+        "index",
+        "metric",
+        "paused",
+        "policy",
+        "start",
+        "target",
+        "warned",
+    )
+
+    def __init__(self, metric: Metric, index: int, start: int) -> None:
+        self.metric = metric
+        self.index = index
+        self.start = start
+        self.end: int | None = None
+        self.counted = 0
+        self.paused = 0
+        self.breach: int | None = None
+        self.warned: dict[int, int] = {}
+        self.policy: str | None = None  # in force at its end
+        self.target: Target | None = None  # in force at its end
+
+
+class _Walk:
+    """The state of a case while its events are walked."""
+
+    def __init__(self, settings: SlaSettings, start: int) -> None:
+        self.settings = settings
+        self.start = start
+        self.x = start  # the instant walked to
+        self.status: str | None = None
+        self.priority: str | None = None
+        self.policy: SlaPolicy | None = None
+        self.solved = False
+        self.closed = False
+        self.replied = False  # the first reply is done
+        self.runs: list[_Run] = []
+        self.running: dict[Metric, _Run] = {}
+        self.counts: dict[Metric, int] = {}
+
+    def begin(self, metric: Metric, at: int) -> None:
+        if metric in self.running:
+            return
+        index = self.counts.get(metric, 0)
+        self.counts[metric] = index + 1
+        run = _Run(metric, index, at)
+        self.runs.append(run)
+        self.running[metric] = run
+
+    def fulfil(self, metric: Metric, at: int) -> None:
+        run = self.running.pop(metric, None)
+        if run is not None:
+            run.end = at
+            run.policy = None if self.policy is None else self.policy.id
+            run.target = self.target(metric)
+
+    def target(self, metric: Metric) -> Target | None:
+        return (
+            None if self.policy is None else self.policy.target(metric, self.priority)
+        )
+
+    def is_paused(self, metric: Metric) -> bool:
+        if metric.resolves and self.solved:
+            return True
+        return self.status is not None and metric in self.settings.pauses.get(
+            self.status, ()
+        )
+
+    def advance(self, to: int) -> None:
+        """Count the running metrics from ``x`` to ``to`` (their state fixed in
+        between), noting the first instants they reach their targets."""
+        for run in self.running.values():
+            a = max(self.x, run.start)  # a start later than the creation
+            if to < a:
+                continue
+            target = self.target(run.metric)
+            hours = self.settings._hours(target)
+            if self.is_paused(run.metric):
+                run.paused += hours.elapsed_us(a, to)
+                _crossings(run, target, hours, a, None)
+            else:
+                _crossings(run, target, hours, a, to)
+                run.counted += hours.elapsed_us(a, to)
+        self.x = max(self.x, to)
+
+    def apply(self, event: SlaEvent, at: int) -> None:
+        kind = event.kind
+        if kind is EventKind.STATUS:
+            self.status = event.value
+        elif kind is EventKind.PRIORITY:
+            self.priority = event.value
+        elif kind is EventKind.POLICY:
+            assert event.value is not None
+            self.policy = self.settings.policy(event.value)
+        elif kind is EventKind.CREATED:
+            for m in (Metric.FIRST_REPLY, *sorted(_RESOLVING, key=_order)):
+                self.begin(m, self.start)
+        elif kind is EventKind.AGENT_REPLY:
+            if not (self.solved or self.closed):
+                self.replied = True
+                self.fulfil(Metric.FIRST_REPLY, at)
+                self.fulfil(Metric.NEXT_REPLY, at)
+                self.fulfil(Metric.PERIODIC_UPDATE, at)
+                self.begin(Metric.PERIODIC_UPDATE, at)
+        elif kind is EventKind.CUSTOMER_MESSAGE:
+            if self.replied and not self.closed:
+                self.begin(Metric.NEXT_REPLY, at)
+        elif kind is EventKind.SOLVED:
+            self.solved = True
+            self.replied = True
+            for m in (Metric.FIRST_REPLY, Metric.NEXT_REPLY, Metric.PERIODIC_UPDATE):
+                self.fulfil(m, at)
+        elif kind is EventKind.REOPENED:
+            self.solved = False
+        elif kind is EventKind.CLOSED:
+            self.closed = True
+            for m in list(self.running):
+                self.fulfil(m, at)
+
+
+def _apply(walk: _Walk, event: SlaEvent, x: int) -> None:
+    try:
+        walk.apply(event, x)
+    except NotFound as e:
+        raise ConfigError(f"events: a policy event: {e}") from e
+
+
+def _order(metric: Metric) -> int:
+    return list(Metric).index(metric)
+
+
+def _crossings(
+    run: _Run, target: Target | None, hours: BusinessHours, x: int, to: int | None
+) -> None:
+    """Note the first instants in ``[x, to]`` at which ``run`` reaches its
+    target and its warnings (``to`` None: it is paused, and only what it has
+    reached already counts, at ``x``)."""
+    if target is None:
+        return
+    total = us_of(target.within)
+    marks = [(p, -(-total * p // 100)) for p in target.warnings if p not in run.warned]
+    if run.breach is None:
+        marks.append((100, total))
+    for percent, need in marks:
+        left = need - run.counted
+        if left <= 0:
+            at = x
+        elif to is None:
+            continue
+        else:
+            at = hours.add_us(x, left)
+            if at > to:
+                continue
+        if percent == 100:
+            run.breach = at
+        else:
+            run.warned[percent] = at
+
+
+def timeline(
+    settings: SlaSettings,
+    events: Sequence[SlaEvent],
+    *,
+    at: datetime,
+    start_at: datetime | None = None,
+) -> SlaTimeline:
+    """A case's metric runs at ``at``, from its events.
+
+    Args:
+        settings: The policies, pauses and calendars.
+        events: The case's events; the first is ``CREATED``. Events at the same
+            instant apply in the order given. Events after ``at`` are not
+            looked at.
+        at: The instant asked: what is counted to it, and what is ahead of it
+            if nothing else happens.
+        start_at: When the clocks that run from the start (first reply,
+            requester wait, agent work, resolution) start, if not at
+            ``CREATED`` (a retroactive start from a case field).
+
+    Raises:
+        ConfigError: The first event is not ``CREATED``, or a ``POLICY`` event
+            names a policy the settings do not have.
+        NaiveDatetimeError: ``at`` or ``start_at`` has no time zone.
+    """
+    if not isinstance(settings, SlaSettings):
+        raise WrongTypeError(f"settings: expected SlaSettings, got {settings!r}")
+    now = to_us(at, "at")
+    indexed = sorted(
+        ((to_us(e.at, "at"), i, e) for i, e in enumerate(_events(events))),
+        key=lambda t: (t[0], t[1]),
+    )
+    if not indexed:
+        raise ConfigError("events: expected at least the 'created' event, got none")
+    if indexed[0][2].kind is not EventKind.CREATED:
+        raise ConfigError(
+            "events: the first event (by instant) must be 'created', got "
+            f"{indexed[0][2].kind.value!r}"
+        )
+    created = indexed[0][0]
+    walk = _Walk(settings, created if start_at is None else to_us(start_at, "start_at"))
+    if walk.start < created:  # a retroactive start: counted under the state
+        for x, _, event in indexed:  # the case was created in
+            if x != created:
+                break
+            if event.kind in _VALUED:
+                _apply(walk, event, created)
+        walk.x = walk.start
+        _apply(walk, indexed[0][2], created)  # begins the runs at the start
+    for x, _, event in indexed:
+        if x > now:
+            break
+        walk.advance(x)
+        _apply(walk, event, x)
+    walk.advance(now)
+    for run in walk.running.values():  # ahead of now, if nothing else happens
+        if not walk.is_paused(run.metric):
+            target = walk.target(run.metric)
+            _crossings(run, target, settings._hours(target), now, _FAR)
+    return SlaTimeline(
+        at=at,
+        policy=None if walk.policy is None else walk.policy.id,
+        runs=tuple(_result(walk, run) for run in walk.runs),
+    )
+
+
+_FAR: Final = 2**62  # "no end": a crossing ahead is where add_us puts it
+
+
+def _events(events: Sequence[SlaEvent]) -> Sequence[SlaEvent]:
+    if isinstance(events, str | bytes) or not isinstance(events, Sequence):
+        raise WrongTypeError(f"events: expected a list of SlaEvent, got {events!r}")
+    for e in events:
+        if not isinstance(e, SlaEvent):
+            raise WrongTypeError(f"events: expected SlaEvent values, got {e!r}")
+    return events
+
+
+def _result(walk: _Walk, run: _Run) -> MetricRun:
+    live = run.end is None
+    target = walk.target(run.metric) if live else run.target
+    breach = run.breach
+    if run.end is not None and breach is not None and breach >= run.end:
+        breach = None  # fulfilled as its target was reached: on time
+    return MetricRun(
+        metric=run.metric,
+        index=run.index,
+        started_at=utc_from_us(run.start),
+        fulfilled_at=None if run.end is None else utc_from_us(run.end),
+        counted=timedelta(microseconds=run.counted),
+        paused=timedelta(microseconds=run.paused),
+        policy=(None if walk.policy is None else walk.policy.id)
+        if live
+        else run.policy,
+        target=None if target is None else target.within,
+        breached_at=None if breach is None else utc_from_us(breach),
+        warnings=tuple((p, utc_from_us(x)) for p, x in sorted(run.warned.items())),
+        running=live and not walk.is_paused(run.metric),
+    )
