@@ -187,12 +187,18 @@ class Target:
     within: timedelta = attrs.field(converter=_within)
     hours: str | None = None
     warnings: tuple[int, ...] = attrs.field(default=(), converter=_percents)
+    _marks: tuple[tuple[int, int], ...] = attrs.field(
+        init=False, eq=False, repr=False
+    )  # (percent, µs counted at which it is reached): the warnings, then 100
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.priority, str) or not self.priority.strip():
             raise ConfigError(
                 f"priority: expected a non-empty text, got {self.priority!r}"
             )
+        total = us_of(self.within)
+        marks = [(p, -(-total * p // 100)) for p in self.warnings]  # rounded up
+        object.__setattr__(self, "_marks", (*marks, (100, total)))
 
 
 def _targets(value: Iterable[object]) -> tuple[Target, ...]:
@@ -309,8 +315,15 @@ class SlaSettings:
         factory=dict, converter=_pauses
     )
     calendars: Mapping[str, BusinessHours] = attrs.field(factory=dict)
+    metrics: frozenset[Metric] = attrs.field(init=False, eq=False)
+    """The metrics some policy has a target for: the ones a timeline tracks."""
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "metrics",
+            frozenset(t.metric for p in self.policies for t in p.targets),
+        )
         for p in self.policies:
             for t in p.targets:
                 if t.hours is not None and t.hours not in self.calendars:
@@ -420,6 +433,7 @@ class _Run:
 
     __slots__ = (
         "breach",
+        "cfg",
         "counted",
         "end",
         "index",
@@ -442,6 +456,8 @@ class _Run:
         self.warned: dict[int, int] = {}
         self.policy: str | None = None  # in force at its end
         self.target: Target | None = None  # in force at its end
+        # in force now: its target, the calendar it counts in, whether paused
+        self.cfg: tuple[Target | None, BusinessHours, bool] = (None, _ALWAYS, False)
 
 
 class _Walk:
@@ -462,13 +478,23 @@ class _Walk:
         self.counts: dict[Metric, int] = {}
 
     def begin(self, metric: Metric, at: int) -> None:
-        if metric in self.running:
+        if metric in self.running or metric not in self.settings.metrics:
             return
         index = self.counts.get(metric, 0)
         self.counts[metric] = index + 1
         run = _Run(metric, index, at)
+        self._configure(run)
         self.runs.append(run)
         self.running[metric] = run
+
+    def _configure(self, run: _Run) -> None:
+        target = self.target(run.metric)
+        run.cfg = (target, self.settings._hours(target), self.is_paused(run.metric))
+
+    def _reconfigure(self) -> None:
+        """The status, priority, policy or solved state changed."""
+        for run in self.running.values():
+            self._configure(run)
 
     def fulfil(self, metric: Metric, at: int) -> None:
         run = self.running.pop(metric, None)
@@ -492,31 +518,43 @@ class _Walk:
     def advance(self, to: int) -> None:
         """Count the running metrics from ``x`` to ``to`` (their state fixed in
         between), noting the first instants they reach their targets."""
+        x = self.x
+        spans: dict[int, int] = {}  # business time from x to `to`, per calendar
         for run in self.running.values():
-            a = max(self.x, run.start)  # a start later than the creation
+            a = x if run.start <= x else run.start  # a start after the creation
             if to < a:
                 continue
-            target = self.target(run.metric)
-            hours = self.settings._hours(target)
-            if self.is_paused(run.metric):
-                run.paused += hours.elapsed_us(a, to)
-                _crossings(run, target, hours, a, None)
+            target, hours, paused = run.cfg
+            if a == x:
+                span = spans.get(id(hours))
+                if span is None:
+                    span = spans[id(hours)] = hours.elapsed_us(x, to)
             else:
-                _crossings(run, target, hours, a, to)
-                run.counted += hours.elapsed_us(a, to)
-        self.x = max(self.x, to)
+                span = hours.elapsed_us(a, to)
+            if paused:
+                run.paused += span
+                if target is not None:
+                    _crossings(run, target, hours, a, 0)
+            else:
+                if target is not None:
+                    _crossings(run, target, hours, a, span)
+                run.counted += span
+        self.x = max(x, to)
 
     def apply(self, event: SlaEvent, at: int) -> None:
         kind = event.kind
         if kind is EventKind.STATUS:
             self.status = event.value
+            self._reconfigure()
         elif kind is EventKind.PRIORITY:
             self.priority = event.value
+            self._reconfigure()
         elif kind is EventKind.POLICY:
             assert event.value is not None
             self.policy = self.settings.policy(event.value)
+            self._reconfigure()
         elif kind is EventKind.CREATED:
-            for m in (Metric.FIRST_REPLY, *sorted(_RESOLVING, key=_order)):
+            for m in _FROM_START:
                 self.begin(m, self.start)
         elif kind is EventKind.AGENT_REPLY:
             if not (self.solved or self.closed):
@@ -533,8 +571,10 @@ class _Walk:
             self.replied = True
             for m in (Metric.FIRST_REPLY, Metric.NEXT_REPLY, Metric.PERIODIC_UPDATE):
                 self.fulfil(m, at)
+            self._reconfigure()
         elif kind is EventKind.REOPENED:
             self.solved = False
+            self._reconfigure()
         elif kind is EventKind.CLOSED:
             self.closed = True
             for m in list(self.running):
@@ -548,32 +588,33 @@ def _apply(walk: _Walk, event: SlaEvent, x: int) -> None:
         raise ConfigError(f"events: a policy event: {e}") from e
 
 
-def _order(metric: Metric) -> int:
-    return list(Metric).index(metric)
+# The clocks that run from the start, in the order of Metric.
+_FROM_START: Final = (
+    Metric.FIRST_REPLY,
+    Metric.REQUESTER_WAIT,
+    Metric.AGENT_WORK,
+    Metric.RESOLUTION,
+)
 
 
 def _crossings(
-    run: _Run, target: Target | None, hours: BusinessHours, x: int, to: int | None
+    run: _Run, target: Target, hours: BusinessHours, x: int, gained: int | None
 ) -> None:
-    """Note the first instants in ``[x, to]`` at which ``run`` reaches its
-    target and its warnings (``to`` None: it is paused, and only what it has
-    reached already counts, at ``x``)."""
-    if target is None:
-        return
-    total = us_of(target.within)
-    marks = [(p, -(-total * p // 100)) for p in target.warnings if p not in run.warned]
-    if run.breach is None:
-        marks.append((100, total))
-    for percent, need in marks:
+    """Note the first instants at which ``run``, counting ``gained`` business
+    time from ``x`` on (None: without end), reaches its target and warnings."""
+    for percent, need in target._marks:
+        if percent == 100:
+            if run.breach is not None:
+                continue
+        elif percent in run.warned:
+            continue
         left = need - run.counted
         if left <= 0:
             at = x
-        elif to is None:
+        elif gained is not None and left > gained:
             continue
         else:
             at = hours.add_us(x, left)
-            if at > to:
-                continue
         if percent == 100:
             run.breach = at
         else:
@@ -636,17 +677,14 @@ def timeline(
         _apply(walk, event, x)
     walk.advance(now)
     for run in walk.running.values():  # ahead of now, if nothing else happens
-        if not walk.is_paused(run.metric):
-            target = walk.target(run.metric)
-            _crossings(run, target, settings._hours(target), now, _FAR)
+        target = walk.target(run.metric)
+        if target is not None and not walk.is_paused(run.metric):
+            _crossings(run, target, settings._hours(target), now, None)
     return SlaTimeline(
         at=at,
         policy=None if walk.policy is None else walk.policy.id,
         runs=tuple(_result(walk, run) for run in walk.runs),
     )
-
-
-_FAR: Final = 2**62  # "no end": a crossing ahead is where add_us puts it
 
 
 def _events(events: Sequence[SlaEvent]) -> Sequence[SlaEvent]:
