@@ -4,9 +4,11 @@ scenario, and the rules of docs/sla.md."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from escalate.config import load_config
 from escalate.errors import ConfigError, NaiveDatetimeError, NotFound, WrongTypeError
 from escalate.hours import BusinessHours
 from escalate.model import Case
@@ -275,3 +277,107 @@ class TestBadInput:
             SlaSettings(policies=[VIP, VIP], calendars={"office": OFFICE})
         with pytest.raises(NotFound):
             SETTINGS.policy("gold")
+
+
+SLA_TOML = """
+[calendars.office]
+tz = "UTC"
+weekly = { "mon-fri" = "09:00-17:00" }
+
+[sla]
+pauses = { "Pending" = ["resolution", "next reply"], "On-hold" = ["resolution"] }
+
+[[sla.policies]]
+id = "vip"
+conditions = [["customer_tier", "equals", "gold"]]
+
+  [[sla.policies.targets]]
+  metric = "resolution"
+  priority = "urgent"
+  within = "1h"
+  hours = "office"
+
+[[sla.policies]]
+id = "standard"
+start_field = "reported_at"
+
+  [[sla.policies.targets]]
+  metric = "first reply"
+  priority = "urgent"
+  within = "1h"
+  hours = "office"
+  warnings = [50, 75]
+
+  [[sla.policies.targets]]
+  metric = "resolution"
+  priority = "urgent"
+  within = "4h"
+  hours = "office"
+"""
+
+
+class TestConfiguration:
+    def test_sla_policies_from_the_configuration_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "helpdesk.toml"
+        path.write_text(SLA_TOML)
+        sla = load_config(path).sla
+        assert sla is not None
+        assert [p.id for p in sla.policies] == ["vip", "standard"]
+        standard = sla.policy("standard")
+        assert standard.start_field == "reported_at"
+        first = standard.target(Metric.FIRST_REPLY, "urgent")
+        assert first is not None
+        assert (first.within, first.hours, first.warnings) == (H, "office", (50, 75))
+        assert sla.pauses["Pending"] == {Metric.RESOLUTION, Metric.NEXT_REPLY}
+        gold = Case(
+            id="c", number="1", created_at=MON, fields={"customer_tier": "gold"}
+        )
+        assert sla.select(gold) is sla.policy("vip")
+        assert load_config(path).sla == sla  # the same file, the same settings
+
+    def test_no_sla_section(self, tmp_path: Path) -> None:
+        path = tmp_path / "helpdesk.toml"
+        path.write_text(SLA_TOML.split("[sla]")[0])
+        assert load_config(path).sla is None
+
+    @pytest.mark.parametrize(
+        ("edit", "message"),
+        [
+            (
+                ('metric = "resolution"', 'metric = "resolutoin"'),
+                "sla.policies[0].targets[0].metric: expected one of",
+            ),
+            (
+                ('within = "1h"', 'within = "an hour"'),
+                "sla.policies[0].targets[0].within: expected a duration",
+            ),
+            (
+                ("warnings = [50, 75]", "warnings = [75, 50]"),
+                "sla.policies[1].targets[0]: warnings: expected whole percents",
+            ),
+            (
+                ('hours = "office"', 'hours = "night"'),
+                "no calendar named 'night'",
+            ),
+            (
+                ('id = "vip"', 'id = "standard"'),
+                "sla: policies: ids must be unique",
+            ),
+            (
+                ('["resolution", "next reply"]', '["resolution", "next replies"]'),
+                "sla.pauses.Pending: expected an array of metrics",
+            ),
+            (
+                ('start_field = "reported_at"', 'start_feild = "reported_at"'),
+                "sla.policies[1].start_feild: unknown key; did you mean 'start_field'",
+            ),
+        ],
+    )
+    def test_mistakes_name_their_place(
+        self, tmp_path: Path, edit: tuple[str, str], message: str
+    ) -> None:
+        path = tmp_path / "helpdesk.toml"
+        path.write_text(SLA_TOML.replace(*edit, 1))
+        with pytest.raises(ConfigError) as e:
+            load_config(path)
+        assert message in str(e.value)

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 import holidays as holidays_lib
 
+from escalate._config_sla import parse_sla
 from escalate._frozen import FrozenMap
 from escalate._toml import Table, check_offsets, describe, fail, key_path, wrapped
 from escalate.errors import ConfigError
@@ -48,6 +49,7 @@ from escalate.rules import (
     TimeBasis,
 )
 from escalate.settings import ChangePolicy, ChangesApplyTo, OnChange, Settings
+from escalate.sla import SlaSettings
 from escalate.templates import Templates
 
 if TYPE_CHECKING:
@@ -129,6 +131,7 @@ class Config:
         fields: The declared custom case fields (``[fields]``), or None when
             the file declares none (then conditions are not checked against
             them, and ``problems()`` warns).
+        sla: The SLA policies (``[sla]``, see ``docs/sla.md``), or None.
         path: The file it was read from.
     """
 
@@ -138,6 +141,7 @@ class Config:
     routing: _Routing | None = None
     agents: tuple[Agent, ...] = ()
     fields: FrozenMap[str, FieldSpec] | None = None
+    sla: SlaSettings | None = None
     path: Path | None = attrs.field(default=None, eq=False)
 
     @property
@@ -207,6 +211,11 @@ def parse_config(
     mail = _mail(root.table("mail"), base)
     routing, agents = _assignment(root.table("assignment"))
     fields = _fields(root.table("fields")) if root.has("fields") else None
+    sla = (
+        parse_sla(root.table("sla"), calendars, _conditions)
+        if root.has("sla")
+        else None
+    )
     root.done()
     if fields is not None:
         _check_conditions(book, fields)
@@ -225,6 +234,7 @@ def parse_config(
         routing=routing,
         agents=agents,
         fields=fields,
+        sla=sla,
         path=path,
     )
 
@@ -396,7 +406,8 @@ def _id(t: Table, what: str, suggestion: str) -> str:
     return value
 
 
-def _item(t: Table, suggestion: str) -> RuleItem:
+def _conditions(t: Table) -> tuple[Condition, ...]:
+    """The ``conditions`` array of a rule item or an SLA policy."""
     listed = t.raw("conditions", [])
     if not isinstance(listed, list):
         raise fail(t.at("conditions"), "an array of conditions", listed)
@@ -406,11 +417,16 @@ def _item(t: Table, suggestion: str) -> RuleItem:
         if not isinstance(c, list) or len(c) not in (2, 3) or not isinstance(c[0], str):
             raise fail(where, '[field, operator, value] like ["priority", "=", 1]', c)
         conditions.append(wrapped(where, Condition, *c))
+    return tuple(conditions)
+
+
+def _item(t: Table, suggestion: str) -> RuleItem:
+    conditions = _conditions(t)
     basis = t.text("basis", "created")
     if basis not in _BASES:
         raise fail(t.at("basis"), f"one of {', '.join(map(repr, _BASES))}", basis)
     kwargs = {
-        "conditions": tuple(conditions),
+        "conditions": conditions,
         "logic": t.text("logic", None),
         "hours": t.text("hours", None),
         "basis": _BASES[basis],

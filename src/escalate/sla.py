@@ -38,6 +38,7 @@ from typing import Final
 import attrs
 
 from escalate._criteria import Node, Predicate, compile_criteria
+from escalate._frozen import FrozenMap
 from escalate._instants import require_aware, to_us, us_of, utc_from_us
 from escalate.errors import ConfigError, NotFound, WrongTypeError
 from escalate.hours import BusinessHours
@@ -283,7 +284,9 @@ def _pauses(value: Mapping[str, Iterable[object]]) -> Mapping[str, frozenset[Met
         raise WrongTypeError(
             f"pauses: expected status -> metrics it pauses, got {value!r}"
         )
-    return {str(k): frozenset(_metric(m) for m in v) for k, v in value.items()}
+    return FrozenMap(
+        (str(k), frozenset(_metric(m) for m in v)) for k, v in value.items()
+    )
 
 
 def _policies(value: Iterable[object]) -> tuple[SlaPolicy, ...]:
@@ -312,9 +315,11 @@ class SlaSettings:
 
     policies: tuple[SlaPolicy, ...] = attrs.field(converter=_policies)
     pauses: Mapping[str, frozenset[Metric]] = attrs.field(
-        factory=dict, converter=_pauses
+        factory=FrozenMap, converter=_pauses
     )
-    calendars: Mapping[str, BusinessHours] = attrs.field(factory=dict)
+    calendars: Mapping[str, BusinessHours] = attrs.field(
+        factory=FrozenMap, converter=FrozenMap
+    )
     metrics: frozenset[Metric] = attrs.field(init=False, eq=False)
     """The metrics some policy has a target for: the ones a timeline tracks."""
 
