@@ -48,11 +48,13 @@ from escalate.ports import (
     SettingsRecord,
     SettingsStore,
     SettingsVersion,
+    SlaEventLog,
     Store,
     TaskStore,
     TickLog,
     TickRecord,
 )
+from escalate.sla import SlaEvent
 
 __all__ = [
     "AssignmentLogContract",
@@ -61,6 +63,7 @@ __all__ = [
     "HistoryStoreContract",
     "LeadStoreContract",
     "OutboxStoreContract",
+    "SlaEventLogContract",
     "SettingsStoreContract",
     "StoreContract",
     "TaskStoreContract",
@@ -756,8 +759,49 @@ class AssignmentLogContract:
         assert store.assignments_by("other", limit=9) == [records[4]]
 
 
+class SlaEventLogContract:
+    """The contract of an :class:`~escalate.ports.SlaEventLog`: each case's
+    SLA events, in the order appended, never changed."""
+
+    def make_store(self) -> SlaEventLog:
+        """A fresh, empty store to test."""
+        raise NotImplementedError
+
+    def test_sla_events_in_the_order_appended(self) -> None:
+        """A case's events come back equal, in the order appended (not sorted
+        by instant: the order given is the order at one instant), apart from
+        other cases'; a rolled-back append leaves nothing."""
+        store = self.make_store()
+        assert store.sla_events("c1") == []
+        first = [
+            SlaEvent(_T0, "created"),
+            SlaEvent(_T0, "priority", "urgent"),
+            SlaEvent(_T0, "policy", "standard"),
+        ]
+        store.append_sla_events("c1", first)
+        later = [
+            SlaEvent(_T0 + timedelta(hours=2), "agent reply"),
+            SlaEvent(_T0 + timedelta(hours=1), "reassigned", "kim"),
+            SlaEvent(_T0 + timedelta(microseconds=1), "status", "Pending"),
+        ]
+        store.append_sla_events("c1", later)
+        store.append_sla_events("c2", [SlaEvent(_T0, "created")])
+        store.append_sla_events("c2", [])
+
+        def rolled_back() -> None:
+            with store.transaction():
+                store.append_sla_events("c1", [SlaEvent(_T0, "solved")])
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            rolled_back()
+        assert store.sla_events("c1") == first + later
+        assert store.sla_events("c2") == [SlaEvent(_T0, "created")]
+
+
 class StoreContract(
     AssignmentLogContract,
+    SlaEventLogContract,
     CaseStoreContract,
     HistoryStoreContract,
     OutboxStoreContract,

@@ -14,6 +14,7 @@ write, and a reader can hold each part in their head:
 :class:`SettingsStore`    the settings in force, and every version by digest
 :class:`TickLog`          the last tick (what ``escalate status`` reports)
 :class:`AssignmentLog`    manual assignments (what suggestions are made from)
+:class:`SlaEventLog`      each case's SLA events (what its service level is from)
 ========================  ==========================================================
 
 :class:`Store` is their union, which the engine asks for. Every write happens
@@ -48,6 +49,7 @@ from escalate.leads import Lead
 from escalate.mail import Mailer, OutgoingMail
 from escalate.matching import AssignmentRecord
 from escalate.model import Case, Status, Task
+from escalate.sla import SlaEvent
 
 __all__ = [
     "AssignmentLog",
@@ -67,6 +69,7 @@ __all__ = [
     "SettingsRecord",
     "SettingsStore",
     "SettingsVersion",
+    "SlaEventLog",
     "Store",
     "TaskStore",
     "TickLog",
@@ -432,6 +435,16 @@ class AssignmentLog(_Transactional, Protocol):
 
 
 @runtime_checkable
+class SlaEventLog(_Transactional, Protocol):
+    """The SLA events of each case (``docs/sla.md``), append-only: what a case's
+    service level is computed from, again, whenever it is asked.
+    ``sla_events`` gives a case's events in the order appended."""
+
+    def append_sla_events(self, case_id: str, events: Sequence[SlaEvent]) -> None: ...
+    def sla_events(self, case_id: str) -> list[SlaEvent]: ...
+
+
+@runtime_checkable
 class Store(
     CaseStore,
     HistoryStore,
@@ -442,6 +455,7 @@ class Store(
     SettingsStore,
     TickLog,
     AssignmentLog,
+    SlaEventLog,
     Protocol,
 ):
     """Everything the engine keeps: the union of the parts above."""

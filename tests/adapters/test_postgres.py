@@ -28,6 +28,7 @@ from escalate.mail import OutgoingMail
 from escalate.model import Actor, Case, Task
 from escalate.ports import HistoryStore, Store
 from escalate.rules import RuleBook
+from escalate.sla import SlaEvent
 from escalate.testing import StoreContract, WorkersContract
 from escalate.timers import ManualClock
 
@@ -77,11 +78,14 @@ class TestPostgresStore(_OnServer, StoreContract):
         store.append_lines(change.lines)
         line = add_line(change.file, "x", by=Actor("ann"), at=T)
         store.append_lines(line.lines)
+        store.append_sla_events("c1", [SlaEvent(T, "created")])
         for sql in (
             "UPDATE {s}.history SET actor = 'mallory'",
             "DELETE FROM {s}.history",
             "UPDATE {s}.lines SET text = 'y'",
             "DELETE FROM {s}.history_heads",
+            "UPDATE {s}.sla_events SET kind = 'solved'",
+            "DELETE FROM {s}.sla_events",
         ):
             with pytest.raises(ConflictError, match="append-only"):
                 store._write(sql.replace("{s}.", ""))

@@ -21,6 +21,7 @@ from escalate.history import add_line, create_case, delete_case, delete_line
 from escalate.matching import AssignmentRecord
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import HistoryStore, SettingsVersion, Store
+from escalate.sla import SlaEvent
 from escalate.testing import StoreContract, WorkersContract
 
 T = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -252,15 +253,19 @@ class TestSqliteStore(StoreContract):
         )
         assert waiting.version == 2
 
-    def test_assignment_records_are_append_only(self) -> None:
-        """Triggers refuse to change or remove a kept assignment record."""
+    def test_assignment_records_and_sla_events_are_append_only(self) -> None:
+        """Triggers refuse to change or remove a kept assignment record or SLA
+        event."""
         store = SqliteStore(self.path)
         store.record_assignment(
             AssignmentRecord(assigner="sup", agent="ann", case_id="c1", at=T)
         )
+        store.append_sla_events("c1", [SlaEvent(T, "created")])
         for sql in (
             "UPDATE assignments SET agent = 'bob'",
             "DELETE FROM assignments",
+            "UPDATE sla_events SET kind = 'solved'",
+            "DELETE FROM sla_events",
         ):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 store._db.execute(sql)

@@ -67,6 +67,7 @@ from escalate.ports import (
     SettingsVersion,
     TickRecord,
 )
+from escalate.sla import SlaEvent
 
 _PER_QUERY: Final = 5_000  # keys per IN (...): far below SQLite's 32,766 variables
 _SCAN_FROM: Final = 200  # keys of one kind from which one range scan is cheaper
@@ -897,6 +898,39 @@ class SqlStore:
                 "WHERE excluded.at_us >= ticks.at_us",
                 (to_us(record.at, "at"), record.cases, record.fired, record.errors),
             )
+
+    def append_sla_events(self, case_id: str, events: Sequence[SlaEvent]) -> None:
+        """Append a case's SLA events (append-only: triggers refuse changes)."""
+        if not events:
+            return
+        with self.transaction():
+            rows = self._rows(
+                "SELECT COALESCE(MAX(seq), 0) FROM sla_events WHERE case_id = ?",
+                (case_id,),
+            )
+            first = int(rows[0][0]) + 1
+            for n, event in enumerate(events, first):
+                self._write(
+                    "INSERT INTO sla_events (case_id, seq, at_us, kind, value) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        case_id,
+                        n,
+                        to_us(event.at, "at"),
+                        event.kind.value,
+                        event.value,
+                    ),
+                )
+
+    def sla_events(self, case_id: str) -> list[SlaEvent]:
+        """A case's SLA events, in the order appended."""
+        rows = self._rows(
+            "SELECT at_us, kind, value FROM sla_events WHERE case_id = ? ORDER BY seq",
+            (case_id,),
+        )
+        return [
+            SlaEvent(utc_from_us(at_us), kind, value) for at_us, kind, value in rows
+        ]
 
     def record_assignment(self, record: AssignmentRecord) -> None:
         """Keep a manual assignment (append-only: triggers refuse changes)."""

@@ -39,6 +39,7 @@ from escalate.ports import (
     SettingsVersion,
     TickRecord,
 )
+from escalate.sla import SlaEvent
 
 __all__ = ["MemoryNumbering", "MemoryStore"]
 
@@ -116,6 +117,7 @@ class MemoryStore:
         self._versions: dict[str, SettingsVersion] = {}  # in the order stored
         self._ticks: dict[str, TickRecord] = {}
         self._assignments: dict[str, list[AssignmentRecord]] = {}
+        self._sla_events: dict[str, list[SlaEvent]] = {}
         self._undo: list[Callable[[], object]] = []
 
     # -- transactions ------------------------------------------------------------
@@ -643,6 +645,16 @@ class MemoryStore:
         return self._ticks.get("last")
 
     # -- assignments -----------------------------------------------------------------
+
+    def append_sla_events(self, case_id: str, events: Sequence[SlaEvent]) -> None:
+        """Append a case's SLA events."""
+        with self.transaction():
+            for event in events:
+                self._add(self._sla_events, case_id, event)
+
+    def sla_events(self, case_id: str) -> list[SlaEvent]:
+        """A case's SLA events, in the order appended."""
+        return list(self._sla_events.get(case_id, ()))
 
     def record_assignment(self, record: AssignmentRecord) -> None:
         """Keep a manual assignment."""

@@ -45,7 +45,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "Listener", "PostgresStore"]
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _TABLES: Final = (
     "assignments",
@@ -62,6 +62,7 @@ _TABLES: Final = (
     "outbox",
     "settings",
     "settings_versions",
+    "sla_events",
     "tasks",
     "ticks",
 )
@@ -76,7 +77,7 @@ _APPEND_ONLY: Final = (
     "case_deletions",
     "settings_versions",
     "assignments",
-)
+)  # schema 1's; sla_events (schema 3) has its trigger in its own migration
 
 _MIGRATIONS: Final = {
     1: """
@@ -234,6 +235,15 @@ _MIGRATIONS[2] = """
     """
     for table in ("cases", "leads", "tasks", "outbox")
 )
+
+_MIGRATIONS[3] = """
+    CREATE TABLE {s}.sla_events (
+        case_id TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, at_us BIGINT NOT NULL,
+        kind TEXT NOT NULL, value TEXT, PRIMARY KEY (case_id, seq)
+    );
+    CREATE TRIGGER sla_events_append_only BEFORE UPDATE OR DELETE ON {s}.sla_events
+        FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change();
+"""
 
 # Errors that mean "someone else changed it first": retried at the next tick.
 _CONFLICTS: Final = (

@@ -29,7 +29,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 10
+SCHEMA_VERSION: Final = 11
 
 _MIGRATIONS: Final = {
     1: """
@@ -174,6 +174,16 @@ _MIGRATIONS: Final = {
     """,
     10: """
     ALTER TABLE settings ADD COLUMN through TEXT;
+    """,
+    11: """
+    CREATE TABLE sla_events (
+        case_id TEXT NOT NULL, seq INTEGER NOT NULL, at_us INTEGER NOT NULL,
+        kind TEXT NOT NULL, value TEXT, PRIMARY KEY (case_id, seq)
+    );
+    CREATE TRIGGER sla_events_no_update BEFORE UPDATE ON sla_events
+        BEGIN SELECT RAISE(ABORT, 'sla_events is append-only'); END;
+    CREATE TRIGGER sla_events_no_delete BEFORE DELETE ON sla_events
+        BEGIN SELECT RAISE(ABORT, 'sla_events is append-only'); END;
     """,
 }
 
