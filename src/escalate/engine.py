@@ -38,6 +38,7 @@ from escalate._engine_files import _CaseFiles
 from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_routing import _Assigning
 from escalate._engine_settings import _SettingsSync
+from escalate._engine_sla import _ServiceLevels
 from escalate._instants import require_duration, to_us
 from escalate._template_context import case_action_context
 from escalate.changes import AppliedChange
@@ -75,6 +76,7 @@ from escalate.model import Actor, Case
 from escalate.ports import Claim, Mailer, Store, TickRecord
 from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
 from escalate.settings import ChangePolicy, Settings
+from escalate.sla import SlaSettings
 from escalate.templates import Templates
 from escalate.timers import Clock
 
@@ -176,7 +178,7 @@ class DispatchReport:
     failed: tuple[tuple[str, str], ...]
 
 
-class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
+class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceLevels):
     """Runs the rule book against the cases in a store, and sends the mails.
 
     Args:
@@ -206,6 +208,9 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
             case action whose item runs in a calendar gets that calendar's zone.
         batch: How many due cases a tick reads at a time.
         lease: How long a claimed mail is a worker's before another may take it.
+        sla: The SLA policies (``docs/sla.md``), or None: with them, each
+            case's SLA events are recorded as it is added and changed, and
+            ``record`` and ``sla_timeline`` work.
         progress: Called with the name of each step as it happens ("fired",
             "queued", "saved", "committed", "sent", "marked"): for progress
             displays, and for tests that stop a worker at a chosen point.
@@ -237,6 +242,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
         routing: Routing | None = None,
         agents: Iterable[Agent] = (),
         zone: str = "UTC",
+        sla: SlaSettings | None = None,
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
         progress: Callable[[str], None] | None = None,
@@ -266,6 +272,9 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
         self.routing = routing
         self.agents = _agents(agents)
         self.zone = _zone_name(zone)
+        if sla is not None and not isinstance(sla, SlaSettings):
+            raise WrongTypeError(f"sla: expected SlaSettings, got {sla!r}")
+        self.sla = sla
         self.batch = batch
         self.lease = lease
         self.progress = progress or _quiet
@@ -302,6 +311,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
             routing=config.routing,
             agents=config.agents,
             zone=config.zone,
+            sla=config.sla,
             **options,
         )
 
@@ -336,6 +346,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
                     f"case {case.id!r} exists already (or existed: its history is "
                     "kept); use update_case to change it"
                 ) from e
+            self._sla_created(case)
             saved = self._save_case(case)
         self._kept_version()
         return saved
@@ -354,15 +365,17 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
         closing confirmation line."""
         with self.store.transaction():
             file = self._file(self.store.get_case(case_id))
+            now = self.clock.now()
             change = apply_change(
                 file,
                 changes,
                 by=by,
-                at=self.clock.now(),
+                at=now,
                 closing_confirmation=closing_confirmation,
             )
             self._write(change)
             case = change.file.case
+            self._sla_changed(file.case, case, now)
             return self._save_case(case)
 
     def delete_case(self, case_id: str, *, by: Actor) -> CaseDeletion:
@@ -624,7 +637,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
         sends, to queue."""
         if action.kind is ActionKind.EXPIRY:
             assert action.new_status is not None
-            at.change(expire(at.file(), at=now, expired=action.new_status))
+            at.change(expire(at.file(), at=now, expired=action.new_status), now)
             return []
         step = action.action
         assert step is not None
@@ -635,7 +648,8 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync):
             and step.new_owner != before.owner
         ):
             at.change(
-                apply_change(at.file(), {"owner": step.new_owner}, by=None, at=now)
+                apply_change(at.file(), {"owner": step.new_owner}, by=None, at=now),
+                now,
             )
         context = case_action_context(at.case, action, self._zone_of(action, settings))
         mails: list[OutgoingMail] = []
@@ -745,9 +759,11 @@ class _Handling:
             self._file = self._engine._file(self.case)
         return self._file
 
-    def change(self, change: Change) -> None:
-        """Write ``change`` (made from :meth:`file`); the case moves on."""
+    def change(self, change: Change, at: datetime) -> None:
+        """Write ``change`` (made from :meth:`file`) at ``at``; the case moves
+        on (and its SLA events say how)."""
         self._engine._write(change)
+        self._engine._sla_changed(self.case, change.file.case, at)
         self._file = change.file
         self.case = change.file.case
 

@@ -1,0 +1,138 @@
+"""The Escalator's service levels: the SLA events of each case, recorded as the
+case changes and as the CRM reports them, and its timeline computed from them
+(``docs/sla.md``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from escalate._engine_base import _Engine
+from escalate.errors import InvalidOperation, WrongTypeError
+from escalate.model import Case
+from escalate.sla import EventKind, SlaEvent, SlaSettings, SlaTimeline, timeline
+
+# What the CRM reports; the engine records the rest from the case's changes.
+_REPORTED = frozenset(
+    {
+        EventKind.CUSTOMER_MESSAGE,
+        EventKind.AGENT_REPLY,
+        EventKind.SOLVED,
+        EventKind.REOPENED,
+    }
+)
+
+
+class _ServiceLevels(_Engine):
+    """SLA events and timelines (a part of :class:`~escalate.engine.Escalator`)."""
+
+    sla: SlaSettings | None
+
+    def record(self, case_id: str, event: SlaEvent) -> SlaTimeline:
+        """Record what happened to a stored case for its service level: a
+        customer message, an agent's public reply, solved or reopened (the
+        status, priority, owner and policy events are recorded by
+        ``add_case`` and ``update_case`` themselves). Returns the case's
+        timeline after it.
+
+        Raises:
+            InvalidOperation: No SLA settings, or an event the engine records
+                itself.
+            NotFound: No such case.
+        """
+        settings = self._sla_settings()
+        if not isinstance(event, SlaEvent):
+            raise WrongTypeError(f"event: expected an SlaEvent, got {event!r}")
+        if event.kind not in _REPORTED:
+            raise InvalidOperation(
+                f"event: {event.kind.value!r} events are recorded by add_case and "
+                "update_case as the case changes; record takes "
+                f"{sorted(k.value for k in _REPORTED)}"
+            )
+        with self.store.transaction():
+            case = self.store.get_case(case_id)
+            self.store.append_sla_events(case_id, [event])
+            events = self.store.sla_events(case_id)
+        return self._timeline(settings, case, events, self.clock.now())
+
+    def sla_timeline(self, case_id: str, *, at: datetime | None = None) -> SlaTimeline:
+        """The stored case's service level at ``at`` (default: now): each metric
+        run, what it counted and paused, its target and breach.
+
+        Raises:
+            InvalidOperation: No SLA settings.
+            NotFound: No such case.
+        """
+        settings = self._sla_settings()
+        case = self.store.get_case(case_id)
+        events = self.store.sla_events(case_id)
+        return self._timeline(
+            settings, case, events, self.clock.now() if at is None else at
+        )
+
+    def _sla_settings(self) -> SlaSettings:
+        if self.sla is None:
+            raise InvalidOperation(
+                "this escalator has no SLA settings: give Escalator(sla=...), or "
+                "an [sla] section in the configuration file"
+            )
+        return self.sla
+
+    def _timeline(
+        self,
+        settings: SlaSettings,
+        case: Case,
+        events: Sequence[SlaEvent],
+        at: datetime,
+    ) -> SlaTimeline:
+        policy = _policy_of(events)
+        start = None
+        if policy is not None:
+            field = settings.policy(policy).start_field
+            value = None if field is None else case.fields.get(field)
+            start = value if isinstance(value, datetime) else None
+        return timeline(settings, events, at=at, start_at=start)
+
+    def _sla_created(self, case: Case) -> None:
+        """The first events of a new case: created, its status, priority and
+        policy (inside the transaction that stores it)."""
+        if self.sla is None:
+            return
+        at = case.created_at
+        events = [
+            SlaEvent(at, EventKind.CREATED),
+            SlaEvent(at, EventKind.STATUS, case.status.name),
+        ]
+        if case.priority is not None:
+            events.append(SlaEvent(at, EventKind.PRIORITY, str(case.priority)))
+        policy = self.sla.select(case)
+        if policy is not None:
+            events.append(SlaEvent(at, EventKind.POLICY, policy.id))
+        self.store.append_sla_events(case.id, events)
+
+    def _sla_changed(self, before: Case, after: Case, at: datetime) -> None:
+        """The events of a change to a case: its new status (and closed or
+        reopened with it), priority, owner, and the policy that matches now if
+        another (inside the transaction that stores it)."""
+        if self.sla is None:
+            return
+        events = []
+        if after.status != before.status:
+            events.append(SlaEvent(at, EventKind.STATUS, after.status.name))
+            if after.closed and not before.closed:
+                events.append(SlaEvent(at, EventKind.CLOSED))
+            elif before.closed and not after.closed:
+                events.append(SlaEvent(at, EventKind.REOPENED))
+        if after.priority != before.priority and after.priority is not None:
+            events.append(SlaEvent(at, EventKind.PRIORITY, str(after.priority)))
+        if after.owner != before.owner:
+            events.append(SlaEvent(at, EventKind.REASSIGNED, after.owner))
+        now = self.sla.select(after)
+        if now is not None and now.id != _policy_of(self.store.sla_events(after.id)):
+            events.append(SlaEvent(at, EventKind.POLICY, now.id))
+        self.store.append_sla_events(after.id, events)
+
+
+def _policy_of(events: Sequence[SlaEvent]) -> str | None:
+    """The id of the policy the events put in force last, or None."""
+    return next((e.value for e in reversed(events) if e.kind is EventKind.POLICY), None)

@@ -1,0 +1,195 @@
+"""Service levels through the engine: the events recorded as cases are added
+and changed, the events the CRM reports, and the timeline computed from them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from escalate.adapters.memory import MemoryStore
+from escalate.adapters.sqlite import SqliteStore
+from escalate.engine import Escalator
+from escalate.errors import InvalidOperation, NotFound, WrongTypeError
+from escalate.hours import BusinessHours
+from escalate.model import Actor, Case, Status
+from escalate.rules import RuleBook
+from escalate.sla import EventKind, SlaEvent, SlaPolicy, SlaSettings, Target
+from escalate.testing import RecordingMailer
+from escalate.timers import ManualClock
+
+H = timedelta(hours=1)
+MON = datetime(2026, 11, 23, 9, tzinfo=UTC)  # a Monday, at opening
+OFFICE = BusinessHours.from_spec({"mon-fri": "09:00-17:00"}, tz="UTC")
+
+
+def target(metric: str, priority: str, hours: int) -> Target:
+    return Target(metric=metric, priority=priority, within=hours * H, hours="office")
+
+
+SLA = SlaSettings(
+    policies=[
+        SlaPolicy(
+            id="vip",
+            conditions=[("customer_tier", "equals", "gold")],
+            targets=[
+                target("resolution", "urgent", 1),
+                target("resolution", "normal", 2),
+            ],
+        ),
+        SlaPolicy(
+            id="standard",
+            start_field="reported_at",
+            targets=[
+                target("first reply", "urgent", 1),
+                target("first reply", "normal", 8),
+                target("resolution", "urgent", 4),
+                target("resolution", "normal", 16),
+            ],
+        ),
+    ],
+    pauses={"Pending": {"resolution"}},
+    calendars={"office": OFFICE},
+)
+ANN = Actor("ann")
+
+
+def escalator(store: object = None, **kw: object) -> Escalator:
+    return Escalator(
+        store or MemoryStore(),  # type: ignore[arg-type]
+        RecordingMailer(),
+        ManualClock(MON),
+        book=RuleBook.build([]),
+        sla=kw.pop("sla", SLA),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def case(**kw: object) -> Case:
+    kw.setdefault("priority", "normal")
+    return Case(id="c1", number="C-1", created_at=MON, **kw)  # type: ignore[arg-type]
+
+
+def kinds(esc: Escalator) -> list[tuple[str, str | None]]:
+    return [(e.kind.value, e.value) for e in esc.store.sla_events("c1")]
+
+
+class TestRecorded:
+    def test_a_new_case_records_its_first_events(self) -> None:
+        esc = escalator()
+        esc.add_case(case(), by=ANN)
+        assert kinds(esc) == [
+            ("created", None),
+            ("status", "New"),
+            ("priority", "normal"),
+            ("policy", "standard"),
+        ]
+        assert esc.sla_timeline("c1").policy == "standard"
+
+    def test_changes_record_status_priority_owner_policy_and_closing(self) -> None:
+        esc = escalator()
+        esc.add_case(case(), by=ANN)
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(H)
+        esc.update_case("c1", {"status": "Pending"}, by=ANN)
+        clock.advance(H)
+        esc.update_case(
+            "c1",
+            {"status": "Active – New", "priority": "urgent", "owner": "kim"},
+            by=ANN,
+        )
+        esc.update_case("c1", {"fields": {"customer_tier": "gold"}}, by=ANN)
+        clock.advance(H / 2)
+        esc.update_case("c1", {"status": "Closed"}, by=ANN)
+        assert kinds(esc)[4:] == [
+            ("status", "Pending"),
+            ("status", "Active – New"),
+            ("priority", "urgent"),
+            ("reassigned", "kim"),
+            ("policy", "vip"),
+            ("status", "Closed"),
+            ("closed", None),
+        ]
+        (resolution,) = esc.sla_timeline("c1").of("resolution")
+        # 1 h counted, 1 h paused (Pending), then 30 min under the VIP target
+        assert (resolution.counted, resolution.paused) == (H + H / 2, H)
+        assert (resolution.policy, resolution.target) == ("vip", H)
+        assert resolution.fulfilled_at == MON + 2 * H + H / 2
+        assert resolution.breached_at == MON + 2 * H  # at the policy change
+
+    def test_the_crm_reports_replies_messages_solved_and_reopened(self) -> None:
+        esc = escalator()
+        esc.add_case(case(priority="urgent"), by=ANN)
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(H / 2)
+        now = esc.record("c1", SlaEvent(clock.now(), "agent reply"))
+        (first,) = now.of("first reply")
+        assert (first.fulfilled_at, first.breached_at) == (MON + H / 2, None)
+        clock.advance(H)
+        now = esc.record("c1", SlaEvent(clock.now(), "solved"))
+        assert now.of("resolution")[0].running is False  # solved pauses it
+        clock.advance(H)
+        esc.record("c1", SlaEvent(clock.now(), "customer message"))
+        now = esc.record("c1", SlaEvent(clock.now(), "reopened"))
+        (resolution,) = now.of("resolution")
+        assert (resolution.running, resolution.counted) == (True, H + H / 2)
+        assert kinds(esc)[-4:] == [
+            ("agent reply", None),
+            ("solved", None),
+            ("customer message", None),
+            ("reopened", None),
+        ]
+
+    def test_a_retroactive_start_from_a_case_field(self) -> None:
+        esc = escalator()
+        esc.add_case(case(fields={"reported_at": MON - 3 * 24 * H}), by=ANN)
+        (r,) = esc.sla_timeline("c1", at=MON + H).of("resolution")
+        assert r.started_at == MON - 3 * 24 * H  # Friday 09:00
+        assert r.counted == 8 * H + H  # Friday's office day, and Monday's hour
+
+    def test_on_a_sqlite_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "escalate.db"
+        esc = escalator(SqliteStore(path))
+        esc.add_case(case(), by=ANN)
+        esc.record("c1", SlaEvent(MON + H, "agent reply"))
+        again = escalator(SqliteStore(path))
+        (first,) = again.sla_timeline("c1", at=MON + 2 * H).of("first reply")
+        assert first.fulfilled_at == MON + H
+
+
+class TestRefused:
+    def test_without_sla_settings(self) -> None:
+        esc = escalator(sla=None)
+        esc.add_case(case(), by=ANN)
+        assert esc.store.sla_events("c1") == []
+        with pytest.raises(InvalidOperation, match="no SLA settings"):
+            esc.sla_timeline("c1")
+        with pytest.raises(InvalidOperation, match="no SLA settings"):
+            esc.record("c1", SlaEvent(MON, "agent reply"))
+
+    def test_events_the_engine_records_itself(self) -> None:
+        esc = escalator()
+        esc.add_case(case(), by=ANN)
+        with pytest.raises(InvalidOperation, match="recorded by add_case"):
+            esc.record("c1", SlaEvent(MON, "priority", "urgent"))
+        with pytest.raises(WrongTypeError, match="SlaEvent"):
+            esc.record("c1", "agent reply")  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            esc.record("nope", SlaEvent(MON, "agent reply"))
+        assert EventKind.CREATED.value == kinds(esc)[0][0]
+
+    def test_a_failed_change_records_nothing(self) -> None:
+        esc = escalator()
+        esc.add_case(case(), by=ANN)
+        before = kinds(esc)
+        with pytest.raises(Exception, match="status"):
+            esc.update_case("c1", {"status": "No such status"}, by=ANN)
+        assert kinds(esc) == before
+
+    def test_bad_sla_settings(self) -> None:
+        with pytest.raises(WrongTypeError, match="sla: expected SlaSettings"):
+            escalator(sla={"policies": []})
+        assert Status.CLOSED.closed
