@@ -16,6 +16,7 @@ from escalate.hours import BusinessHours
 from escalate.model import Actor, Case, Status
 from escalate.rules import RuleBook
 from escalate.sla import EventKind, SlaEvent, SlaPolicy, SlaSettings, Target
+from escalate.templates import Templates
 from escalate.testing import RecordingMailer
 from escalate.timers import ManualClock
 
@@ -193,3 +194,125 @@ class TestRefused:
         with pytest.raises(WrongTypeError, match="sla: expected SlaSettings"):
             escalator(sla={"policies": []})
         assert Status.CLOSED.closed
+
+
+TEMPLATES = Templates(
+    {
+        "sla warning.subject": "{{ case.number }}: {{ metric }} at {{ percent }}%",
+        "sla warning.txt": "{{ metric }} reaches {{ percent }}% at {{ due_at }}.\n",
+        "sla breach.subject": "{{ case.number }}: {{ metric }} breached",
+        "sla breach.txt": "Target {{ target }} ({{ policy }}), reached {{ due_at }}.\n",
+    }
+)
+WARNED = SlaSettings(
+    policies=[
+        SlaPolicy(
+            id="standard",
+            targets=[
+                Target(
+                    metric="resolution",
+                    priority="normal",
+                    within=4 * H,
+                    hours="office",
+                    warnings=(50,),
+                )
+            ],
+        )
+    ],
+    pauses={"Pending": {"resolution"}},
+    calendars={"office": OFFICE},
+)
+
+
+def ticking(store: object = None) -> Escalator:
+    return escalator(
+        store,
+        sla=WARNED,
+        templates=TEMPLATES,
+        addresses={"kim": "kim@example.com"},
+    )
+
+
+class TestWarningsAndBreaches:
+    def test_each_warning_and_breach_fires_once_at_its_instant(self) -> None:
+        esc = ticking()
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        esc.add_case(case(owner="kim"), by=ANN)
+        assert esc.store.due_backlog(MON + 10 * H).oldest == MON + 2 * H
+        clock.set(MON + 2 * H - timedelta(microseconds=1))
+        assert esc.tick().sla == ()
+        clock.set(MON + 2 * H)
+        (warning,) = esc.tick().sla
+        assert (warning.percent, warning.due_at, warning.mails) == (50, MON + 2 * H, 1)
+        assert warning.key == "sla/c1/resolution/0/50"
+        assert esc.tick().sla == ()  # once
+        clock.set(MON + 5 * H)
+        (breach,) = esc.tick().sla
+        assert (breach.breach, breach.due_at, breach.target) == (
+            True,
+            MON + 4 * H,
+            4 * H,
+        )
+        assert esc.tick().sla == ()
+        esc.dispatch()
+        mailer = esc.mailer
+        assert isinstance(mailer, RecordingMailer)
+        assert [m.subject for m in mailer.sent] == [
+            "C-1: resolution at 50%",
+            "C-1: resolution breached",
+        ]
+        assert "Target 4:00:00 (standard)" in mailer.sent[1].text
+
+    def test_a_paused_or_fulfilled_run_fires_nothing_more(self) -> None:
+        esc = ticking()
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        esc.add_case(case(owner="kim"), by=ANN)
+        clock.set(MON + H)
+        esc.update_case("c1", {"status": "Pending"}, by=ANN)
+        assert esc.store.due_backlog(MON + 100 * H).count == 0  # nothing ahead
+        clock.set(MON + 30 * H)
+        assert esc.tick().sla == ()
+        esc.update_case("c1", {"status": "Active – New"}, by=ANN)
+        # Tuesday 15:00, 1 hour counted: 50% at 16:00
+        assert esc.store.due_backlog(MON + 100 * H).oldest == MON + 31 * H
+        esc.update_case("c1", {"status": "Closed"}, by=ANN)
+        clock.set(MON + 100 * H)
+        assert esc.tick().sla == ()
+
+    def test_a_case_without_an_owner_is_recorded_without_mail(self) -> None:
+        esc = ticking()
+        esc.add_case(case(), by=ANN)
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        clock.set(MON + 3 * H)
+        (warning,) = esc.tick().sla
+        assert warning.mails == 0
+        assert esc.tick().sla == ()
+
+    def test_an_owner_without_an_address_is_an_error_not_a_silent_skip(self) -> None:
+        esc = ticking()
+        esc.add_case(case(owner="nobody"), by=ANN)
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        clock.set(MON + 3 * H)
+        report = esc.tick()
+        assert report.sla == ()
+        ((who, message),) = report.errors
+        assert who == "c1"
+        assert "'nobody' has no address" in message
+        esc.addresses["nobody"] = "nobody@example.com"
+        assert len(esc.tick().sla) == 1  # fires once the address is there
+
+    def test_workers_on_a_sqlite_file_fire_each_mark_once(self, tmp_path: Path) -> None:
+        path = tmp_path / "escalate.db"
+        first = ticking(SqliteStore(path))
+        first.add_case(case(owner="kim"), by=ANN)
+        second = ticking(SqliteStore(path))
+        for esc in (first, second):
+            clock = esc.clock
+            assert isinstance(clock, ManualClock)
+            clock.set(MON + 5 * H)
+        fired = [a.key for esc in (first, second) for a in esc.tick().sla]
+        assert sorted(fired) == ["sla/c1/resolution/0/100", "sla/c1/resolution/0/50"]

@@ -151,11 +151,19 @@ class _Engine:
             due_at[ev.expiry.key] = ev.expiry.due_at
         fired = self._fired(due_at, known or {})
         instants = [to_us(t, "due_at") for k, t in due_at.items() if k not in fired]
+        sla = self._sla_next_due(case, known or {})
+        if sla is not None:
+            instants.append(sla)
         due = utc_from_us(min(instants)) if instants else None
         governed = Governed(
             digest=settings.digest, item=None if ev.item is None else ev.item.id
         )
         return due, governed
+
+    def _sla_next_due(self, case: Case, known: Mapping[str, bool]) -> int | None:
+        """The earliest SLA warning or breach of the case not carried out yet
+        (µs), or None; the SLA part of the engine says (none without it)."""
+        return None
 
     def _fired(self, keys: Collection[str], known: Mapping[str, bool]) -> set[str]:
         """Which of ``keys`` are fired: from ``known`` where it says, else from

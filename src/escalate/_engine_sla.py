@@ -4,13 +4,24 @@ case changes and as the CRM reports them, and its timeline computed from them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from escalate._engine_base import _Engine
+from escalate._instants import to_us
+from escalate._keys import sla_key
+from escalate._template_context import case_variables
 from escalate.errors import InvalidOperation, WrongTypeError
 from escalate.model import Case
-from escalate.sla import EventKind, SlaEvent, SlaSettings, SlaTimeline, timeline
+from escalate.sla import (
+    EventKind,
+    MetricRun,
+    SlaAction,
+    SlaEvent,
+    SlaSettings,
+    SlaTimeline,
+    timeline,
+)
 
 # What the CRM reports; the engine records the rest from the case's changes.
 _REPORTED = frozenset(
@@ -24,16 +35,18 @@ _REPORTED = frozenset(
 
 
 class _ServiceLevels(_Engine):
-    """SLA events and timelines (a part of :class:`~escalate.engine.Escalator`)."""
+    """SLA events, timelines, warnings and breaches (a part of
+    :class:`~escalate.engine.Escalator`)."""
 
     sla: SlaSettings | None
+    sla_templates: tuple[str, str]
 
     def record(self, case_id: str, event: SlaEvent) -> SlaTimeline:
         """Record what happened to a stored case for its service level: a
         customer message, an agent's public reply, solved or reopened (the
         status, priority, owner and policy events are recorded by
-        ``add_case`` and ``update_case`` themselves). Returns the case's
-        timeline after it.
+        ``add_case`` and ``update_case`` themselves), and store the case's
+        next due instant after it. Returns the case's timeline.
 
         Raises:
             InvalidOperation: No SLA settings, or an event the engine records
@@ -52,6 +65,7 @@ class _ServiceLevels(_Engine):
         with self.store.transaction():
             case = self.store.get_case(case_id)
             self.store.append_sla_events(case_id, [event])
+            self._save_case(case)  # its next due instant follows the event
             events = self.store.sla_events(case_id)
         return self._timeline(settings, case, events, self.clock.now())
 
@@ -69,6 +83,87 @@ class _ServiceLevels(_Engine):
         return self._timeline(
             settings, case, events, self.clock.now() if at is None else at
         )
+
+    # -- warnings and breaches, carried out by the tick ------------------------
+
+    def _sla_marks(
+        self, case: Case, now: datetime
+    ) -> list[tuple[str, MetricRun, int, datetime]]:
+        """Each warning and breach of the case's unfulfilled metric runs, with
+        its key, by instant (then metric, run and percent): what the tick
+        carries out once it is reached."""
+        assert self.sla is not None
+        events = self.store.sla_events(case.id)
+        if not events:
+            return []
+        runs = self._timeline(self.sla, case, events, now).runs
+        marks = [
+            (
+                sla_key(case.id, run.metric.name.lower(), run.index, percent),
+                run,
+                percent,
+                at,
+            )
+            for run in runs
+            if run.fulfilled_at is None
+            for percent, at in run.marks()
+        ]
+        marks.sort(key=lambda m: (to_us(m[3], "at"), m[1].metric.value, m[0]))
+        return marks
+
+    def _sla_next_due(self, case: Case, known: Mapping[str, bool]) -> int | None:
+        if self.sla is None or case.closed:
+            return None
+        marks = self._sla_marks(case, self.clock.now())
+        fired = self._fired([key for key, *_ in marks], known)
+        due = [to_us(at, "at") for key, _, _, at in marks if key not in fired]
+        return min(due) if due else None
+
+    def _sla_actions(
+        self, case: Case, now: datetime, known: dict[str, bool]
+    ) -> list[SlaAction]:
+        """Carry out the case's SLA warnings and breaches reached by ``now``
+        and not carried out before (inside the case's transaction): each is
+        recorded under its key, once, and mailed to the case's owner."""
+        if self.sla is None or case.closed:
+            return []
+        reached = [m for m in self._sla_marks(case, now) if m[3] <= now]
+        fired = self._fired([key for key, *_ in reached], known)
+        done = []
+        for key, run, percent, at in reached:
+            known[key] = True
+            if key in fired or not self.store.record_fired(key, now):
+                continue
+            self.progress("fired")
+            template = self.sla_templates[1 if percent == 100 else 0]
+            what = f"the owner told of {run.metric.value} {percent}%"
+            to = [] if case.owner is None else [self._address_of(case.owner, what)]
+            context = {
+                "case": case_variables(case),
+                "metric": run.metric.value,
+                "run": run.index,
+                "percent": percent,
+                "due_at": at,
+                "policy": run.policy,
+                "target": run.target,
+                "counted": run.counted,
+                "zone": self.zone,
+            }
+            mails = self._enqueue(self._mails(template, key, to, context, now), now)
+            done.append(
+                SlaAction(
+                    key=key,
+                    case_id=case.id,
+                    metric=run.metric,
+                    index=run.index,
+                    percent=percent,
+                    due_at=at,
+                    policy=run.policy,
+                    target=run.target,
+                    mails=len(mails),
+                )
+            )
+        return done
 
     def _sla_settings(self) -> SlaSettings:
         if self.sla is None:

@@ -4,7 +4,8 @@
 ``expiry``), the case id, the item and action ids, the basis instant in
 microseconds since the Unix epoch (exact, and cheap to build for every case on
 every tick), and for a warning its fraction. A task's overdue reminder is
-``reminder/task/due``, the due instant in microseconds. Each part is
+``reminder/task/due``, the due instant in microseconds. An SLA warning or breach
+is ``sla/case/metric/run/percent`` (100 for the breach). Each part is
 percent-encoded where needed, so ids may hold any character.
 """
 
@@ -39,3 +40,8 @@ def basis_part(us: int) -> str:
 def task_key(task_id: str, due_us: int) -> str:
     """The key of a task's overdue reminder (a new due instant, a new key)."""
     return action_key("reminder", task_id, basis_part(due_us))
+
+
+def sla_key(case_id: str, metric: str, run: int, percent: int) -> str:
+    """The key of an SLA metric run's warning at ``percent`` (100: its breach)."""
+    return action_key("sla", case_id, metric, run, percent)

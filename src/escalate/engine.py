@@ -76,7 +76,7 @@ from escalate.model import Actor, Case
 from escalate.ports import Claim, Mailer, Store, TickRecord
 from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
 from escalate.settings import ChangePolicy, Settings
-from escalate.sla import SlaSettings
+from escalate.sla import SlaAction, SlaSettings
 from escalate.templates import Templates
 from escalate.timers import Clock
 
@@ -129,6 +129,7 @@ class TickReport:
         fired: The case actions it carried out.
         leads: The lead escalation steps it carried out.
         reminded: The ids of the tasks whose overdue reminder it sent.
+        sla: The SLA warnings and breaches it carried out.
         errors: ``(case or task id, message)`` of what it could not handle (left
             as it was, for the next tick).
         recomputed: How many open cases and leads it recomputed because the
@@ -144,6 +145,7 @@ class TickReport:
     fired: tuple[Fired, ...]
     leads: tuple[LeadAction, ...] = ()
     reminded: tuple[str, ...] = ()
+    sla: tuple[SlaAction, ...] = ()
     errors: tuple[tuple[str, str], ...]
     recomputed: int = 0
     moved: int = 0
@@ -209,8 +211,11 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         batch: How many due cases a tick reads at a time.
         lease: How long a claimed mail is a worker's before another may take it.
         sla: The SLA policies (``docs/sla.md``), or None: with them, each
-            case's SLA events are recorded as it is added and changed, and
-            ``record`` and ``sla_timeline`` work.
+            case's SLA events are recorded as it is added and changed,
+            ``record`` and ``sla_timeline`` work, and the tick carries out each
+            metric run's warnings and breach once.
+        sla_templates: The templates of an SLA warning and of a breach (mailed
+            to the case's owner).
         progress: Called with the name of each step as it happens ("fired",
             "queued", "saved", "committed", "sent", "marked"): for progress
             displays, and for tests that stop a worker at a chosen point.
@@ -243,6 +248,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         agents: Iterable[Agent] = (),
         zone: str = "UTC",
         sla: SlaSettings | None = None,
+        sla_templates: tuple[str, str] = ("sla warning", "sla breach"),
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
         progress: Callable[[str], None] | None = None,
@@ -275,6 +281,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         if sla is not None and not isinstance(sla, SlaSettings):
             raise WrongTypeError(f"sla: expected SlaSettings, got {sla!r}")
         self.sla = sla
+        self.sla_templates = sla_templates
         self.batch = batch
         self.lease = lease
         self.progress = progress or _quiet
@@ -452,14 +459,16 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
             )
         change = self.apply()
         errors: list[tuple[str, str]] = []
-        cases, fired = self._each_due(self.store.due_cases, self._handle, now, errors)
+        cases, results = self._each_due(self.store.due_cases, self._handle, now, errors)
+        fired = [r for r in results if isinstance(r, Fired)]
+        sla = [r for r in results if isinstance(r, SlaAction)]
         _, leads = self._each_due(
             self.store.due_leads, self._escalate_lead, now, errors, "lead: "
         )
         _, reminded = self._each_due(
             self.store.due_tasks, self._remind, now, errors, "task: "
         )
-        done = len(fired) + len(leads) + len(reminded)
+        done = len(fired) + len(sla) + len(leads) + len(reminded)
         self.store.record_tick(
             TickRecord(at=now, cases=cases, fired=done, errors=len(errors))
         )
@@ -470,6 +479,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
             fired=tuple(fired),
             leads=tuple(leads),
             reminded=tuple(reminded),
+            sla=tuple(sla),
             errors=tuple(errors),
             recomputed=0 if change is None else change.recomputed,
             moved=0 if change is None else change.plan.summary.deadlines_moved,
@@ -573,7 +583,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _handle(self, case_id: str, now: datetime) -> list[Fired] | None:
+    def _handle(self, case_id: str, now: datetime) -> list[Fired | SlaAction] | None:
         done: list[Fired] = []
         with self.store.transaction():
             case = self.store.take_due_case(case_id, now)
@@ -605,6 +615,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
                         recipients=tuple(m.recipient for m in mails),
                     )
                 )
+            sla = self._sla_actions(at.case, now, known)
             self._save_case(at.case, known)
             self.progress("saved")
         self.progress("committed")
@@ -628,7 +639,17 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
                     "recipients": list(f.recipients),
                 },
             )
-        return done
+        for a in sla:
+            _log.info(
+                "case %s: SLA %s of %s run %d carried out (reached %s)",
+                case_id,
+                "breach" if a.breach else f"warning at {a.percent}%",
+                a.metric.value,
+                a.index,
+                a.due_at.isoformat(),
+                extra={"case_id": case_id, "key": a.key, "policy": a.policy},
+            )
+        return [*done, *sla]
 
     def _carry_out(
         self, at: _Handling, action: DueAction, now: datetime, settings: Settings

@@ -49,6 +49,7 @@ __all__ = [
     "EventKind",
     "Metric",
     "MetricRun",
+    "SlaAction",
     "SlaEvent",
     "SlaPolicy",
     "SlaSettings",
@@ -411,11 +412,50 @@ class MetricRun:
         recorded under."""
         return f"{self.metric.name.lower()}/{self.index}"
 
+    def marks(self) -> tuple[tuple[int, datetime], ...]:
+        """Its warnings, then its breach (as percent 100), each with the
+        instant reached (or ahead), in that order."""
+        breach = () if self.breached_at is None else ((100, self.breached_at),)
+        return (*self.warnings, *breach)
+
     def breached(self, at: datetime) -> bool:
         """Whether it had breached by ``at``."""
         return self.breached_at is not None and to_us(
             self.breached_at, "breached_at"
         ) <= to_us(at, "at")
+
+
+@attrs.frozen(kw_only=True)
+class SlaAction:
+    """A warning or breach of a metric run that a tick carried out (its mail
+    queued to the case's owner), once: recorded under ``key``.
+
+    Attributes:
+        key: Its idempotency key, ``sla/<case>/<metric>/<index>/<percent>``.
+        case_id: The case.
+        metric: The metric.
+        index: Which run of the metric.
+        percent: The warning's percent of the target; 100 for the breach.
+        due_at: The instant the run reached it.
+        policy: The policy in force then.
+        target: The target then.
+        mails: How many mails it queued (0 for a case without an owner).
+    """
+
+    key: str
+    case_id: str
+    metric: Metric
+    index: int
+    percent: int
+    due_at: datetime
+    policy: str | None
+    target: timedelta | None
+    mails: int
+
+    @property
+    def breach(self) -> bool:
+        """It is the breach, not a warning."""
+        return self.percent == 100
 
 
 @attrs.frozen(kw_only=True)
