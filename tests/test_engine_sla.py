@@ -316,3 +316,59 @@ class TestWarningsAndBreaches:
             clock.set(MON + 5 * H)
         fired = [a.key for esc in (first, second) for a in esc.tick().sla]
         assert sorted(fired) == ["sla/c1/resolution/0/100", "sla/c1/resolution/0/50"]
+
+
+class TestExplain:
+    def test_the_timeline_explains_policy_runs_and_breaches(self) -> None:
+        esc = ticking()
+        esc.add_case(case(owner="kim"), by=ANN)
+        text = esc.sla_timeline("c1", at=MON + 3 * H).explain(WARNED)
+        assert text.splitlines() == [
+            "SLA: policy 'standard' since 2026-11-23T09:00:00+00:00 (it has no "
+            "conditions)",
+            "  resolution #0: running",
+            "    started 2026-11-23T09:00:00+00:00; counted 3:00:00 (target "
+            "4:00:00), paused 0:00:00",
+            "    warning at 50%: 2026-11-23T11:00:00+00:00 (reached)",
+            "    breach: 2026-11-23T13:00:00+00:00 (ahead, if it keeps running)",
+        ]
+
+    def test_explain_on_the_command_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`escalate explain` adds the case's service level when the
+        configuration has SLA policies."""
+        from escalate.cli import main
+        from escalate.config import example_config, load_config
+
+        config = tmp_path / "helpdesk.toml"
+        config.write_text(
+            example_config().read_text()
+            + """
+[sla]
+pauses = { "Pending" = ["resolution"] }
+
+[[sla.policies]]
+id = "gold"
+conditions = [["customer", "=", "gold"]]
+
+  [[sla.policies.targets]]
+  metric = "resolution"
+  priority = "high"
+  within = "2h"
+  hours = "office"
+"""
+        )
+        db = tmp_path / "escalate.db"
+        store = SqliteStore(db)
+        esc = Escalator.from_config(
+            load_config(config), store, RecordingMailer(), ManualClock(MON)
+        )
+        esc.add_case(case(priority="high", fields={"customer": "gold"}), by=ANN)
+        store.close()
+        args = ["explain", "c1", "--db", db, "--config", config]
+        assert main([*map(str, args), "--now", "2026-11-23T12:00:00+01:00"]) == 0
+        out = capsys.readouterr().out
+        assert "SLA: policy 'gold' since 2026-11-23T09:00:00+00:00" in out
+        assert "its conditions are met: customer equals 'gold'" in out
+        assert "  resolution #0: breached" in out

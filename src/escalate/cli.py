@@ -780,6 +780,11 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
                     f"    {s.kind.value} {s.action.id!r}{how} at {r.at.isoformat()} "
                     f"({s.key})\n"
                 )
+        if esc.sla is not None:
+            if store.sla_events(case.id):
+                out.write(esc.sla_timeline(case.id, at=now).explain(esc.sla) + "\n")
+            else:
+                out.write("SLA: no events recorded for this case\n")
     except NotFound as e:
         raise _no_case(args) from e
     finally:

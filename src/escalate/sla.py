@@ -465,12 +465,59 @@ class SlaTimeline:
 
     at: datetime
     policy: str | None
+    policy_since: datetime | None = None
     runs: tuple[MetricRun, ...]
 
     def of(self, metric: Metric | str) -> tuple[MetricRun, ...]:
         """The runs of one metric, in order."""
         m = _metric(metric)
         return tuple(r for r in self.runs if r.metric is m)
+
+    def explain(self, settings: SlaSettings) -> str:
+        """Which policy applies and why, and for each run what it counted and
+        paused, its target and its breach: one fact per line."""
+        at = to_us(self.at, "at")
+        if self.policy is None:
+            lines = [
+                "SLA: no policy applies (none of the policies' conditions are met)"
+            ]
+        else:
+            conditions = settings.policy(self.policy).conditions
+            why = (
+                "its conditions are met: " + "; ".join(map(str, conditions))
+                if conditions
+                else "it has no conditions"
+            )
+            since = (
+                ""
+                if self.policy_since is None
+                else (f" since {self.policy_since.isoformat()}")
+            )
+            lines = [f"SLA: policy {self.policy!r}{since} ({why})"]
+        for run in self.runs:
+            lines.append(f"  {run.metric.value} #{run.index}: {_state(run, at)}")
+            target = "no target" if run.target is None else f"target {run.target}"
+            lines.append(
+                f"    started {run.started_at.isoformat()}; counted {run.counted} "
+                f"({target}), paused {run.paused}"
+            )
+            if run.fulfilled_at is not None:
+                lines.append(f"    fulfilled {run.fulfilled_at.isoformat()}")
+            for percent, x in run.marks():
+                what = "breach" if percent == 100 else f"warning at {percent}%"
+                when = (
+                    "reached" if to_us(x, "x") <= at else "ahead, if it keeps running"
+                )
+                lines.append(f"    {what}: {x.isoformat()} ({when})")
+        return "\n".join(lines)
+
+
+def _state(run: MetricRun, at: int) -> str:
+    if run.breached_at is not None and to_us(run.breached_at, "breached_at") <= at:
+        return "breached" if run.fulfilled_at is None else "fulfilled late"
+    if run.fulfilled_at is not None:
+        return "achieved"
+    return "running" if run.running else "paused"
 
 
 class _Run:
@@ -515,6 +562,7 @@ class _Walk:
         self.status: str | None = None
         self.priority: str | None = None
         self.policy: SlaPolicy | None = None
+        self.policy_since: int | None = None
         self.solved = False
         self.closed = False
         self.replied = False  # the first reply is done
@@ -596,7 +644,9 @@ class _Walk:
             self._reconfigure()
         elif kind is EventKind.POLICY:
             assert event.value is not None
-            self.policy = self.settings.policy(event.value)
+            policy = self.settings.policy(event.value)
+            if policy is not self.policy:
+                self.policy, self.policy_since = policy, at
             self._reconfigure()
         elif kind is EventKind.CREATED:
             for m in _FROM_START:
@@ -728,6 +778,9 @@ def timeline(
     return SlaTimeline(
         at=at,
         policy=None if walk.policy is None else walk.policy.id,
+        policy_since=None
+        if walk.policy_since is None
+        else utc_from_us(walk.policy_since),
         runs=tuple(_result(walk, run) for run in walk.runs),
     )
 
