@@ -54,6 +54,7 @@ from escalate.rules import evaluate
 from escalate.scenario import example_scenario, load_scenario
 from escalate.settings import Settings
 from escalate.simulation import Moment, replay
+from escalate.sla import report as sla_report
 from escalate.svg import timeline_svg
 from escalate.timers import Clock, ManualClock, SystemClock
 
@@ -310,6 +311,31 @@ def _parser() -> argparse.ArgumentParser:
     db(explain)
     now(explain)
     explain.add_argument("case", metavar="CASE", help="the case id or number")
+
+    rep = command(
+        "report",
+        _report,
+        "SLA attainment over a period, per policy and metric (needs [sla])",
+    )
+    config(rep)
+    db(rep)
+    rep.add_argument(
+        "--from",
+        dest="start",
+        type=_instant,
+        required=True,
+        metavar="T",
+        help="the period's start (ISO 8601 with offset)",
+    )
+    rep.add_argument(
+        "--to",
+        dest="end",
+        type=_instant,
+        required=True,
+        metavar="T",
+        help="the period's end (excluded); timelines are computed at it",
+    )
+    rep.add_argument("--json", action="store_true", help="write it as JSON")
 
     check = command(
         "check",
@@ -789,6 +815,31 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
         raise _no_case(args) from e
     finally:
         store.close()
+    return 0
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    config = load_config(args.config)
+    if config.sla is None:
+        raise ConfigError(
+            f"--config: {str(args.config)!r} has no [sla] section: no SLA policies "
+            "to report on"
+        )
+    store = _store(args.db)
+    try:
+        esc = _escalator(config, store, _NoMail(), _FixedClock(args.end))
+        timelines = []
+        for head in store.history_heads():  # every case, open, closed or deleted
+            if not store.sla_events(head.case_id):
+                continue
+            try:
+                timelines.append(esc.sla_timeline(head.case_id, at=args.end))
+            except NotFound:
+                continue  # deleted: its events stay, the case does not
+        result = sla_report(timelines, start=args.start, end=args.end)
+    finally:
+        store.close()
+    out.write((result.to_json() if args.json else result.text()) + "\n")
     return 0
 
 

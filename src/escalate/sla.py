@@ -28,6 +28,7 @@ correction is computing again; nothing is kept in a counter.
   starts the next one).
 """
 
+from escalate._sla_report import SlaReport, SlaReportRow, nearest_rank, report
 from escalate._sla_timeline import timeline
 from escalate._sla_values import (
     EventKind,
@@ -48,8 +49,12 @@ __all__ = [
     "SlaAction",
     "SlaEvent",
     "SlaPolicy",
+    "SlaReport",
+    "SlaReportRow",
     "SlaSettings",
     "SlaTimeline",
     "Target",
+    "nearest_rank",
+    "report",
     "timeline",
 ]

@@ -1,0 +1,155 @@
+"""SLA reports: attainment, time to fulfil and active runs per policy and
+metric over a period, as data, text, JSON and on the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from escalate.adapters.sqlite import SqliteStore
+from escalate.config import example_config, load_config
+from escalate.engine import Escalator
+from escalate.errors import ConfigError
+from escalate.model import Actor, Case
+from escalate.sla import SlaEvent, nearest_rank, report, timeline
+from escalate.testing import RecordingMailer
+from escalate.timers import ManualClock
+from tests.test_sla import MON, SETTINGS, H, created
+
+END = MON + 5 * 24 * H  # the Saturday after
+
+
+def replied(after: timedelta, priority: str = "urgent") -> list[SlaEvent]:
+    return [*created(MON, priority), SlaEvent(MON + after, "agent reply")]
+
+
+class TestReport:
+    def test_attainment_times_and_active_runs(self) -> None:
+        histories = [
+            replied(H / 2),  # first reply achieved in 30 min
+            replied(H / 4),  # achieved in 15 min
+            replied(3 * H),  # breached: 3 h against 1 h
+            created(MON, "urgent"),  # not replied: active, breached by the end
+            replied(2 * H, "normal"),  # normal: 8 h target, achieved in 2 h
+        ]
+        timelines = [timeline(SETTINGS, h, at=END) for h in histories]
+        result = report(timelines, start=MON, end=END)
+        (row,) = [r for r in result.rows if r.metric.value == "first reply"]
+        assert (row.policy, row.achieved, row.breached) == ("standard", 3, 1)
+        assert (row.active, row.active_breached) == (1, 1)
+        assert row.attainment == "75.00"
+        assert (row.median, row.p90) == (H / 2, 3 * H)
+
+    def test_only_runs_fulfilled_in_the_period_count(self) -> None:
+        timelines = [timeline(SETTINGS, replied(H / 2), at=END)]
+        later = report(timelines, start=MON + H, end=END)
+        (row,) = [r for r in later.rows if r.metric.value == "first reply"]
+        assert (row.achieved, row.breached, row.attainment, row.median) == (
+            0,
+            0,
+            None,
+            None,
+        )
+
+    def test_text_and_json(self) -> None:
+        timelines = [timeline(SETTINGS, replied(H / 2), at=END)]
+        result = report(timelines, start=MON, end=END)
+        text = result.text().splitlines()
+        assert text[0] == f"SLA report {MON.isoformat()} to {END.isoformat()}"
+        assert text[1].split() == [
+            *("policy", "metric", "achieved", "breached", "attainment"),
+            *("median", "p90", "active", "active", "breached"),
+        ]
+        data = json.loads(result.to_json())
+        first = next(r for r in data["rows"] if r["metric"] == "first reply")
+        assert (first["median_us"], first["attainment"]) == (1_800_000_000, "100.00")
+        empty = report([], start=MON, end=END)
+        assert empty.text().endswith("no SLA metric runs in the period")
+
+    def test_bad_periods_and_timelines(self) -> None:
+        tl = timeline(SETTINGS, replied(H), at=END)
+        with pytest.raises(ConfigError, match="expected an instant after start"):
+            report([tl], start=END, end=MON)
+        with pytest.raises(ConfigError, match="computed at the end"):
+            report([tl], start=MON, end=END - H)
+
+
+@given(st.lists(st.integers(0, 10**9), min_size=1, max_size=40), st.integers(1, 100))
+def test_nearest_rank_is_the_smallest_value_covering_the_percent(
+    values: list[int], percent: int
+) -> None:
+    durations = [timedelta(microseconds=v) for v in values]
+    got = nearest_rank(durations, percent)
+    covering = [
+        d
+        for d in durations
+        if 100 * sum(x <= d for x in durations) >= percent * len(durations)
+    ]
+    assert got == min(covering)
+
+
+def test_nearest_rank_of_nothing() -> None:
+    assert nearest_rank([], 50) is None
+
+
+class TestCommand:
+    def test_report_on_the_command_line(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from escalate.cli import main
+
+        config = tmp_path / "helpdesk.toml"
+        config.write_text(
+            example_config().read_text()
+            + """
+[sla]
+[[sla.policies]]
+id = "standard"
+
+  [[sla.policies.targets]]
+  metric = "first reply"
+  priority = "high"
+  within = "1h"
+  hours = "office"
+"""
+        )
+        db = tmp_path / "escalate.db"
+        store = SqliteStore(db)
+        esc = Escalator.from_config(
+            load_config(config), store, RecordingMailer(), ManualClock(MON)
+        )
+        for i, minutes in enumerate((20, 40, 90)):
+            esc.add_case(
+                Case(id=f"c{i}", number=f"C-{i}", created_at=MON, priority="high"),
+                by=Actor("ann"),
+            )
+            esc.record(
+                f"c{i}", SlaEvent(MON + timedelta(minutes=minutes), "agent reply")
+            )
+        store.close()
+        args = ["report", "--config", config, "--db", db]
+        period = ["--from", MON.isoformat(), "--to", END.isoformat()]
+        assert main([*map(str, args), *period]) == 0
+        out = capsys.readouterr().out
+        row = next(line for line in out.splitlines() if "first reply" in line)
+        assert row.split()[:6] == ["standard", "first", "reply", "2", "1", "66.66%"]
+        assert main([*map(str, args), *period, "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["rows"][0]["median_us"] == 40 * 60 * 1_000_000
+
+    def test_without_sla_policies(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from escalate.cli import main
+
+        db = tmp_path / "escalate.db"
+        SqliteStore(db).close()
+        args = ["report", "--config", str(example_config()), "--db", str(db)]
+        code = main([*args, "--from", MON.isoformat(), "--to", END.isoformat()])
+        assert code != 0
+        assert "has no [sla] section" in capsys.readouterr().err
