@@ -125,7 +125,7 @@ class TestDemo:
         mails = sorted((demo / "mail").glob("*.eml"))
         assert f"{len(mails)} mails written to {demo / 'mail'}" in out
         assert (
-            len(mails) == 15
+            len(mails) == 19
         )  # the manager steps mail mark twice: escalation, assignment
         assert f"database: {demo / 'demo.db'}" in out
 
@@ -136,7 +136,7 @@ class TestDemo:
         second = run("demo", "--dir", folder)
         assert second.returncode == 0
         assert first.stdout == second.stdout
-        assert len(list((folder / "mail").glob("*.eml"))) == 15
+        assert len(list((folder / "mail").glob("*.eml"))) == 19
 
     def test_a_folder_it_cannot_use(self, tmp_path: Path) -> None:
         """--dir naming a file: exit 1 with the reason, no traceback."""
@@ -311,8 +311,12 @@ class TestTickAndRun:
             controller.stop()
         assert result.returncode == 0, result.stdout + result.stderr
         assert "1 actions fired" in result.stdout
-        assert "1 mails sent" in result.stdout
-        assert [parse(m)["To"] for m in inbox.messages] == ["diana@example.com"]
+        # and C-1002's resolution target (40h, low priority) breaches: its owner
+        assert "1 SLA warnings and breaches, 2 mails sent" in result.stdout
+        assert sorted(parse(m)["To"] for m in inbox.messages) == [
+            "diana@example.com",
+            "mark@example.com",
+        ]
 
     def test_smtp_password_variable_missing(self, demo: Path, tmp_path: Path) -> None:
         """A password variable that is not set: exit 1 naming it."""

@@ -337,38 +337,22 @@ class TestExplain:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """`escalate explain` adds the case's service level when the
-        configuration has SLA policies."""
+        configuration has SLA policies (the example's do)."""
         from escalate.cli import main
         from escalate.config import example_config, load_config
 
-        config = tmp_path / "helpdesk.toml"
-        config.write_text(
-            example_config().read_text()
-            + """
-[sla]
-pauses = { "Pending" = ["resolution"] }
-
-[[sla.policies]]
-id = "gold"
-conditions = [["customer", "=", "gold"]]
-
-  [[sla.policies.targets]]
-  metric = "resolution"
-  priority = "high"
-  within = "2h"
-  hours = "office"
-"""
-        )
+        config = example_config()
         db = tmp_path / "escalate.db"
         store = SqliteStore(db)
         esc = Escalator.from_config(
             load_config(config), store, RecordingMailer(), ManualClock(MON)
         )
-        esc.add_case(case(priority="high", fields={"customer": "gold"}), by=ANN)
+        esc.add_case(case(fields={"customer": "gold"}), by=ANN)
         store.close()
         args = ["explain", "c1", "--db", db, "--config", config]
         assert main([*map(str, args), "--now", "2026-11-23T12:00:00+01:00"]) == 0
         out = capsys.readouterr().out
         assert "SLA: policy 'gold' since 2026-11-23T09:00:00+00:00" in out
         assert "its conditions are met: customer equals 'gold'" in out
-        assert "  resolution #0: breached" in out
+        assert "  first reply #0: breached" in out  # 1h, at 11:00 Amsterdam
+        assert "  resolution #0: running" in out

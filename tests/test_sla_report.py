@@ -103,21 +103,7 @@ class TestCommand:
     ) -> None:
         from escalate.cli import main
 
-        config = tmp_path / "helpdesk.toml"
-        config.write_text(
-            example_config().read_text()
-            + """
-[sla]
-[[sla.policies]]
-id = "standard"
-
-  [[sla.policies.targets]]
-  metric = "first reply"
-  priority = "high"
-  within = "1h"
-  hours = "office"
-"""
-        )
+        config = example_config()  # its standard policy: first reply, urgent, 1h
         db = tmp_path / "escalate.db"
         store = SqliteStore(db)
         esc = Escalator.from_config(
@@ -125,7 +111,7 @@ id = "standard"
         )
         for i, minutes in enumerate((20, 40, 90)):
             esc.add_case(
-                Case(id=f"c{i}", number=f"C-{i}", created_at=MON, priority="high"),
+                Case(id=f"c{i}", number=f"C-{i}", created_at=MON, priority="urgent"),
                 by=Actor("ann"),
             )
             esc.record(
@@ -149,7 +135,9 @@ id = "standard"
 
         db = tmp_path / "escalate.db"
         SqliteStore(db).close()
-        args = ["report", "--config", str(example_config()), "--db", str(db)]
+        config = tmp_path / "no-sla.toml"
+        config.write_text('[calendars.office]\ntz = "UTC"\n')
+        args = ["report", "--config", str(config), "--db", str(db)]
         code = main([*args, "--from", MON.isoformat(), "--to", END.isoformat()])
         assert code != 0
         assert "has no [sla] section" in capsys.readouterr().err

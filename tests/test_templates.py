@@ -185,6 +185,8 @@ class TestVariablesTable:
         "lead reminder": "lead step",
         "lead external": "lead step",
         "task overdue": "task reminder",
+        "sla warning": "SLA action",
+        "sla breach": "SLA action",
     }
 
     def documented(self) -> dict[str, set[str]]:
@@ -214,5 +216,10 @@ class TestVariablesTable:
 
         monkeypatch.setattr(Templates, "render_mail", recording)
         assert main(["demo", "--dir", str(tmp_path / "demo")]) == 0
-        assert set(passed) == {"case action", "lead step", "task reminder"}
+        assert set(passed) == {
+            "case action",
+            "lead step",
+            "task reminder",
+            "SLA action",
+        }
         assert passed == self.documented()

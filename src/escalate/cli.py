@@ -523,7 +523,9 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
             "escalate demo: a week at a Dutch helpdesk (Utrecht), on a manual clock.\n"
             "Office hours Mon-Fri 09:00-12:30 and 13:30-17:00 (Europe/Amsterdam),\n"
             "Dutch holidays; gold customers escalate after 2h, 4h and 8h of office\n"
-            "time, others after 8h, 16h and 24h since the last change.\n"
+            "time, others after 8h, 16h and 24h since the last change. SLA policies:\n"
+            "first reply and resolution targets per priority (gold: 1h and 8h), the\n"
+            "resolution clock paused while Pending.\n"
         )
         moments = replay(
             esc, clock, scenario, until=start + _WEEK, dispatch=True, tz=_zone(config)
@@ -580,6 +582,7 @@ def _summary(report: TickReport, sent: int, failed: int) -> str:
         f"{len(report.fired)} actions fired,",
         f"{len(report.leads)} lead steps,",
         f"{len(report.reminded)} task reminders,",
+        *([f"{len(report.sla)} SLA warnings and breaches,"] if report.sla else []),
         f"{sent} mails sent",
     ]
     text = " ".join(parts)

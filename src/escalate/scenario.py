@@ -28,6 +28,7 @@ from escalate.model import Case, Status, Task
 __all__ = ["CaseEvent", "LeadEvent", "Scenario", "example_scenario", "load_scenario"]
 
 _LEAD_ACTIONS: Final = ("assign", "accept", "activity")
+_SLA_REPORTED: Final = ("agent reply", "customer message", "solved", "reopened")
 
 
 @attrs.frozen(kw_only=True)
@@ -40,12 +41,17 @@ class CaseEvent:
         by: The person making it.
         changes: Attribute to new value (``status``, ``priority``, ``owner``,
             ``fields``, ``solution``).
+        sla: What it reports for the case's service level, if anything: an
+            SLA event kind the CRM reports (``"agent reply"``, ``"customer
+            message"``, ``"solved"``, ``"reopened"``), recorded after the
+            changes.
     """
 
     case_id: str
     at: datetime
     by: str
     changes: FrozenMap[str, Any]
+    sla: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -165,12 +171,16 @@ def _case_event(case_id: str, t: Table) -> CaseEvent:
         changes["priority"] = t.raw("priority")
     if t.has("fields"):
         changes["fields"] = t.mapping("fields")
+    sla = t.text("sla", None)
+    if sla is not None and sla not in _SLA_REPORTED:
+        raise fail(t.at("sla"), f"one of {', '.join(map(repr, _SLA_REPORTED))}", sla)
     t.done()
-    if not changes:
+    if not changes and sla is None:
         raise ConfigError(
-            f"{t.path}: expected a change (status, priority, owner, fields, solution)"
+            f"{t.path}: expected a change (status, priority, owner, fields, "
+            "solution) or an sla event"
         )
-    return CaseEvent(case_id=case_id, at=at, by=by, changes=FrozenMap(changes))
+    return CaseEvent(case_id=case_id, at=at, by=by, changes=FrozenMap(changes), sla=sla)
 
 
 def _lead(t: Table) -> Lead:

@@ -26,6 +26,7 @@ from escalate.leads import Lead, LeadAction, LeadStep
 from escalate.model import Actor, Case
 from escalate.rules import ActionKind, RuleBook
 from escalate.scenario import CaseEvent, LeadEvent, Scenario
+from escalate.sla import SlaAction, SlaEvent
 from escalate.timers import ManualClock, Phase
 
 __all__ = ["Moment", "replay"]
@@ -112,6 +113,8 @@ def replay(
             yield _lead_moment(action, now, esc.addresses)
         for task_id in report.reminded:
             yield Moment(at=now, subject=f"task {task_id}", what="overdue: reminded")
+        for sla in report.sla:
+            yield _sla_moment(sla, numbers, now, esc)
         for subject, message in report.errors:
             if (subject, message) not in reported:
                 reported.add((subject, message))
@@ -119,6 +122,28 @@ def replay(
                 yield Moment(at=now, subject=subject, what=message, error=True)
         if dispatch:
             esc.dispatch(limit=1000)
+
+
+def _sla_moment(
+    action: SlaAction, numbers: dict[str, str], now: datetime, esc: Escalator
+) -> Moment:
+    what = "breached" if action.breach else f"at {action.percent}% of its target"
+    owner = esc.store.get_case(action.case_id).owner
+    address = esc.addresses.get(owner or "")
+    return Moment(
+        at=now,
+        subject=numbers.get(action.case_id, action.case_id),
+        what=f"SLA {action.metric.value} {what}",
+        why=(
+            f"policy {action.policy!r}: target {_span(action.target)}, reached "
+            f"{_clock(action.due_at, now)}"
+        ),
+        mails=(address,) if address and action.mails else (),
+    )
+
+
+def _span(d: timedelta | None) -> str:
+    return "none" if d is None else format_duration(d)
 
 
 def _dues(esc: Escalator, scenario: Scenario, now: datetime) -> list[int]:
@@ -148,12 +173,16 @@ def _apply(
     if isinstance(item, CaseEvent):
         subject = numbers[item.case_id]
         try:
-            esc.update_case(item.case_id, item.changes, by=Actor(item.by))
+            if item.changes:
+                esc.update_case(item.case_id, item.changes, by=Actor(item.by))
+            if item.sla is not None:
+                esc.record(item.case_id, SlaEvent(now, item.sla))
         except EscalateError as e:
             yield Moment(at=now, subject=subject, what=str(e), error=True)
             return
-        changes = ", ".join(f"{k} -> {v}" for k, v in item.changes.items())
-        yield Moment(at=now, subject=subject, what=f"{changes} (by {item.by})")
+        done = [f"{k} -> {v}" for k, v in item.changes.items()]
+        done += [] if item.sla is None else [item.sla]
+        yield Moment(at=now, subject=subject, what=f"{', '.join(done)} (by {item.by})")
     elif isinstance(item, LeadEvent):
         subject = f"lead {item.lead_id}"
         try:
