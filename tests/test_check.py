@@ -331,3 +331,24 @@ class TestCli:
             "error: rules.standard.items[0].actions[2].escalate_to"
             in capsys.readouterr().out
         )
+
+
+class TestSlaTemplates:
+    def test_sla_templates_are_rendered_when_there_are_policies(self) -> None:
+        """A missing or broken SLA template is an error at the first target
+        that would use it; a configuration without [sla] needs none."""
+        c = config(('"sla breach.subject"', '"sla braech.subject"'))
+        ((path, severity, message),) = found(c)
+        assert path == "sla.policies[0].targets[0] (sla breach)"
+        assert severity is Severity.ERROR
+        assert "'sla breach.subject' does not exist" in message
+        c = config(("at {{ percent }}%", "at {{ percentage }}%"))
+        ((path, _, message),) = found(c)
+        assert path == "sla.policies[0].targets[0] (sla warning)"
+        assert "percentage" in message
+        head, rest = EXAMPLE.split("# -- service levels")
+        without = head + "# -- mail" + rest.split("# -- mail", 1)[1]
+        broken = without.replace('"sla breach.subject"', '"sla braech.subject"')
+        assert "[sla]" not in broken
+        c = parse_config(tomllib.loads(broken), base=example_config().parent)
+        assert found(c) == []

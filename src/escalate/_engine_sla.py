@@ -10,7 +10,7 @@ from datetime import datetime
 from escalate._engine_base import _Engine
 from escalate._instants import to_us
 from escalate._keys import sla_key
-from escalate._template_context import case_variables
+from escalate._template_context import sla_action_context
 from escalate.errors import InvalidOperation, WrongTypeError
 from escalate.model import Case
 from escalate.sla import (
@@ -138,17 +138,7 @@ class _ServiceLevels(_Engine):
             template = self.sla_templates[1 if percent == 100 else 0]
             what = f"the owner told of {run.metric.value} {percent}%"
             to = [] if case.owner is None else [self._address_of(case.owner, what)]
-            context = {
-                "case": case_variables(case),
-                "metric": run.metric.value,
-                "run": run.index,
-                "percent": percent,
-                "due_at": at,
-                "policy": run.policy,
-                "target": run.target,
-                "counted": run.counted,
-                "zone": self.zone,
-            }
+            context = sla_action_context(case, run, percent, at, self.zone)
             mails = self._enqueue(self._mails(template, key, to, context, now), now)
             done.append(
                 SlaAction(

@@ -17,6 +17,7 @@ import attrs
 from escalate.leads import Lead, LeadAction
 from escalate.model import Case, Task
 from escalate.rules import DueAction
+from escalate.sla import MetricRun
 
 CASE_ACTION: Final = "case action"
 LEAD_STEP: Final = "lead step"
@@ -67,3 +68,20 @@ def lead_step_context(lead: Lead, action: LeadAction, zone: str) -> dict[str, An
 def task_reminder_context(task: Task, due: datetime, zone: str) -> dict[str, Any]:
     """The variables of a task's overdue reminder template."""
     return {"task": attrs.asdict(task, recurse=False), "due_at": due, "zone": zone}
+
+
+def sla_action_context(
+    case: Case, run: MetricRun, percent: int, due_at: datetime, zone: str
+) -> dict[str, Any]:
+    """The variables of an SLA warning or breach template."""
+    return {
+        "case": case_variables(case),
+        "metric": run.metric.value,
+        "run": run.index,
+        "percent": percent,
+        "due_at": due_at,
+        "policy": run.policy,
+        "target": run.target,
+        "counted": run.counted,
+        "zone": zone,
+    }

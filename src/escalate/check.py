@@ -15,7 +15,7 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -25,6 +25,7 @@ from escalate._instants import require_aware
 from escalate._template_context import (
     case_action_context,
     lead_step_context,
+    sla_action_context,
     task_reminder_context,
 )
 from escalate.errors import EscalateError, TemplateError
@@ -32,6 +33,7 @@ from escalate.fields import FieldSpec, FieldType
 from escalate.leads import ExternalEscalation, Lead, LeadAction, LeadStep
 from escalate.model import CASE_ATTRIBUTES, Case, Task
 from escalate.rules import ActionKind, DueAction, RuleItem
+from escalate.sla import MetricRun
 from escalate.templates import Templates
 from escalate.timers import Phase
 
@@ -162,6 +164,7 @@ def _templates(config: Config) -> Iterator[ConfigProblem]:
                 yield from _render(
                     templates, mail.warning_template, "mail.warning_template", context
                 )
+    yield from _sla_templates(config, templates, case, at)
     task = Task(id="sample", title="Call back", owner="sample", due_at=at)
     yield from _render(
         templates,
@@ -203,6 +206,44 @@ def _templates(config: Config) -> Iterator[ConfigProblem]:
                 f"mail.lead_{'reminder' if internal else 'external'}_template",
                 lead_step_context(lead, step_action, str(lead_type.hours.tz)),
             )
+
+
+def _sla_templates(
+    config: Config, templates: Templates, case: Case, at: datetime
+) -> Iterator[ConfigProblem]:
+    """The SLA warning and breach templates, with each policy's first target
+    that uses them (a warning template only if some target warns)."""
+    if config.sla is None:
+        return
+    warn_name, breach_name = _SLA_TEMPLATES
+    done: set[str] = set()
+    for i, policy in enumerate(config.sla.policies):
+        for j, target in enumerate(policy.targets):
+            run = MetricRun(
+                metric=target.metric,
+                index=0,
+                started_at=at,
+                fulfilled_at=None,
+                counted=target.within,
+                paused=timedelta(0),
+                policy=policy.id,
+                target=target.within,
+                breached_at=at,
+                warnings=(),
+                running=True,
+            )
+            path = f"sla.policies[{i}].targets[{j}]"
+            uses = [(breach_name, 100)]
+            if target.warnings:
+                uses.append((warn_name, target.warnings[0]))
+            for name, percent in uses:
+                if name not in done:
+                    done.add(name)
+                    context = sla_action_context(case, run, percent, at, config.zone)
+                    yield from _render(templates, name, f"{path} ({name})", context)
+
+
+_SLA_TEMPLATES: Final = ("sla warning", "sla breach")
 
 
 # -- users and addresses --------------------------------------------------------------
