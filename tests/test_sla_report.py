@@ -17,6 +17,7 @@ from escalate.engine import Escalator
 from escalate.errors import ConfigError
 from escalate.model import Actor, Case
 from escalate.sla import SlaEvent, nearest_rank, report, timeline
+from escalate.svg import report_svg
 from escalate.testing import RecordingMailer
 from escalate.timers import ManualClock
 from tests.test_sla import MON, SETTINGS, H, created
@@ -141,3 +142,41 @@ class TestCommand:
         code = main([*args, "--from", MON.isoformat(), "--to", END.isoformat()])
         assert code != 0
         assert "has no [sla] section" in capsys.readouterr().err
+
+
+class TestPictures:
+    def test_report_chart(self, tmp_path: Path) -> None:
+        """A bar per policy and metric with something fulfilled, sized by its
+        attainment; a row without has a label and no bar."""
+        timelines = [
+            timeline(SETTINGS, h, at=END)
+            for h in (replied(H / 2), replied(3 * H), created(MON, "urgent"))
+        ]
+        result = report(timelines, start=MON, end=END)
+        svg = report_svg(result)
+        bars = [line for line in svg.splitlines() if 'class="attainment"' in line]
+        assert len(bars) == 1  # first reply: 1 of 2; resolution: none fulfilled
+        assert 'width="350.0"' in bars[0]  # 50% of 700
+        assert "standard: first reply: 50.00% (1 achieved, 1 breached" in bars[0]
+        assert "standard: resolution" in svg
+
+    def test_the_case_timeline_shows_the_sla_runs(self, tmp_path: Path) -> None:
+        from escalate.cli import main
+
+        folder = tmp_path / "demo"
+        assert main(["demo", "--dir", str(folder)]) == 0
+        out = folder / "c3.svg"
+        args = ["timeline", "--db", str(folder / "demo.db"), "c3", "--svg", str(out)]
+        at = "2026-11-26T12:00:00+01:00"
+        assert main([*args, "--now", at]) == 0
+        assert 'class="sla' not in out.read_text()  # no --config: no SLA
+        config = str(folder / "helpdesk.toml")
+        assert main([*args, "--now", at, "--config", config]) == 0
+        svg = out.read_text()
+        assert svg.count('class="sla"') == 2  # first reply, resolution
+        assert "paused Tue 10:00-Wed 16:00" in svg  # Pending until it expired
+        out1 = folder / "c1.svg"
+        args1 = ["timeline", "--db", str(folder / "demo.db"), "c1", "--svg", str(out1)]
+        assert main([*args1, "--now", at, "--config", config]) == 0
+        assert svg.count('class="sla-breach"') == 0
+        assert out1.read_text().count('class="sla-breach"') == 2  # reply, resolution

@@ -198,7 +198,7 @@ from escalate.sla import (
     Target,
     timeline,
 )
-from escalate.svg import timeline_svg
+from escalate.svg import report_svg, timeline_svg
 from escalate.templates import Limits, Rendered, Templates
 from escalate.timers import (
     TIMER_TRANSITIONS,
@@ -411,6 +411,7 @@ __all__ = [
     "read_health",
     "read_ical",
     "replay",
+    "report_svg",
     "suggest",
     "take_checkpoint",
     "team_admin",

@@ -36,6 +36,7 @@ class _Run:
         "index",
         "metric",
         "paused",
+        "pauses",
         "policy",
         "start",
         "target",
@@ -51,6 +52,7 @@ class _Run:
         self.paused = 0
         self.breach: int | None = None
         self.warned: dict[int, int] = {}
+        self.pauses: list[list[int]] = []  # [from, to] of each paused stretch
         self.policy: str | None = None  # in force at its end
         self.target: Target | None = None  # in force at its end
         # in force now: its target, the calendar it counts in, whether paused
@@ -131,6 +133,10 @@ class _Walk:
                 span = hours.elapsed_us(a, to)
             if paused:
                 run.paused += span
+                if run.pauses and run.pauses[-1][1] == a:
+                    run.pauses[-1][1] = to  # the same stretch goes on
+                elif to > a:
+                    run.pauses.append([a, to])
                 if target is not None:
                     _crossings(run, target, hours, a, 0)
             else:
@@ -312,6 +318,7 @@ def _result(walk: _Walk, run: _Run) -> MetricRun:
         fulfilled_at=None if run.end is None else utc_from_us(run.end),
         counted=timedelta(microseconds=run.counted),
         paused=timedelta(microseconds=run.paused),
+        pauses=tuple((utc_from_us(a), utc_from_us(b)) for a, b in run.pauses),
         policy=(None if walk.policy is None else walk.policy.id)
         if live
         else run.policy,

@@ -344,6 +344,8 @@ class MetricRun:
         counted: The business time counted (to its fulfilment, or to the
             instant asked).
         paused: The business time it was paused, in the calendars it ran in.
+        pauses: ``(from, to)`` of each stretch it was paused (to its
+            fulfilment, or to the instant asked), in order.
         policy: The policy in force at its end (or the instant asked).
         target: Its target then; None if that policy has none for the metric
             and priority (then it counts every hour and never breaches).
@@ -361,6 +363,7 @@ class MetricRun:
     fulfilled_at: datetime | None
     counted: timedelta
     paused: timedelta
+    pauses: tuple[tuple[datetime, datetime], ...] = ()
     policy: str | None
     target: timedelta | None
     breached_at: datetime | None

@@ -54,8 +54,9 @@ from escalate.rules import evaluate
 from escalate.scenario import example_scenario, load_scenario
 from escalate.settings import Settings
 from escalate.simulation import Moment, replay
+from escalate.sla import SlaSettings, SlaTimeline
 from escalate.sla import report as sla_report
-from escalate.svg import timeline_svg
+from escalate.svg import report_svg, timeline_svg
 from escalate.timers import Clock, ManualClock, SystemClock
 
 __all__ = ["main"]
@@ -336,6 +337,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the period's end (excluded); timelines are computed at it",
     )
     rep.add_argument("--json", action="store_true", help="write it as JSON")
+    rep.add_argument(
+        "--svg", type=Path, metavar="FILE", help="also draw it as a bar chart there"
+    )
 
     check = command(
         "check",
@@ -371,6 +375,7 @@ def _parser() -> argparse.ArgumentParser:
 
     timeline = command("timeline", _timeline, "draw a case's timeline as SVG")
     db(timeline)
+    config(timeline, required=False)  # for its SLA policies, if any
     timeline.add_argument("case", metavar="CASE", help="the case id or number")
     timeline.add_argument(
         "--svg", type=Path, required=True, metavar="FILE", help="where to write it"
@@ -843,6 +848,8 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     out.write((result.to_json() if args.json else result.text()) + "\n")
+    if args.svg is not None:
+        args.svg.write_text(report_svg(result), encoding="utf-8")
     return 0
 
 
@@ -961,19 +968,32 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
         now = args.now or max(
             [e.at for e in history], key=lambda t: t.timestamp(), default=None
         )
+        until = now or case.created_at
+        sla = load_config(args.config).sla if args.config else None
         svg = timeline_svg(
             case,
             history,
             settings,
-            until=now or case.created_at,
+            until=until,
             fired=store.is_fired,
             tz=_zone(settings),
+            sla=_sla_timeline(esc, sla, case.id, until),
         )
     finally:
         store.close()
     args.svg.write_text(svg, encoding="utf-8")
     out.write(f"wrote {args.svg} ({_version_line(stored, settings)})\n")
     return 0
+
+
+def _sla_timeline(
+    esc: Escalator, sla: SlaSettings | None, case_id: str, at: datetime
+) -> SlaTimeline | None:
+    """The case's SLA timeline at ``at``, if there are policies and events."""
+    if sla is None or not esc.store.sla_events(case_id):
+        return None
+    esc.sla = sla
+    return esc.sla_timeline(case_id, at=at)
 
 
 def _version_line(in_force: Settings, governing: Settings) -> str:

@@ -2,9 +2,11 @@
 
 Open hours of the governing item's calendar are shaded, pending stretches are
 hatched, each step's threshold is a vertical line, fired actions are dots on it,
-and history entries are ticks under the axis. Every mark carries a ``class``
-(``open``, ``pause``, ``threshold``, ``fired``, ``event``) and a ``<title>``
-for people, so tools and tests can find them.
+and history entries are ticks under the axis; with an SLA timeline, each metric
+run is a bar under them, its paused stretches shaded and its breach marked.
+Every mark carries a ``class`` (``open``, ``pause``, ``threshold``, ``fired``,
+``event``, ``sla``, ``sla-pause``, ``sla-breach``) and a ``<title>`` for people,
+so tools and tests can find them. :func:`report_svg` draws an SLA report.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from escalate.history import HistoryAction, HistoryEntry
 from escalate.model import Case, Status
 from escalate.rules import ActionKind, StepStatus, evaluate
 from escalate.settings import Settings
+from escalate.sla import MetricRun, SlaReport, SlaTimeline
 
-__all__ = ["timeline_svg"]
+__all__ = ["report_svg", "timeline_svg"]
 
 _WIDTH = 1000
 _LEFT = 40
@@ -60,6 +63,7 @@ def timeline_svg(
     until: datetime,
     fired: Callable[[str], bool],
     tz: tzinfo,
+    sla: SlaTimeline | None = None,
 ) -> str:
     """The SVG text of ``case``'s timeline from its creation to ``until``.
 
@@ -70,6 +74,9 @@ def timeline_svg(
         until: The end of the picture (later than the creation).
         fired: Whether an action key was carried out.
         tz: The zone the labels are in.
+        sla: The case's SLA timeline at ``until``, if any: a bar per metric
+            run under the axis (class ``sla``), its paused stretches
+            (``sla-pause``) and its breach (``sla-breach``).
     """
     start = case.created_at
     changes = _statuses(case, history)
@@ -98,9 +105,11 @@ def timeline_svg(
     def x(t: datetime) -> float:
         return round(_LEFT + (to_us(t, "t") - lo) / (hi - lo) * (_WIDTH - 2 * _LEFT), 1)
 
+    runs = () if sla is None else sla.runs
+    height = 220 + (_SLA_ROW * len(runs) + 10 if runs else 0)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="220" '
-        f'viewBox="0 0 {_WIDTH} 220" font-family="sans-serif" font-size="11">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
+        f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11">',
         f"<title>Case {escape(case.number)}: timeline</title>",
         '<rect width="100%" height="100%" fill="white"/>',
         f'<text x="{_LEFT}" y="20" font-size="14">Case {escape(case.number)} '
@@ -159,6 +168,82 @@ def timeline_svg(
             f'text-anchor="{"start" if pos < _WIDTH * 0.7 else "end"}">{escape(what)}'
             f"</text><title>{quoteattr(what)[1:-1]} at "
             f"{e.at.astimezone(tz):%a %d %b %H:%M}</title></g>"
+        )
+    for n, run in enumerate(runs):
+        parts += _sla_row(run, 220 + _SLA_ROW * n, x, end, tz)
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+_SLA_ROW = 22
+
+
+def _sla_row(
+    run: MetricRun, y: int, x: Callable[[datetime], float], end: datetime, tz: tzinfo
+) -> list[str]:
+    """One SLA metric run as a bar: green when on time, red once breached."""
+    stop = run.fulfilled_at or end
+    breached = run.breached_at is not None and to_us(run.breached_at, "b") <= to_us(
+        stop, "stop"
+    )
+    target = "no target" if run.target is None else f"target {run.target}"
+    state = "breached" if breached else ("fulfilled" if run.fulfilled_at else "open")
+    what = f"{run.metric.value} #{run.index} ({run.policy}, {target}): {state}"
+    out = [
+        f'<text x="{_LEFT}" y="{y + 11}">{escape(run.metric.value)} #{run.index}'
+        "</text>",
+        f'<rect class="sla" x="{x(run.started_at)}" y="{y}" '
+        f'width="{max(x(stop) - x(run.started_at), 1)}" height="14" '
+        f'fill="{"#e6b0aa" if breached else "#abebc6"}"><title>{escape(what)}, '
+        f"counted {run.counted}, paused {run.paused}</title></rect>",
+    ]
+    for a, b in run.pauses:
+        out.append(
+            f'<rect class="sla-pause" x="{x(a)}" y="{y}" width="{x(b) - x(a)}" '
+            f'height="14" fill="#f5d0a9"><title>paused '
+            f"{a.astimezone(tz):%a %H:%M}-{b.astimezone(tz):%a %H:%M}</title></rect>"
+        )
+    if run.breached_at is not None and to_us(run.breached_at, "b") <= to_us(end, "end"):
+        pos = x(run.breached_at)
+        out.append(
+            f'<line class="sla-breach" x1="{pos}" y1="{y - 2}" x2="{pos}" '
+            f'y2="{y + 16}" stroke="#c0392b" stroke-width="2"><title>breach '
+            f"{run.breached_at.astimezone(tz):%a %d %b %H:%M}</title></line>"
+        )
+    return out
+
+
+def report_svg(report: SlaReport) -> str:
+    """A bar chart of an SLA report: the attainment of each policy's metric,
+    with its counts (class ``attainment``; a row with nothing fulfilled in the
+    period has no bar)."""
+    row, left, width = 24, 260, _WIDTH - 300
+    height = 60 + row * max(len(report.rows), 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{height}" '
+        f'viewBox="0 0 {_WIDTH} {height}" font-family="sans-serif" font-size="11">',
+        "<title>SLA attainment</title>",
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="{_LEFT}" y="20" font-size="14">SLA attainment, '
+        f"{report.start.isoformat()} to {report.end.isoformat()}</text>",
+    ]
+    for n, r in enumerate(report.rows):
+        y = 40 + row * n
+        name = f"{r.policy or '(none)'}: {r.metric.value}"
+        counts = f"{r.achieved} achieved, {r.breached} breached, {r.active} active"
+        parts.append(f'<text x="{_LEFT}" y="{y + 12}">{escape(name)}</text>')
+        if r.attainment is not None:
+            share = int(r.attainment.replace(".", ""))  # hundredths of a percent
+            parts.append(
+                f'<rect class="attainment" x="{left}" y="{y}" '
+                f'width="{round(width * share / 10_000, 1)}" height="16" '
+                f'fill="#5dade2"><title>{escape(name)}: {r.attainment}% '
+                f"({counts})</title></rect>"
+            )
+        label = "-" if r.attainment is None else f"{r.attainment}%"
+        parts.append(
+            f'<text x="{left + width + 5}" y="{y + 12}">{escape(label)} '
+            f"({escape(counts)})</text>"
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

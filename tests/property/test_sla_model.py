@@ -84,6 +84,7 @@ class ModelRun:
         self.end: int | None = None
         self.counted = self.paused = 0
         self.crossed: dict[int, int] = {}  # percent -> minute
+        self.paused_minutes: list[int] = []
         self.policy: str | None = None
         self.target: Target | None = None
 
@@ -166,6 +167,8 @@ class Model:
     def minute(self, minute: int) -> None:
         """Count the minute starting at ``minute``."""
         for run in self.running.values():
+            if self.paused(run.metric):
+                run.paused_minutes.append(minute)
             t = self.target(run.metric)
             open_ = True if t is None or t.hours is None else office_open(minute)
             if not open_:
@@ -199,6 +202,14 @@ def walk(
         if run.end is not None and breach is not None and breach >= run.end:
             breach = None
         target = model.target(run.metric) if run.end is None else run.target
+        stretches: list[list[int]] = []
+        for m in run.paused_minutes:
+            if m >= at:
+                break
+            if stretches and stretches[-1][1] == m:
+                stretches[-1][1] = m + 1
+            else:
+                stretches.append([m, m + 1])
         out.append(
             {
                 "metric": run.metric,
@@ -210,6 +221,7 @@ def walk(
                 "target": None if target is None else target.within // MIN,
                 "breach": breach,
                 "warnings": sorted((p, x) for p, x in run.crossed.items() if p < 100),
+                "pauses": [tuple(p) for p in stretches],
             }
         )
     return out
@@ -274,6 +286,7 @@ def test_timeline_agrees_with_the_minute_model(
             "target": None if r.target is None else r.target // MIN,
             "breach": minute(r.breached_at),
             "warnings": [(p, minute(x)) for p, x in r.warnings],
+            "pauses": [(minute(a), minute(b)) for a, b in r.pauses],
         }
         for r in got.runs
     ]
