@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 from escalate.adapters.memory import MemoryStore
@@ -15,6 +16,7 @@ from escalate.errors import InvalidOperation, NotFound, WrongTypeError
 from escalate.hours import BusinessHours
 from escalate.model import Actor, Case, Status
 from escalate.rules import RuleBook
+from escalate.settings import Settings
 from escalate.sla import EventKind, SlaEvent, SlaPolicy, SlaSettings, Target
 from escalate.templates import Templates
 from escalate.testing import RecordingMailer
@@ -356,3 +358,70 @@ class TestExplain:
         assert "its conditions are met: customer equals 'gold'" in out
         assert "  first reply #0: breached" in out  # 1h, at 11:00 Amsterdam
         assert "  resolution #0: running" in out
+
+
+class TestSettingsEdits:
+    def test_sla_policies_are_part_of_the_settings_document(self) -> None:
+        """They round-trip through the settings document; settings without
+        them keep the document (and digest) they had."""
+        settings = Settings(calendars={"office": OFFICE}, sla=SLA)
+        again = Settings.from_document(settings.document())
+        assert again == settings
+        assert again.sla == SLA
+        plain = Settings(calendars={"office": OFFICE})
+        assert '"sla"' not in plain.document()
+        assert plain.digest != settings.digest
+
+    def test_an_sla_edit_moves_the_open_cases_deadlines(self) -> None:
+        """'Open deadlines do not follow a policy change': an edit of the
+        targets alone is a change of the settings; the next tick recomputes
+        the open cases, and the warning and breach follow the new target."""
+        esc = ticking()
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        esc.add_case(case(owner="kim"), by=ANN)
+        assert esc.store.due_backlog(MON + 10 * H).oldest == MON + 2 * H
+        stricter = SlaSettings(
+            policies=[
+                SlaPolicy(
+                    id="standard",
+                    targets=[
+                        Target(
+                            metric="resolution",
+                            priority="normal",
+                            within=2 * H,
+                            hours="office",
+                            warnings=(50,),
+                        )
+                    ],
+                )
+            ],
+            pauses={"Pending": {"resolution"}},
+            calendars={"office": OFFICE},
+        )
+        esc.use_settings(attrs.evolve(esc.settings, sla=stricter))
+        clock.set(MON + H)
+        report = esc.tick()
+        assert report.recomputed == 1
+        (warning,) = report.sla  # 50% of the new 2 hours: now
+        assert (warning.percent, warning.due_at, warning.target) == (50, MON + H, 2 * H)
+        assert esc.store.due_backlog(MON + 10 * H).oldest == MON + 2 * H  # breach
+
+    def test_a_removed_policy_gives_way_to_the_one_that_matches_now(self) -> None:
+        """An edit that removes (or renames) the case's policy: the recompute
+        records the policy that matches now, and nothing fails meanwhile."""
+        esc = ticking()
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        esc.add_case(case(owner="kim"), by=ANN)
+        renamed = attrs.evolve(
+            WARNED, policies=[attrs.evolve(WARNED.policies[0], id="basic")]
+        )
+        esc.use_settings(attrs.evolve(esc.settings, sla=renamed))
+        assert esc.sla_timeline("c1").policy is None  # until it is recorded
+        clock.set(MON + 3 * H)
+        report = esc.tick()  # applies the edit: recomputes, records the policy
+        assert (report.recomputed, report.errors) == (1, ())
+        assert [a.policy for a in report.sla] == ["basic"]
+        assert kinds(esc)[-1] == ("policy", "basic")
+        esc.update_case("c1", {"priority": "low"}, by=ANN)  # and nothing fails

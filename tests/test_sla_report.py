@@ -168,11 +168,12 @@ class TestPictures:
         out = folder / "c3.svg"
         args = ["timeline", "--db", str(folder / "demo.db"), "c3", "--svg", str(out)]
         at = "2026-11-26T12:00:00+01:00"
-        assert main([*args, "--now", at]) == 0
-        assert 'class="sla' not in out.read_text()  # no --config: no SLA
+        assert main([*args, "--now", at]) == 0  # the stored settings' SLA
+        stored = out.read_text()
         config = str(folder / "helpdesk.toml")
         assert main([*args, "--now", at, "--config", config]) == 0
         svg = out.read_text()
+        assert svg == stored  # the same policies
         assert svg.count('class="sla"') == 2  # first reply, resolution
         assert "paused Tue 10:00-Wed 16:00" in svg  # Pending until it expired
         out1 = folder / "c1.svg"

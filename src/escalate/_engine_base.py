@@ -160,6 +160,10 @@ class _Engine:
         )
         return due, governed
 
+    def _sla_reselect(self, case: Case, at: datetime) -> None:
+        """Record the SLA policy that matches the case now, if another (after a
+        change of the settings); the SLA part of the engine does."""
+
     def _sla_next_due(self, case: Case, known: Mapping[str, bool]) -> int | None:
         """The earliest SLA warning or breach of the case not carried out yet
         (µs), or None; the SLA part of the engine says (none without it)."""

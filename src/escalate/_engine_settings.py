@@ -411,6 +411,7 @@ class _SettingsSync(_Engine):
             if keep is not None and case.settings_version != keep:
                 case = attrs.evolve(case, settings_version=keep)
             skipped += self._skip(case, skip.get(f"case/{case_id}", ()), now)
+            self._sla_reselect(case, now)
             try:
                 due, governed = self._schedule(case, self.settings_for(case))
             except EscalateError:

@@ -38,8 +38,12 @@ class _ServiceLevels(_Engine):
     """SLA events, timelines, warnings and breaches (a part of
     :class:`~escalate.engine.Escalator`)."""
 
-    sla: SlaSettings | None
     sla_templates: tuple[str, str]
+
+    @property
+    def sla(self) -> SlaSettings | None:
+        """The SLA policies of the settings in force, or None."""
+        return self._settings.sla
 
     def record(self, case_id: str, event: SlaEvent) -> SlaTimeline:
         """Record what happened to a stored case for its service level: a
@@ -170,6 +174,10 @@ class _ServiceLevels(_Engine):
         events: Sequence[SlaEvent],
         at: datetime,
     ) -> SlaTimeline:
+        known = {p.id for p in settings.policies}
+        events = [  # a policy the settings no longer have: as if not recorded
+            e for e in events if e.kind is not EventKind.POLICY or e.value in known
+        ]
         policy = _policy_of(events)
         start = None
         if policy is not None:
@@ -194,6 +202,16 @@ class _ServiceLevels(_Engine):
         if policy is not None:
             events.append(SlaEvent(at, EventKind.POLICY, policy.id))
         self.store.append_sla_events(case.id, events)
+
+    def _sla_reselect(self, case: Case, at: datetime) -> None:
+        if self.sla is None or case.closed:
+            return
+        events = self.store.sla_events(case.id)
+        now = self.sla.select(case)
+        if events and now is not None and now.id != _policy_of(events):
+            self.store.append_sla_events(
+                case.id, [SlaEvent(at, EventKind.POLICY, now.id)]
+            )
 
     def _sla_changed(self, before: Case, after: Case, at: datetime) -> None:
         """The events of a change to a case: its new status (and closed or

@@ -251,6 +251,12 @@ def _pauses(value: Mapping[str, Iterable[object]]) -> Mapping[str, frozenset[Met
     )
 
 
+def _frozen_calendars(
+    value: Mapping[str, BusinessHours],
+) -> FrozenMap[str, BusinessHours]:
+    return FrozenMap(value)
+
+
 def _policies(value: Iterable[object]) -> tuple[SlaPolicy, ...]:
     out: list[SlaPolicy] = []
     for p in value:
@@ -280,7 +286,7 @@ class SlaSettings:
         factory=FrozenMap, converter=_pauses
     )
     calendars: Mapping[str, BusinessHours] = attrs.field(
-        factory=FrozenMap, converter=FrozenMap
+        factory=FrozenMap, converter=_frozen_calendars
     )
     metrics: frozenset[Metric] = attrs.field(init=False, eq=False)
     """The metrics some policy has a target for: the ones a timeline tracks."""

@@ -26,6 +26,8 @@ from types import FrameType
 from typing import Final, Protocol, TextIO, cast
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from escalate import _logs
 from escalate._durations import format_duration
 from escalate._toml import parse_duration
@@ -958,6 +960,7 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
             calendars=stored.calendars,
             leads=stored.leads,
             changes=stored.changes,
+            sla=stored.sla,
         )
         try:
             case = esc.find_case(args.case)
@@ -989,10 +992,12 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
 def _sla_timeline(
     esc: Escalator, sla: SlaSettings | None, case_id: str, at: datetime
 ) -> SlaTimeline | None:
-    """The case's SLA timeline at ``at``, if there are policies and events."""
-    if sla is None or not esc.store.sla_events(case_id):
+    """The case's SLA timeline at ``at`` under ``sla`` (default: the stored
+    settings'), if there are policies and events."""
+    if sla is not None:
+        esc.use_settings(attrs.evolve(esc.settings, sla=sla))
+    if esc.sla is None or not esc.store.sla_events(case_id):
         return None
-    esc.sla = sla
     return esc.sla_timeline(case_id, at=at)
 
 

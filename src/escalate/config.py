@@ -131,7 +131,6 @@ class Config:
         fields: The declared custom case fields (``[fields]``), or None when
             the file declares none (then conditions are not checked against
             them, and ``problems()`` warns).
-        sla: The SLA policies (``[sla]``, see ``docs/sla.md``), or None.
         path: The file it was read from.
     """
 
@@ -141,7 +140,6 @@ class Config:
     routing: _Routing | None = None
     agents: tuple[Agent, ...] = ()
     fields: FrozenMap[str, FieldSpec] | None = None
-    sla: SlaSettings | None = None
     path: Path | None = attrs.field(default=None, eq=False)
 
     @property
@@ -153,6 +151,13 @@ class Config:
         for hours in self.settings.calendars.values():
             return str(hours.tz)
         return "UTC"
+
+    @property
+    def sla(self) -> SlaSettings | None:
+        """The SLA policies (``[sla]``, see ``docs/sla.md``), or None: part of
+        the settings (``settings.sla``), so a change of them is a change of the
+        settings."""
+        return self.settings.sla
 
     @property
     def digest(self) -> str:
@@ -219,7 +224,9 @@ def parse_config(
     root.done()
     if fields is not None:
         _check_conditions(book, fields)
-    settings = Settings(book=book, calendars=calendars, leads=leads, changes=changes)
+    settings = Settings(
+        book=book, calendars=calendars, leads=leads, changes=changes, sla=sla
+    )
     missing = settings.missing_calendars()
     if missing:
         raise ConfigError(
@@ -234,7 +241,6 @@ def parse_config(
         routing=routing,
         agents=agents,
         fields=fields,
-        sla=sla,
         path=path,
     )
 

@@ -210,7 +210,8 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
             case action whose item runs in a calendar gets that calendar's zone.
         batch: How many due cases a tick reads at a time.
         lease: How long a claimed mail is a worker's before another may take it.
-        sla: The SLA policies (``docs/sla.md``), or None: with them, each
+        sla: The SLA policies (``docs/sla.md``; part of the settings, so a
+            change of them is applied like any other), or None: with them, each
             case's SLA events are recorded as it is added and changed,
             ``record`` and ``sla_timeline`` work, and the tick carries out each
             metric run's warnings and breach once.
@@ -259,12 +260,16 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         self.clock = clock
         self._versions = {}
         self._kept = None
+        if sla is not None and not isinstance(sla, SlaSettings):
+            raise WrongTypeError(f"sla: expected SlaSettings, got {sla!r}")
         self.use_settings(
             Settings(
                 book,
-                calendars or {},
+                # the SLA settings' calendars too (the ones given win a name)
+                {**({} if sla is None else sla.calendars), **(calendars or {})},
                 leads or LeadSettings(),
                 changes or ChangePolicy(),
+                sla,
             )
         )
         self.templates = templates or Templates({})
@@ -278,9 +283,6 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         self.routing = routing
         self.agents = _agents(agents)
         self.zone = _zone_name(zone)
-        if sla is not None and not isinstance(sla, SlaSettings):
-            raise WrongTypeError(f"sla: expected SlaSettings, got {sla!r}")
-        self.sla = sla
         self.sla_templates = sla_templates
         self.batch = batch
         self.lease = lease
@@ -318,7 +320,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
             routing=config.routing,
             agents=config.agents,
             zone=config.zone,
-            sla=config.sla,
+            sla=config.settings.sla,
             **options,
         )
 

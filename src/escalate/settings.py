@@ -46,6 +46,7 @@ from escalate.rules import (
     RuleItem,
     TimeBasis,
 )
+from escalate.sla import SlaPolicy, SlaSettings, Target
 
 __all__ = ["ChangePolicy", "ChangesApplyTo", "OnChange", "Settings"]
 
@@ -147,6 +148,12 @@ def _policy(value: object) -> ChangePolicy:
     return value
 
 
+def _sla(value: object) -> SlaSettings | None:
+    if value is not None and not isinstance(value, SlaSettings):
+        raise ConfigError(f"sla: expected SlaSettings or None, got {value!r}")
+    return value
+
+
 @attrs.frozen
 class Settings:
     """A rule book with the calendars its items and expiry policy name.
@@ -156,6 +163,10 @@ class Settings:
         calendars: Calendar name to business hours (sorted by name).
         leads: The lead types and team overrides.
         changes: What a change of these settings does to open cases.
+        sla: The SLA policies and pauses (``docs/sla.md``), or None; their
+            targets count in these calendars. Part of the document and the
+            digest only when given, so that settings without them keep their
+            digest.
     """
 
     book: RuleBook = attrs.field(factory=RuleBook, converter=_book)
@@ -164,6 +175,19 @@ class Settings:
     )
     leads: LeadSettings = attrs.field(factory=LeadSettings, converter=_leads)
     changes: ChangePolicy = attrs.field(factory=ChangePolicy, converter=_policy)
+    sla: SlaSettings | None = attrs.field(default=None, converter=_sla)
+
+    def __attrs_post_init__(self) -> None:
+        sla = self.sla
+        if sla is not None and dict(sla.calendars) != dict(self.calendars):
+            # the SLA targets count in these settings' calendars
+            object.__setattr__(
+                self,
+                "sla",
+                SlaSettings(
+                    policies=sla.policies, pauses=sla.pauses, calendars=self.calendars
+                ),
+            )
 
     def document(self) -> str:
         """The canonical JSON document of these settings."""
@@ -181,6 +205,7 @@ class Settings:
                     "on_change": self.changes.on_change.value,
                     "apply_to": self.changes.apply_to.value,
                 },
+                **({} if self.sla is None else {"sla": _dump_sla(self.sla)}),
             }
         )
 
@@ -222,6 +247,7 @@ class Settings:
                     on_change=changes.get("on_change", OnChange.FIRE),
                     apply_to=changes.get("apply_to", ChangesApplyTo.OPEN_CASES),
                 ),
+                sla=None if "sla" not in data else _load_sla(data["sla"], calendars),
             )
         except EscalateError:
             raise
@@ -310,6 +336,59 @@ def _load_item(data: dict[str, Any]) -> RuleItem:
             )
             for a in data["actions"]
         ),
+    )
+
+
+# -- SLA policies ------------------------------------------------------------------
+
+
+def _dump_sla(sla: SlaSettings) -> dict[str, Any]:
+    return {
+        "pauses": {
+            s: sorted(m.value for m in ms) for s, ms in sorted(sla.pauses.items())
+        },
+        "policies": [
+            {
+                "id": p.id,
+                "name": p.name,
+                "conditions": [
+                    [c.field, c.operator.value, c.value] for c in p.conditions
+                ],
+                "logic": p.logic,
+                "start_field": p.start_field,
+                "targets": [
+                    {
+                        "metric": t.metric.value,
+                        "priority": t.priority,
+                        "within": t.within,
+                        "hours": t.hours,
+                        "warnings": list(t.warnings),
+                    }
+                    for t in p.targets
+                ],
+            }
+            for p in sla.policies
+        ],
+    }
+
+
+def _load_sla(
+    data: dict[str, Any], calendars: Mapping[str, BusinessHours]
+) -> SlaSettings:
+    return SlaSettings(
+        policies=[
+            SlaPolicy(
+                id=p["id"],
+                name=p["name"],
+                conditions=tuple(Condition(f, op, v) for f, op, v in p["conditions"]),
+                logic=p["logic"],
+                start_field=p["start_field"],
+                targets=[Target(**t) for t in p["targets"]],
+            )
+            for p in data["policies"]
+        ],
+        pauses=data["pauses"],
+        calendars=calendars,
     )
 
 
