@@ -255,10 +255,8 @@ def timeline(
     if not isinstance(settings, SlaSettings):
         raise WrongTypeError(f"settings: expected SlaSettings, got {settings!r}")
     now = to_us(at, "at")
-    indexed = sorted(
-        ((to_us(e.at, "at"), i, e) for i, e in enumerate(_events(events))),
-        key=lambda t: (t[0], t[1]),
-    )
+    # by instant, then as given (the indexes are unique: events never compare)
+    indexed = sorted((e._us, i, e) for i, e in enumerate(_events(events)))
     if not indexed:
         raise ConfigError("events: expected at least the 'created' event, got none")
     if indexed[0][2].kind is not EventKind.CREATED:

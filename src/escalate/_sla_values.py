@@ -101,8 +101,10 @@ class SlaEvent:
     at: datetime = attrs.field(converter=_aware_at)
     kind: EventKind = attrs.field(converter=_kind)
     value: str | None = None
+    _us: int = attrs.field(init=False, eq=False, repr=False)  # ``at`` in UTC µs
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_us", to_us(self.at, "at"))
         valued = self.kind in _VALUED
         if valued and (not isinstance(self.value, str) or not self.value.strip()):
             raise ConfigError(

@@ -190,6 +190,7 @@ def walk(
         if minute <= at:
             for m, kind, value in events:
                 if m == minute:
+                    model.cross(minute)  # in order: what each event met
                     model.apply(kind, value, minute)
         if minute == at:
             counts = [(r.counted, r.paused) for r in model.runs]
