@@ -106,6 +106,22 @@ class TestComplaints:
         assert (r.counted, r.paused, r.target) == (2 * H, H, 4 * H)
         assert r.breached_at == MON + 5 * H
 
+    def test_a_reassignment_to_another_team_keeps_the_clock(self) -> None:
+        """'Moving the ticket to another team reset its SLA.' A reassignment
+        is an event like any other: nothing counted or paused is lost, and
+        nothing is counted twice."""
+        events = [
+            *created(MON, "urgent"),
+            SlaEvent(MON + H, "status", "Pending"),
+            SlaEvent(MON + 2 * H, "status", "Open"),
+            SlaEvent(MON + 2 * H, "reassigned", "second-line"),
+            SlaEvent(MON + 3 * H, "reassigned", "first-line"),
+        ]
+        moved = run(events, MON + 4 * H, "resolution")
+        stayed = run(events[:6], MON + 4 * H, "resolution")  # not reassigned
+        assert (moved.counted, moved.paused) == (3 * H, H)
+        assert moved == stayed
+
     def test_a_stricter_target_already_passed_breaches_at_the_change(self) -> None:
         """Raised to urgent after 5 counted hours: breached at the change (it
         could not breach a target it did not have), even while paused."""
