@@ -381,23 +381,13 @@ class TestSettingsEdits:
         assert isinstance(clock, ManualClock)
         esc.add_case(case(owner="kim"), by=ANN)
         assert esc.store.due_backlog(MON + 10 * H).oldest == MON + 2 * H
-        stricter = SlaSettings(
+        (standard,) = WARNED.policies
+        (resolution,) = standard.targets
+        stricter = attrs.evolve(
+            WARNED,
             policies=[
-                SlaPolicy(
-                    id="standard",
-                    targets=[
-                        Target(
-                            metric="resolution",
-                            priority="normal",
-                            within=2 * H,
-                            hours="office",
-                            warnings=(50,),
-                        )
-                    ],
-                )
+                attrs.evolve(standard, targets=[attrs.evolve(resolution, within=2 * H)])
             ],
-            pauses={"Pending": {"resolution"}},
-            calendars={"office": OFFICE},
         )
         esc.use_settings(attrs.evolve(esc.settings, sla=stricter))
         clock.set(MON + H)

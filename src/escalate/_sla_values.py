@@ -12,6 +12,7 @@ from typing import Final
 import attrs
 
 from escalate._criteria import Node, Predicate, compile_criteria
+from escalate._enums import member
 from escalate._frozen import FrozenMap
 from escalate._instants import require_aware, to_us, us_of
 from escalate.errors import ConfigError, NotFound, WrongTypeError
@@ -61,25 +62,11 @@ _VALUED: Final = frozenset({EventKind.STATUS, EventKind.PRIORITY, EventKind.POLI
 
 
 def _kind(value: object) -> EventKind:
-    if isinstance(value, EventKind):
-        return value
-    try:
-        return EventKind(value)
-    except ValueError:
-        raise ConfigError(
-            f"kind: expected one of {[k.value for k in EventKind]}, got {value!r}"
-        ) from None
+    return member(EventKind, "kind", value)
 
 
 def _metric(value: object) -> Metric:
-    if isinstance(value, Metric):
-        return value
-    try:
-        return Metric(value)
-    except ValueError:
-        raise ConfigError(
-            f"metric: expected one of {[m.value for m in Metric]}, got {value!r}"
-        ) from None
+    return member(Metric, "metric", value)
 
 
 def _aware_at(value: object) -> datetime:

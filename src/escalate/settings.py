@@ -32,6 +32,7 @@ import attrs
 import holidays as holidays_lib
 
 from escalate._codec import dumps, loads
+from escalate._enums import member
 from escalate._frozen import FrozenMap
 from escalate.errors import ConfigError, EscalateError
 from escalate.hours import BusinessHours
@@ -105,23 +106,12 @@ class ChangesApplyTo(enum.Enum):
     after a reopening); those created from then on take the version in force."""
 
 
-def _member(kind: type[_E], name: str, value: object) -> _E:
-    if isinstance(value, kind):
-        return value
-    try:
-        return kind(value)
-    except ValueError:
-        raise ConfigError(
-            f"{name}: expected one of {[k.value for k in kind]}, got {value!r}"
-        ) from None
-
-
 def _on_change(value: object) -> OnChange:
-    return _member(OnChange, "on_change", value)
+    return member(OnChange, "on_change", value)
 
 
 def _apply_to(value: object) -> ChangesApplyTo:
-    return _member(ChangesApplyTo, "changes_apply_to", value)
+    return member(ChangesApplyTo, "changes_apply_to", value)
 
 
 @attrs.frozen(kw_only=True)
