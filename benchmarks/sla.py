@@ -96,9 +96,11 @@ def main() -> None:
     t0 = time.perf_counter()
     due = [r.breached_at for r in active]
     took = time.perf_counter() - t0
+    per = took / len(active) * 100_000
     print(
-        f"breach instants of {len(active):,} active metrics: {took:.3f} s "
-        f"(read from the timelines; {sum(d is not None for d in due):,} ahead or past)"
+        f"breach instants of {len(active):,} active metrics: {took:.3f} s, "
+        f"{per:.3f} s per 100,000 (target <= 0.5 s; read from the timelines; "
+        f"{sum(d is not None for d in due):,} ahead or past)"
     )
 
 
