@@ -101,7 +101,7 @@ class _Walk:
         if run is not None:
             run.end = at
             run.policy = None if self.policy is None else self.policy.id
-            run.target = self.target(metric)
+            run.target = run.cfg[0]  # kept current by _configure
 
     def target(self, metric: Metric) -> Target | None:
         return (
