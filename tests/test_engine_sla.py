@@ -415,3 +415,37 @@ class TestSettingsEdits:
         assert [a.policy for a in report.sla] == ["basic"]
         assert kinds(esc)[-1] == ("policy", "basic")
         esc.update_case("c1", {"priority": "low"}, by=ANN)  # and nothing fails
+
+
+class TestUntrackedAndDamaged:
+    def test_a_case_added_before_the_policies_stays_untracked(self) -> None:
+        """Policies added to a live database: a case added before them has no
+        SLA events; changing it records none (no history without its
+        creation) and fails nothing; record says why it refuses."""
+        esc = escalator(sla=None)
+        esc.add_case(case(owner="kim"), by=ANN)
+        esc.use_settings(
+            attrs.evolve(esc.settings, calendars={"office": OFFICE}, sla=SLA)
+        )
+        esc.update_case("c1", {"status": "Pending", "priority": "urgent"}, by=ANN)
+        assert esc.store.sla_events("c1") == []
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(30 * H)
+        assert esc.tick().errors == ()
+        with pytest.raises(InvalidOperation, match="added before the SLA policies"):
+            esc.record("c1", SlaEvent(clock.now(), "agent reply"))
+        assert esc.store.sla_events("c1") == []
+
+    def test_events_cut_at_their_head_block_no_change_and_are_reported(self) -> None:
+        """A log whose 'created' is gone (a superuser's cut): the case can still
+        be changed; the tick reports the case's error instead of hiding it."""
+        store = MemoryStore()
+        esc = escalator(store)
+        esc.add_case(case(), by=ANN)
+        store._sla_events["c1"] = store._sla_events["c1"][1:]  # the head cut
+        esc.update_case("c1", {"priority": "urgent"}, by=ANN)
+        report = esc.tick()
+        ((who, message),) = report.errors
+        assert who == "c1"
+        assert "must be 'created'" in message

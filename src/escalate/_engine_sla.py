@@ -11,7 +11,7 @@ from escalate._engine_base import _Engine
 from escalate._instants import to_us
 from escalate._keys import sla_key
 from escalate._template_context import sla_action_context
-from escalate.errors import InvalidOperation, WrongTypeError
+from escalate.errors import EscalateError, InvalidOperation, WrongTypeError
 from escalate.model import Case
 from escalate.sla import (
     EventKind,
@@ -68,6 +68,11 @@ class _ServiceLevels(_Engine):
             )
         with self.store.transaction():
             case = self.store.get_case(case_id)
+            if not self.store.sla_events(case_id):
+                raise InvalidOperation(
+                    f"case {case_id!r} has no SLA events: it was added before the "
+                    "SLA policies (see docs/sla.md for tracking it)"
+                )
             self.store.append_sla_events(case_id, [event])
             self._save_case(case)  # its next due instant follows the event
             events = self.store.sla_events(case_id)
@@ -118,7 +123,11 @@ class _ServiceLevels(_Engine):
     def _sla_next_due(self, case: Case, known: Mapping[str, bool]) -> int | None:
         if self.sla is None or case.closed:
             return None
-        marks = self._sla_marks(case, self.clock.now())
+        now = self.clock.now()
+        try:
+            marks = self._sla_marks(case, now)
+        except EscalateError:  # events it cannot read: the tick reports them
+            return to_us(now, "now")
         fired = self._fired([key for key, *_ in marks], known)
         due = [to_us(at, "at") for key, _, _, at in marks if key not in fired]
         return min(due) if due else None
@@ -219,6 +228,9 @@ class _ServiceLevels(_Engine):
         another (inside the transaction that stores it)."""
         if self.sla is None:
             return
+        recorded = self.store.sla_events(after.id)
+        if not recorded:  # added before the SLA policies: not tracked
+            return
         events = []
         if after.status != before.status:
             events.append(SlaEvent(at, EventKind.STATUS, after.status.name))
@@ -231,7 +243,7 @@ class _ServiceLevels(_Engine):
         if after.owner != before.owner:
             events.append(SlaEvent(at, EventKind.REASSIGNED, after.owner))
         now = self.sla.select(after)
-        if now is not None and now.id != _policy_of(self.store.sla_events(after.id)):
+        if now is not None and now.id != _policy_of(recorded):
             events.append(SlaEvent(at, EventKind.POLICY, now.id))
         self.store.append_sla_events(after.id, events)
 
