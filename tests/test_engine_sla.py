@@ -12,7 +12,7 @@ import pytest
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.sqlite import SqliteStore
 from escalate.engine import Escalator
-from escalate.errors import InvalidOperation, NotFound, WrongTypeError
+from escalate.errors import ConfigError, InvalidOperation, NotFound, WrongTypeError
 from escalate.hours import BusinessHours
 from escalate.model import Actor, Case, Status
 from escalate.rules import RuleBook
@@ -449,3 +449,12 @@ class TestUntrackedAndDamaged:
         ((who, message),) = report.errors
         assert who == "c1"
         assert "must be 'created'" in message
+
+    def test_an_event_before_the_creation_is_refused_and_nothing_kept(self) -> None:
+        esc = escalator()
+        esc.add_case(case(), by=ANN)
+        before = kinds(esc)
+        with pytest.raises(ConfigError, match="must be 'created'"):
+            esc.record("c1", SlaEvent(MON - H, "agent reply"))
+        assert kinds(esc) == before
+        assert esc.store.get_case("c1").version == 1

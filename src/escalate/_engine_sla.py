@@ -74,9 +74,13 @@ class _ServiceLevels(_Engine):
                     "SLA policies (see docs/sla.md for tracking it)"
                 )
             self.store.append_sla_events(case_id, [event])
+            # computed before the commit: an event that makes the log unreadable
+            # (one before the case's creation) is refused, and nothing is kept
+            now = self._timeline(
+                settings, case, self.store.sla_events(case_id), self.clock.now()
+            )
             self._save_case(case)  # its next due instant follows the event
-            events = self.store.sla_events(case_id)
-        return self._timeline(settings, case, events, self.clock.now())
+        return now
 
     def sla_timeline(self, case_id: str, *, at: datetime | None = None) -> SlaTimeline:
         """The stored case's service level at ``at`` (default: now): each metric
