@@ -198,6 +198,9 @@ class _Year:
         return self.before[i] + x - self.starts[i]
 
 
+_NO_YEAR: Final = _Year(0, 0, [])
+
+
 def _year_start(year: int) -> int:
     return (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
 
@@ -266,6 +269,14 @@ class BusinessHours:
     _specials: dict[date, DayShifts] = attrs.field(init=False, eq=False, repr=False)
     _recurring_years: dict[int, dict[date, DayShifts]] = attrs.field(
         init=False, factory=dict, eq=False, repr=False
+    )
+    # year -> open time from the start of the first year asked to its start
+    _offsets: dict[int, int] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
+    # (first, last, offset, intervals) of the year _position looked at last
+    _recent: list[tuple[int, int, int, _Year]] = attrs.field(
+        init=False, factory=lambda: [(0, 0, 0, _NO_YEAR)], eq=False, repr=False
     )
 
     @_specials.default
@@ -414,6 +425,40 @@ class BusinessHours:
             return self._between(xa, MIN_YEAR + bisect_right(starts, xa) - 1, xb, yb)
 
         return since
+
+    def _position(self, x: int) -> int:
+        """Open time from a fixed instant (the start of the first year asked)
+        to ``x``, negative before it: ``elapsed_us(a, b)`` is
+        ``_position(b) - _position(a)``, one bisect for many spans."""
+        first, last, offset, year = self._recent[0]
+        if not first <= x < last:
+            y = self._year_of(x)
+            known = self._offsets.get(y)
+            offset = self._offset(y) if known is None else known
+            year = self._year(y)
+            self._recent[0] = (year.first, year.last, offset, year)
+        starts = year.starts
+        i = bisect_right(starts, x) - 1
+        if i < 0:
+            return offset
+        if x >= year.ends[i]:
+            return offset + year.after[i]
+        return offset + year.before[i] + x - starts[i]
+
+    def _offset(self, y: int) -> int:
+        offsets = self._offsets
+        if not offsets:
+            offsets[y] = 0
+            return 0
+        # the known years are contiguous: extend them to ``y``, a year at a time
+        lo, hi = min(offsets), max(offsets)
+        while y > hi:
+            offsets[hi + 1] = offsets[hi] + self._year(hi).total
+            hi += 1
+        while y < lo:
+            offsets[lo - 1] = offsets[lo] - self._year(lo - 1).total
+            lo -= 1
+        return offsets[y]
 
     def _between(self, xa: int, ya: int, xb: int, yb: int) -> int:
         if ya == yb:
