@@ -15,7 +15,7 @@ from escalate.errors import EscalateError, InvalidOperation, WrongTypeError
 from escalate.model import Case
 from escalate.sla import (
     EventKind,
-    MetricRun,
+    Metric,
     SlaAction,
     SlaEvent,
     SlaSettings,
@@ -101,39 +101,32 @@ class _ServiceLevels(_Engine):
 
     def _sla_marks(
         self, case: Case, now: datetime
-    ) -> list[tuple[str, MetricRun, int, datetime]]:
-        """Each warning and breach of the case's unfulfilled metric runs, with
-        its key, by instant (then metric, run and percent): what the tick
-        carries out once it is reached."""
+    ) -> tuple[SlaTimeline | None, list[tuple[str, Metric, int, int, datetime]]]:
+        """The case's timeline, and each warning and breach of its unfulfilled
+        metric runs with its key, by instant (then metric, key): what the
+        tick carries out once it is reached."""
         assert self.sla is not None
         events = self.store.sla_events(case.id)
         if not events:
-            return []
-        runs = self._timeline(self.sla, case, events, now).runs
+            return None, []
+        timeline = self._timeline(self.sla, case, events, now)
         marks = [
-            (
-                sla_key(case.id, run.metric.name.lower(), run.index, percent),
-                run,
-                percent,
-                at,
-            )
-            for run in runs
-            if run.fulfilled_at is None
-            for percent, at in run.marks()
+            (sla_key(case.id, m.name.lower(), i, p), m, i, p, at)
+            for at, m, i, p in timeline.due()
         ]
-        marks.sort(key=lambda m: (to_us(m[3], "at"), m[1].metric.value, m[0]))
-        return marks
+        marks.sort(key=lambda m: (to_us(m[4], "at"), m[1].value, m[0]))
+        return timeline, marks
 
     def _sla_next_due(self, case: Case, known: Mapping[str, bool]) -> int | None:
         if self.sla is None or case.closed:
             return None
         now = self.clock.now()
         try:
-            marks = self._sla_marks(case, now)
+            _, marks = self._sla_marks(case, now)
         except EscalateError:  # events it cannot read: the tick reports them
             return to_us(now, "now")
-        fired = self._fired([key for key, *_ in marks], known)
-        due = [to_us(at, "at") for key, _, _, at in marks if key not in fired]
+        fired = self._fired([m[0] for m in marks], known)
+        due = [to_us(m[4], "at") for m in marks if m[0] not in fired]
         return min(due) if due else None
 
     def _sla_actions(
@@ -144,13 +137,16 @@ class _ServiceLevels(_Engine):
         recorded under its key, once, and mailed to the case's owner."""
         if self.sla is None or case.closed:
             return []
-        reached = [m for m in self._sla_marks(case, now) if m[3] <= now]
-        fired = self._fired([key for key, *_ in reached], known)
+        timeline, marks = self._sla_marks(case, now)
+        reached = [m for m in marks if m[4] <= now]
+        fired = self._fired([m[0] for m in reached], known)
         done = []
-        for key, run, percent, at in reached:
+        for key, metric, index, percent, at in reached:
             known[key] = True
             if key in fired or not self.store.record_fired(key, now):
                 continue
+            assert timeline is not None
+            run = next(r for r in timeline.of(metric) if r.index == index)
             self.progress("fired")
             template = self.sla_templates[1 if percent == 100 else 0]
             what = f"the owner told of {run.metric.value} {percent}%"

@@ -1,20 +1,40 @@
 """The walk behind :func:`escalate.sla.timeline`: a case's events in order,
 each metric run counted, paused, and its crossings of its target and warnings
-found with the calendars' arithmetic (integer µs)."""
+found with the calendars' arithmetic (integer µs).
+
+A run's configuration (its target, the calendar it counts in, whether it is
+paused: see ``_sla_states``) only changes at some events. Between two changes
+the run is not touched: at a change (and at its end) it is *settled*,
+counting the whole stretch at once as the difference of two calendar
+positions (``BusinessHours._position``). Business time is additive, so this is
+the sum an event-by-event walk counts, and the first crossing of a mark
+inside the stretch is the same instant. The runs walked are kept as integers
+(``_sla_runs``) until a timeline's runs are read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
+from operator import attrgetter
 from typing import Final
 
 from escalate._instants import to_us, utc_from_us
+from escalate._sla_runs import Packed, Walked
+from escalate._sla_states import (
+    FROM_START,
+    METRICS,
+    NEVER,
+    NEXT_REPLY,
+    PERIODIC_UPDATE,
+    REPLIES,
+    Config,
+    State,
+    state_of,
+)
 from escalate._sla_values import (
-    _ALWAYS,
     _VALUED,
     EventKind,
-    Metric,
-    MetricRun,
     SlaEvent,
     SlaPolicy,
     SlaSettings,
@@ -24,17 +44,36 @@ from escalate._sla_values import (
 from escalate.errors import ConfigError, NotFound, WrongTypeError
 from escalate.hours import BusinessHours
 
+_STATUS: Final = EventKind.STATUS
+_PRIORITY: Final = EventKind.PRIORITY
+_CUSTOMER_MESSAGE: Final = EventKind.CUSTOMER_MESSAGE
+_AGENT_REPLY: Final = EventKind.AGENT_REPLY
+_POLICY: Final = EventKind.POLICY
+_CREATED: Final = EventKind.CREATED
+_SOLVED: Final = EventKind.SOLVED
+_REOPENED: Final = EventKind.REOPENED
+_CLOSED: Final = EventKind.CLOSED
+
 
 class _Run:
-    """A metric run while the events are walked (integer µs)."""
+    """A metric run while the events are walked (integer µs).
+
+    ``mark`` is the instant it is settled to, ``mark_pos`` that instant's
+    position in the calendar of ``config``; ``need`` the least counted time at
+    which one of its marks not yet reached would be (``NEVER``: none).
+    ``warned`` (percent to instant) and ``pauses`` (``from, to`` of each paused
+    stretch, flat) are None until there is one (fewer objects to keep)."""
 
     __slots__ = (
         "breach",
-        "cfg",
+        "config",
         "counted",
         "end",
         "index",
+        "mark",
+        "mark_pos",
         "metric",
+        "need",
         "paused",
         "pauses",
         "policy",
@@ -43,7 +82,9 @@ class _Run:
         "warned",
     )
 
-    def __init__(self, metric: Metric, index: int, start: int) -> None:
+    def __init__(
+        self, metric: int, index: int, start: int, mark: int, pos: int, config: Config
+    ) -> None:
         self.metric = metric
         self.index = index
         self.start = start
@@ -51,168 +92,40 @@ class _Run:
         self.counted = 0
         self.paused = 0
         self.breach: int | None = None
-        self.warned: dict[int, int] = {}
-        self.pauses: list[list[int]] = []  # [from, to] of each paused stretch
+        self.warned: dict[int, int] | None = None
+        self.pauses: list[int] | None = None
         self.policy: str | None = None  # in force at its end
         self.target: Target | None = None  # in force at its end
-        # in force now: its target, the calendar it counts in, whether paused
-        self.cfg: tuple[Target | None, BusinessHours, bool] = (None, _ALWAYS, False)
+        self.config = config  # in force now
+        self.mark = mark
+        self.mark_pos = pos
+        self.need = config.first
 
 
-class _Walk:
-    """The state of a case while its events are walked."""
-
-    def __init__(self, settings: SlaSettings, start: int) -> None:
-        self.settings = settings
-        self.start = start
-        self.x = start  # the instant walked to
-        self.status: str | None = None
-        self.priority: str | None = None
-        self.policy: SlaPolicy | None = None
-        self.policy_since: int | None = None
-        self.solved = False
-        self.closed = False
-        self.replied = False  # the first reply is done
-        self.runs: list[_Run] = []
-        self.running: dict[Metric, _Run] = {}
-        self.counts: dict[Metric, int] = {}
-
-    def begin(self, metric: Metric, at: int) -> None:
-        if metric in self.running or metric not in self.settings.metrics:
-            return
-        index = self.counts.get(metric, 0)
-        self.counts[metric] = index + 1
-        run = _Run(metric, index, at)
-        self._configure(run)
-        self.runs.append(run)
-        self.running[metric] = run
-
-    def _configure(self, run: _Run) -> None:
-        target = self.target(run.metric)
-        run.cfg = (target, self.settings._hours(target), self.is_paused(run.metric))
-
-    def _reconfigure(self) -> None:
-        """The status, priority, policy or solved state changed."""
-        for run in self.running.values():
-            self._configure(run)
-
-    def fulfil(self, metric: Metric, at: int) -> None:
-        run = self.running.pop(metric, None)
-        if run is not None:
-            run.end = at
-            run.policy = None if self.policy is None else self.policy.id
-            run.target = run.cfg[0]  # kept current by _configure
-
-    def target(self, metric: Metric) -> Target | None:
-        return (
-            None if self.policy is None else self.policy.target(metric, self.priority)
-        )
-
-    def is_paused(self, metric: Metric) -> bool:
-        if metric.resolves and self.solved:
-            return True
-        return self.status is not None and metric in self.settings.pauses.get(
-            self.status, ()
-        )
-
-    def advance(self, to: int) -> None:
-        """Count the running metrics from ``x`` to ``to`` (their state fixed in
-        between), noting the first instants they reach their targets."""
-        x = self.x
-        spans: dict[int, int] = {}  # business time from x to `to`, per calendar
-        for run in self.running.values():
-            a = x if run.start <= x else run.start  # a start after the creation
-            if to < a:
-                continue
-            target, hours, paused = run.cfg
-            if a == x:
-                span = spans.get(id(hours))
-                if span is None:
-                    span = spans[id(hours)] = hours.elapsed_us(x, to)
-            else:
-                span = hours.elapsed_us(a, to)
-            if paused:
-                run.paused += span
-                if run.pauses and run.pauses[-1][1] == a:
-                    run.pauses[-1][1] = to  # the same stretch goes on
-                elif to > a:
-                    run.pauses.append([a, to])
-                if target is not None:
-                    _crossings(run, target, hours, a, 0)
-            else:
-                if target is not None:
-                    _crossings(run, target, hours, a, span)
-                run.counted += span
-        self.x = max(x, to)
-
-    def apply(self, event: SlaEvent, at: int) -> None:
-        kind = event.kind
-        if kind is EventKind.STATUS:
-            self.status = event.value
-            self._reconfigure()
-        elif kind is EventKind.PRIORITY:
-            self.priority = event.value
-            self._reconfigure()
-        elif kind is EventKind.POLICY:
-            assert event.value is not None
-            policy = self.settings.policy(event.value)
-            if policy is not self.policy:
-                self.policy, self.policy_since = policy, at
-            self._reconfigure()
-        elif kind is EventKind.CREATED:
-            for m in _FROM_START:
-                self.begin(m, self.start)
-        elif kind is EventKind.AGENT_REPLY:
-            if not (self.solved or self.closed):
-                self.replied = True
-                self.fulfil(Metric.FIRST_REPLY, at)
-                self.fulfil(Metric.NEXT_REPLY, at)
-                self.fulfil(Metric.PERIODIC_UPDATE, at)
-                self.begin(Metric.PERIODIC_UPDATE, at)
-        elif kind is EventKind.CUSTOMER_MESSAGE:
-            if self.replied and not self.closed:
-                self.begin(Metric.NEXT_REPLY, at)
-        elif kind is EventKind.SOLVED:
-            self.solved = True
-            self.replied = True
-            for m in (Metric.FIRST_REPLY, Metric.NEXT_REPLY, Metric.PERIODIC_UPDATE):
-                self.fulfil(m, at)
-            self._reconfigure()
-        elif kind is EventKind.REOPENED:
-            self.solved = False
-            self._reconfigure()
-        elif kind is EventKind.CLOSED:
-            self.closed = True
-            for m in list(self.running):
-                self.fulfil(m, at)
+def _need(run: _Run, config: Config) -> int:
+    warned = run.warned
+    if run.breach is None and warned is None:
+        return config.first
+    need = NEVER
+    for percent, at in config.marks:
+        if percent == 100:
+            reached = run.breach is not None
+        else:
+            reached = warned is not None and percent in warned
+        if not reached and at < need:
+            need = at
+    return need
 
 
-def _apply(walk: _Walk, event: SlaEvent, x: int) -> None:
-    try:
-        walk.apply(event, x)
-    except NotFound as e:
-        raise ConfigError(f"events: a policy event: {e}") from e
-
-
-# The clocks that run from the start, in the order of Metric.
-_FROM_START: Final = (
-    Metric.FIRST_REPLY,
-    Metric.REQUESTER_WAIT,
-    Metric.AGENT_WORK,
-    Metric.RESOLUTION,
-)
-
-
-def _crossings(
-    run: _Run, target: Target, hours: BusinessHours, x: int, gained: int | None
-) -> None:
+def _cross(run: _Run, x: int, gained: int | None) -> None:
     """Note the first instants at which ``run``, counting ``gained`` business
     time from ``x`` on (None: without end), reaches its target and warnings."""
-    for percent, need in target._marks:
+    config = run.config
+    for percent, need in config.marks:
         if percent == 100:
             if run.breach is not None:
                 continue
-        elif percent in run.warned:
+        elif run.warned is not None and percent in run.warned:
             continue
         left = need - run.counted
         if left <= 0:
@@ -220,11 +133,228 @@ def _crossings(
         elif gained is not None and left > gained:
             continue
         else:
-            at = hours.add_us(x, left)
+            at = config.hours.add_us(x, left)
         if percent == 100:
             run.breach = at
+        elif run.warned is None:
+            run.warned = {percent: at}
         else:
             run.warned[percent] = at
+    run.need = _need(run, config)
+
+
+class _Walk:
+    """The state of a case while its events are walked."""
+
+    __slots__ = (
+        "closed",
+        "counts",
+        "memo",
+        "policy_since",
+        "replied",
+        "running",
+        "runs",
+        "settings",
+        "start",
+        "state",
+        "x",
+    )
+
+    def __init__(self, settings: SlaSettings, start: int) -> None:
+        self.settings = settings
+        self.start = start
+        self.x = start  # the instant walked to
+        self.state = state_of(settings, None, None, None, False)
+        self.policy_since: int | None = None
+        self.closed = False
+        self.replied = False  # the first reply is done
+        self.runs: list[_Run] = []
+        self.running: list[_Run | None] = [None] * len(METRICS)
+        self.counts = [0] * len(METRICS)
+        # the position of one instant in one calendar, asked by runs in turn
+        self.memo: tuple[int, BusinessHours | None, int] = (0, None, 0)
+
+    def position(self, hours: BusinessHours, x: int) -> int:
+        memo = self.memo
+        if memo[0] == x and memo[1] is hours:
+            return memo[2]
+        pos = hours._position(x)
+        self.memo = (x, hours, pos)
+        return pos
+
+    def begin(self, metric: int, at: int) -> None:
+        config = self.state.table[metric]
+        if config is None or self.running[metric] is not None:
+            return
+        index = self.counts[metric]
+        self.counts[metric] = index + 1
+        mark = at if at > self.x else self.x
+        pos = self.position(config.hours, mark)
+        run = _Run(metric, index, at, mark, pos, config)
+        self.runs.append(run)
+        self.running[metric] = run
+
+    def settle(self, run: _Run, x: int) -> None:
+        """Count ``run`` from its mark to ``x`` under its configuration (not
+        before a start that lies ahead)."""
+        a = run.mark
+        if x < a:
+            return
+        config = run.config
+        hours = config.hours
+        memo = self.memo
+        if memo[0] == x and memo[1] is hours:
+            pos = memo[2]
+        else:
+            pos = hours._position(x)
+            self.memo = (x, hours, pos)
+        span = pos - run.mark_pos
+        if config.paused:
+            run.paused += span
+            pauses = run.pauses
+            if pauses is None:
+                if x > a:
+                    run.pauses = [a, x]
+            elif pauses[-1] == a:
+                pauses[-1] = x  # the same stretch goes on
+            elif x > a:
+                pauses += (a, x)
+            if run.counted >= run.need:  # retargeted below what it counted
+                _cross(run, a, 0)
+        else:
+            if run.counted + span >= run.need:
+                _cross(run, a, span)
+            run.counted += span
+        run.mark = x
+        run.mark_pos = pos
+
+    def _change(
+        self,
+        policy: SlaPolicy | None,
+        priority: str | None,
+        status: str | None,
+        solved: bool,
+        at: int,
+    ) -> None:
+        self._enter(state_of(self.settings, policy, priority, status, solved), at)
+
+    def _enter(self, state: State, at: int) -> None:
+        """The status, priority, policy or solved state changed at ``at``:
+        each running metric whose configuration changes is settled, then runs
+        under the new one."""
+        before, self.state = self.state.table, state
+        table = state.table
+        if table is before:
+            return
+        for run in self.running:
+            if run is None:
+                continue
+            config = table[run.metric]
+            assert config is not None
+            old = run.config
+            if config is old:
+                continue
+            self.settle(run, at)
+            run.config = config
+            if config.hours is not old.hours:
+                run.mark_pos = self.position(config.hours, run.mark)
+            run.need = _need(run, config)
+
+    def fulfil(self, metric: int, at: int) -> None:
+        run = self.running[metric]
+        if run is not None:
+            self.running[metric] = None
+            self.settle(run, at)
+            run.end = at
+            policy = self.state.policy
+            run.policy = None if policy is None else policy.id
+            run.target = run.config.target
+
+    def walk(self, ordered: Sequence[SlaEvent], now: int) -> None:
+        """Apply the events (by instant) up to ``now``, then count to it."""
+        created = ordered[0]._us
+        if self.start < created:  # a retroactive start: counted under the
+            for event in ordered:  # state the case was created in
+                if event._us != created:
+                    break
+                if event.kind in _VALUED:
+                    self.apply(event, created)
+            self.x = self.start
+            self.apply(ordered[0], created)  # begins the runs at the start
+        apply = self.apply
+        for event in ordered:
+            x = event._us
+            if x > now:
+                break
+            if x > self.x:
+                self.x = x
+            kind = event.kind
+            if kind is _STATUS or kind is _PRIORITY:  # most events: inline
+                state = self.state
+                moves = state.by_status if kind is _STATUS else state.by_priority
+                to = moves.get(event.value)
+                if to is None:
+                    to = moves[event.value] = self._moved(kind, event.value)
+                if to.table is state.table:  # no metric runs otherwise
+                    self.state = to
+                else:
+                    self._enter(to, x)
+            else:
+                apply(event, x)
+        for run in self.running:
+            if run is not None:
+                self.settle(run, now)
+                config = run.config  # and what is ahead if nothing else happens
+                if config.marks and not config.paused:
+                    _cross(run, now, None)
+
+    def _moved(self, kind: EventKind, value: str | None) -> State:
+        """The state after a status or priority event."""
+        s = self.state
+        if kind is _STATUS:
+            return state_of(self.settings, s.policy, s.priority, value, s.solved)
+        return state_of(self.settings, s.policy, value, s.status, s.solved)
+
+    def apply(self, event: SlaEvent, at: int) -> None:
+        kind = event.kind
+        state = self.state
+        if kind is _STATUS or kind is _PRIORITY:
+            self._enter(self._moved(kind, event.value), at)
+        elif kind is _CUSTOMER_MESSAGE:
+            if self.replied and not self.closed:
+                self.begin(NEXT_REPLY, at)
+        elif kind is _AGENT_REPLY:
+            if not (state.solved or self.closed):
+                self.replied = True
+                running = self.running
+                for m in REPLIES:
+                    if running[m] is not None:
+                        self.fulfil(m, at)
+                if state.table[PERIODIC_UPDATE] is not None:
+                    self.begin(PERIODIC_UPDATE, at)
+        elif kind is _POLICY:
+            assert event.value is not None
+            policy = self.settings.policy(event.value)
+            if policy is not state.policy:
+                self.policy_since = at
+            self._change(policy, state.priority, state.status, state.solved, at)
+        elif kind is _CREATED:
+            for m in FROM_START:
+                self.begin(m, self.start)
+        elif kind is _SOLVED:
+            self.replied = True
+            for m in REPLIES:
+                self.fulfil(m, at)
+            self._change(state.policy, state.priority, state.status, True, at)
+        elif kind is _REOPENED:
+            self._change(state.policy, state.priority, state.status, False, at)
+        elif kind is _CLOSED:
+            self.closed = True
+            for m in range(len(METRICS)):
+                self.fulfil(m, at)
+
+
+_AT: Final = attrgetter("_us")
 
 
 def timeline(
@@ -255,42 +385,29 @@ def timeline(
     if not isinstance(settings, SlaSettings):
         raise WrongTypeError(f"settings: expected SlaSettings, got {settings!r}")
     now = to_us(at, "at")
-    # by instant, then as given (the indexes are unique: events never compare)
-    indexed = sorted((e._us, i, e) for i, e in enumerate(_events(events)))
-    if not indexed:
+    ordered = sorted(_events(events), key=_AT)  # stable: ties as given
+    if not ordered:
         raise ConfigError("events: expected at least the 'created' event, got none")
-    if indexed[0][2].kind is not EventKind.CREATED:
+    first = ordered[0]
+    if first.kind is not EventKind.CREATED:
         raise ConfigError(
             "events: the first event (by instant) must be 'created', got "
-            f"{indexed[0][2].kind.value!r}"
+            f"{first.kind.value!r}"
         )
-    created = indexed[0][0]
+    created = first._us
     walk = _Walk(settings, created if start_at is None else to_us(start_at, "start_at"))
-    if walk.start < created:  # a retroactive start: counted under the state
-        for x, _, event in indexed:  # the case was created in
-            if x != created:
-                break
-            if event.kind in _VALUED:
-                _apply(walk, event, created)
-        walk.x = walk.start
-        _apply(walk, indexed[0][2], created)  # begins the runs at the start
-    for x, _, event in indexed:
-        if x > now:
-            break
-        walk.advance(x)
-        _apply(walk, event, x)
-    walk.advance(now)
-    for run in walk.running.values():  # ahead of now, if nothing else happens
-        target = walk.target(run.metric)
-        if target is not None and not walk.is_paused(run.metric):
-            _crossings(run, target, settings._hours(target), now, None)
+    try:
+        walk.walk(ordered, now)
+    except NotFound as e:
+        raise ConfigError(f"events: a policy event: {e}") from e
+    policy = None if walk.state.policy is None else walk.state.policy.id
     return SlaTimeline(
         at=at,
-        policy=None if walk.policy is None else walk.policy.id,
+        policy=policy,
         policy_since=None
         if walk.policy_since is None
         else utc_from_us(walk.policy_since),
-        runs=tuple(_result(walk, run) for run in walk.runs),
+        runs=Walked(tuple([_pack(run, policy) for run in walk.runs])),
     )
 
 
@@ -298,30 +415,25 @@ def _events(events: Sequence[SlaEvent]) -> Sequence[SlaEvent]:
     if isinstance(events, str | bytes) or not isinstance(events, Sequence):
         raise WrongTypeError(f"events: expected a list of SlaEvent, got {events!r}")
     for e in events:
-        if not isinstance(e, SlaEvent):
+        if type(e) is not SlaEvent and not isinstance(e, SlaEvent):
             raise WrongTypeError(f"events: expected SlaEvent values, got {e!r}")
     return events
 
 
-def _result(walk: _Walk, run: _Run) -> MetricRun:
+def _pack(run: _Run, policy: str | None) -> Packed:
     live = run.end is None
-    target = walk.target(run.metric) if live else run.target
-    breach = run.breach
-    if run.end is not None and breach is not None and breach >= run.end:
-        breach = None  # fulfilled as its target was reached: on time
-    return MetricRun(
-        metric=run.metric,
-        index=run.index,
-        started_at=utc_from_us(run.start),
-        fulfilled_at=None if run.end is None else utc_from_us(run.end),
-        counted=timedelta(microseconds=run.counted),
-        paused=timedelta(microseconds=run.paused),
-        pauses=tuple((utc_from_us(a), utc_from_us(b)) for a, b in run.pauses),
-        policy=(None if walk.policy is None else walk.policy.id)
-        if live
-        else run.policy,
-        target=None if target is None else target.within,
-        breached_at=None if breach is None else utc_from_us(breach),
-        warnings=tuple((p, utc_from_us(x)) for p, x in sorted(run.warned.items())),
-        running=live and not walk.is_paused(run.metric),
+    target = run.config.target if live else run.target
+    return (
+        run.metric,
+        run.index,
+        run.start,
+        run.end,
+        run.counted,
+        run.paused,
+        run.breach,
+        () if run.warned is None else tuple(sorted(run.warned.items())),
+        () if run.pauses is None else tuple(run.pauses),
+        policy if live else run.policy,
+        None if target is None else target.within,
+        run.config if live else None,
     )

@@ -41,6 +41,7 @@ class Metric(enum.Enum):
 _RESOLVING: Final = frozenset(
     {Metric.REQUESTER_WAIT, Metric.AGENT_WORK, Metric.RESOLUTION}
 )
+_ORDER: Final = {m: i for i, m in enumerate(Metric)}
 
 
 class EventKind(enum.Enum):
@@ -279,6 +280,10 @@ class SlaSettings:
     )
     metrics: frozenset[Metric] = attrs.field(init=False, eq=False)
     """The metrics some policy has a target for: the ones a timeline tracks."""
+    # what the timelines work out once per state of a case (see _sla_timeline)
+    _cache: dict[object, object] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(
@@ -417,15 +422,83 @@ class SlaAction:
         return self.percent == 100
 
 
-@attrs.frozen(kw_only=True)
+class _Runs:
+    """A timeline's runs: given, or made when first asked for (a walk's runs
+    are kept as integers until then, see ``_sla_timeline``)."""
+
+    __slots__ = ("_made",)
+
+    def __init__(self, runs: tuple[MetricRun, ...] | None) -> None:
+        self._made = runs
+
+    def get(self) -> tuple[MetricRun, ...]:
+        made = self._made
+        if made is None:
+            made = self._made = self.make()
+        return made
+
+    def make(self) -> tuple[MetricRun, ...]:
+        raise NotImplementedError
+
+    def due(self) -> tuple[tuple[datetime, Metric, int, int], ...]:
+        marks = sorted(
+            (to_us(x, "at"), _ORDER[r.metric], r.index, p, x, r.metric)
+            for r in self.get()
+            if r.fulfilled_at is None
+            for p, x in r.marks()
+        )
+        return tuple((x, m, i, p) for _, _, i, p, x, m in marks)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Runs) and self.get() == other.get()
+
+    def __hash__(self) -> int:
+        return hash(self.get())
+
+    def __repr__(self) -> str:
+        return repr(self.get())
+
+
+def _as_runs(value: Iterable[MetricRun] | _Runs) -> _Runs:
+    return value if isinstance(value, _Runs) else _Runs(tuple(value))
+
+
+@attrs.frozen(kw_only=True, repr=False)
 class SlaTimeline:
     """A case's metric runs at an instant, in the order they started (then by
-    :class:`Metric` order)."""
+    :class:`Metric` order).
+
+    Attributes:
+        at: The instant asked.
+        policy: The policy in force then; None if none applies.
+        policy_since: Since when it has been in force.
+        runs: The metric runs (made when first read: a timeline computed
+            only for :meth:`due` never builds them).
+    """
 
     at: datetime
     policy: str | None
     policy_since: datetime | None = None
-    runs: tuple[MetricRun, ...]
+    _runs: _Runs = attrs.field(alias="runs", converter=_as_runs)
+
+    @property
+    def runs(self) -> tuple[MetricRun, ...]:
+        """The metric runs, in the order they started."""
+        return self._runs.get()
+
+    def due(self) -> tuple[tuple[datetime, Metric, int, int], ...]:
+        """Each warning and breach of the runs not fulfilled, reached by
+        :attr:`at` or ahead if they keep running, as ``(instant, metric, run
+        index, percent)`` (percent 100: the breach), by instant, then metric
+        (in :class:`Metric` order), run and percent: what a tick carries out
+        as it reaches them."""
+        return self._runs.due()
+
+    def __repr__(self) -> str:
+        return (
+            f"SlaTimeline(at={self.at!r}, policy={self.policy!r}, "
+            f"policy_since={self.policy_since!r}, runs={self.runs!r})"
+        )
 
     def of(self, metric: Metric | str) -> tuple[MetricRun, ...]:
         """The runs of one metric, in order."""

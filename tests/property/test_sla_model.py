@@ -270,12 +270,21 @@ def test_timeline_agrees_with_the_minute_model(
     events, at = history
     horizon = at + 12 * 24 * 60
     expected = walk(events, at, horizon)
-    got = timeline(
-        SETTINGS,
-        [SlaEvent(T0 + m * MIN, kind, value) for m, kind, value in events],
-        at=T0 + at * MIN,
-    )
+    sla_events = [SlaEvent(T0 + m * MIN, kind, value) for m, kind, value in events]
+    got = timeline(SETTINGS, sla_events, at=T0 + at * MIN)
     minute = lambda t: None if t is None else (t - T0) // MIN  # noqa: E731
+    # what a tick asks, of a timeline whose runs were never made
+    due = timeline(SETTINGS, sla_events, at=T0 + at * MIN).due()
+    order = {m: n for n, m in enumerate(Metric)}
+    assert [(minute(x), order[m], i, p) for x, m, i, p in due] == sorted(
+        (x, order[r["metric"]], r["index"], p)
+        for r in expected
+        if r["end"] is None
+        for p, x in [
+            *r["warnings"],
+            *([(100, r["breach"])] if r["breach"] is not None else []),
+        ]
+    )
     actual = [
         {
             "metric": r.metric,
