@@ -71,6 +71,19 @@ class TestAgainstModel:
 
 class TestLaws:
     @settings(max_examples=150, deadline=None)
+    @given(with_instants(2), st.integers(-3, 3))
+    def test_positions_differ_by_the_model_time(self, case: tuple, years: int) -> None:
+        """_position(b) - _position(a) is the model's open time from a to b,
+        whichever year was asked first (it anchors the positions)."""
+        bh, model, lo, hi, a, b = case
+        bh._position(us(a) + years * 366 * 86_400_000_000)
+        spans = model.open_spans(lo, hi)
+        got = bh._position(us(b)) - bh._position(us(a))
+        assert got == model.elapsed(spans, us(a), us(b))
+        far = us(b) + years * 366 * 86_400_000_000  # and across years
+        assert bh._position(far) - bh._position(us(a)) == bh.elapsed_us(us(a), far)
+
+    @settings(max_examples=150, deadline=None)
     @given(with_instants(2))
     def test_antisymmetry(self, case: tuple) -> None:
         """elapsed(b, a) == -elapsed(a, b)."""
