@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import pytest
 
 from escalate.adapters.memory import MemoryNumbering
-from escalate.errors import ConfigError, InvalidOperation, PermissionDenied
+from escalate.errors import (
+    ConfigError,
+    InvalidOperation,
+    PermissionDenied,
+    UnreadableEntry,
+)
 from escalate.history import (
     GENESIS,
     TRACKED_FIELDS,
@@ -20,6 +25,7 @@ from escalate.history import (
     FollowUpKind,
     HistoryAction,
     Problem,
+    StoredEntry,
     add_line,
     apply_change,
     create_case,
@@ -359,6 +365,57 @@ class TestChain:
             prev=e.prev,
         )
         assert hashlib.sha256(text).hexdigest() == e.hash
+
+
+class TestStoredEntries:
+    """Entries as a store keeps them: hashed over their stored texts, decoded
+    only when those do not give the hash."""
+
+    def stored(self) -> tuple[list[StoredEntry], object]:
+        entries, head = TestChain().build()
+        return [StoredEntry.of(e) for e in entries], head
+
+    def test_canonical_texts_are_hashed_without_decoding(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        stored, head = self.stored()
+        assert any(len(s.at) == 25 for s in stored)  # a whole second: no fraction
+
+        def refuse(self: StoredEntry, pos: int | None = None) -> None:
+            raise AssertionError("decoded")
+
+        monkeypatch.setattr(StoredEntry, "entry", refuse)
+        assert verify(stored, head=head).ok
+
+    def test_another_spelling_of_the_same_content_still_verifies(self) -> None:
+        """An instant written with another offset, details with spaces: the
+        decoded content gives the hash, as for entries read one by one."""
+        stored, head = self.stored()
+        e = stored[1]
+        at = datetime.fromisoformat(e.at).astimezone(timezone(H))
+        stored[1] = e._replace(
+            at=at.isoformat(), details=json.dumps(json.loads(e.details), indent=1)
+        )
+        assert verify(stored, head=head).ok
+
+    def test_other_content_is_an_edit(self) -> None:
+        stored, head = self.stored()
+        details = json.loads(stored[2].details)
+        details["changes"]["priority"]["new"] = "low"
+        stored[2] = stored[2]._replace(details=json.dumps(details))
+        result = verify(stored, head=head)
+        assert (result.seq, result.problem) == (3, Problem.EDITED)
+
+    def test_texts_that_do_not_decode_are_unreadable(self) -> None:
+        stored, head = self.stored()
+        stored[2] = stored[2]._replace(details="{not json")
+        with pytest.raises(UnreadableEntry, match="entry 3 cannot be read") as e:
+            verify(stored, head=head)
+        assert (e.value.case_id, e.value.seq) == ("c1", 3)
+        stored, head = self.stored()
+        stored[1] = stored[1]._replace(seq="2")
+        with pytest.raises(UnreadableEntry, match=r"entry 2 cannot be read: .*'2'"):
+            verify(stored, head=head)
 
 
 class TestDeletion:

@@ -10,13 +10,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
 from escalate._frozen import deep_freeze
 from escalate._instants import require_aware, to_us, utc_from_us
-from escalate.errors import ConflictError, WrongTypeError
+from escalate.errors import ConflictError, UnreadableEntry, WrongTypeError
 from escalate.model import Status
 
 GENESIS: Final = "0" * 64
@@ -97,7 +97,7 @@ def encode_entry(
     the sequence number from 1, and the encoding version (1).
     """
     return _encode(
-        case_id, seq, action, _at_text(at), actor, _details_text(details), prev
+        case_id, seq, action.value, _at_text(at), actor, _details_text(details), prev
     )
 
 
@@ -115,7 +115,7 @@ def _details_text(details: Mapping[str, Any]) -> str:
 def _encode(
     case_id: str,
     seq: int,
-    action: HistoryAction,
+    action: str,
     at_text: str,
     actor: str | None,
     details_text: str,
@@ -125,7 +125,7 @@ def _encode(
     # ensure_ascii=False) of the document in encode_entry(), around its fixed keys.
     return (
         '{"action":'
-        + _string(action.value)
+        + _string(action)
         + ',"actor":'
         + ("null" if actor is None else _string(actor))
         + ',"at":"'
@@ -148,6 +148,113 @@ _string: Final = json.encoder.encode_basestring
 _DETAILS: Final = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
+
+
+class StoredEntry(NamedTuple):
+    """A history entry as a store keeps it: its fields as the stored texts
+    (``details`` the canonical JSON its hash covers, ``at`` ISO 8601 in UTC).
+
+    What an audit checks (:meth:`computed_hash` is taken over these texts, the
+    details not decoded); :meth:`entry` decodes it.
+    """
+
+    case_id: str
+    seq: int
+    action: str
+    at: str
+    actor: str | None
+    details: str
+    prev: str
+    hash: str
+
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> StoredEntry:
+        """The stored form of an entry."""
+        return cls(
+            entry.case_id,
+            entry.seq,
+            entry.action.value,
+            entry.at.isoformat(),
+            entry.actor,
+            entry._details_text,
+            entry.prev,
+            entry.hash,
+        )
+
+    def computed_hash(self) -> str:
+        """The hash its content gives: over the stored texts when they are in
+        the canonical form (the common case: one SHA-256, no decoding), else
+        over the decoded entry (as :meth:`HistoryEntry.computed_hash`).
+
+        Raises:
+            UnreadableEntry: It does not hash to ``hash`` and cannot be decoded.
+        """
+        case_id, seq, action, at, actor, details, prev, digest = self
+        if len(at) != 32 and len(at) == 25:  # written without the µs
+            at = at[:19] + ".000000" + at[19:]
+        action_text = _ACTION_TEXTS.get(action)
+        if action_text is not None and len(at) == 32 and at.endswith("+00:00"):
+            try:  # what _encode writes, in one step
+                encoded = (
+                    f'{{"action":{action_text},"actor":'
+                    f"{'null' if actor is None else _string(actor)}"
+                    f',"at":"{at}","case":{_string(case_id)},"details":{details},'
+                    f'"prev":{_string(prev)},"seq":{int(seq)},"v":{ENCODING_VERSION}}}'
+                ).encode()
+            except TypeError:  # a field of another type: decoded below
+                pass
+            else:
+                computed = hashlib.sha256(encoded).hexdigest()
+                if computed == digest:
+                    return computed
+        return self.entry().computed_hash()
+
+    def entry(self, pos: int | None = None) -> HistoryEntry:
+        """The entry, decoded.
+
+        Args:
+            pos: Its position in the case's history, for the error (default:
+                its ``seq``).
+
+        Raises:
+            UnreadableEntry: It cannot be read back (damaged or tampered).
+        """
+        where = self.seq if pos is None else pos
+        try:
+            for name, value, kind in (
+                ("number", self.seq, int),
+                ("case", self.case_id, str),
+                ("prev", self.prev, str),
+            ):
+                if not isinstance(value, kind) or isinstance(value, bool):
+                    raise ValueError(f"its {name} is {value!r}")
+            if not isinstance(self.hash, str) or (
+                self.actor is not None and not isinstance(self.actor, str)
+            ):
+                raise ValueError(
+                    f"its hash or actor is not text: {self.hash!r}, {self.actor!r}"
+                )
+            return HistoryEntry(
+                case_id=self.case_id,
+                seq=self.seq,
+                action=HistoryAction(self.action),
+                at=datetime.fromisoformat(self.at),
+                actor=self.actor,
+                details=deep_freeze(json.loads(self.details)),
+                prev=self.prev,
+                hash=self.hash,
+            )
+        except Exception as e:  # whatever the damage, it is this row's
+            raise UnreadableEntry(
+                f"case {self.case_id!r}: history entry {where} cannot be read: "
+                f"{type(e).__name__}: {e}",
+                case_id=self.case_id,
+                seq=where if isinstance(where, int) else None,
+            ) from e
+
+
+# each action's text as the encoding writes it
+_ACTION_TEXTS: Final = {a.value: json.dumps(a.value) for a in HistoryAction}
 
 
 @attrs.frozen(kw_only=True)
@@ -218,7 +325,7 @@ class HistoryEntry:
             _encode(
                 self.case_id,
                 self.seq,
-                self.action,
+                self.action.value,
                 self._at_text,
                 self.actor,
                 self._details_text,
@@ -294,7 +401,9 @@ class Verification:
 
 
 def verify(
-    entries: Sequence[HistoryEntry], *, head: HistoryHead | None = None
+    entries: Sequence[HistoryEntry | StoredEntry],
+    *,
+    head: HistoryHead | None = None,
 ) -> Verification:
     """Check a case's history chain, in the order given.
 
@@ -303,6 +412,13 @@ def verify(
     is what the next entry recorded), *removed*, *reordered*, *inserted*, or, with
     ``head``, entries *truncated* from the end. Without ``head`` a cut-off tail
     cannot be seen: a shorter chain is still a valid chain.
+
+    Entries as stored (:class:`StoredEntry`) are hashed over their stored
+    texts, decoded only where those do not give the hash.
+
+    Raises:
+        UnreadableEntry: A stored entry that does not give its hash cannot be
+            decoded, or its number is not a number.
     """
     case_id = (
         head.case_id if head is not None else (entries[0].case_id if entries else None)
@@ -319,7 +435,6 @@ def verify(
             reason=reason,
         )
 
-    seqs = [e.seq for e in entries]
     # How many entries there should be: the head knows, when given.
     expected = count if head is None else max(count, head.count)
     prev = GENESIS
@@ -329,6 +444,10 @@ def verify(
                 pos, Problem.INSERTED, f"entry {pos} belongs to case {entry.case_id!r}"
             )
         if entry.seq != pos:
+            if type(entry.seq) is not int:  # a stored number that is not one
+                assert isinstance(entry, StoredEntry)
+                entry.entry(pos)  # raises UnreadableEntry, saying so
+            seqs = [e.seq for e in entries]
             if entry.seq < pos or entry.seq > expected or seqs.count(entry.seq) > 1:
                 return broken(
                     pos,

@@ -370,6 +370,24 @@ class HistoryStoreContract(_StoreFactory):
         with pytest.raises(ConflictError):
             store.append_history(later.entries)  # already there: the chain moved on
 
+    def test_stored_history_gives_every_entry_as_stored(self) -> None:
+        """stored_history: every case's entries by case id, then number; each
+        hashes to its hash over its stored texts and decodes to the entry."""
+        store = self.make_store()
+        assert list(store.stored_history()) == []
+        second = create_case(self.case("b0"), by=None)
+        first = create_case(self.case(), by=Actor("ann"))
+        # a change at a whole second: its instant is stored without a fraction
+        later = apply_change(first.file, {"priority": "high"}, by=Actor("ann"), at=_T0)
+        store.append_history([*first.entries, *later.entries, *second.entries])
+        stored = list(store.stored_history())
+        entries = [*second.entries, *first.entries, *later.entries]  # b0 < c1
+        assert [(s.case_id, s.seq) for s in stored] == [
+            (e.case_id, e.seq) for e in entries
+        ]
+        assert [s.entry() for s in stored] == entries
+        assert [s.computed_hash() for s in stored] == [e.hash for e in entries]
+
     def test_follow_up_lines_and_deletions(self) -> None:
         """Lines and deletion markers are appended and read back in order."""
         store = self.make_store()

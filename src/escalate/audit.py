@@ -28,15 +28,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Final, Protocol
 
 import attrs
 
 from escalate._instants import require_aware
 from escalate.errors import ConfigError, UnreadableEntry
-from escalate.history import HistoryHead, Problem, Verification, verify
+from escalate.history import (
+    HistoryHead,
+    Problem,
+    StoredEntry,
+    Verification,
+    verify,
+)
 from escalate.ports import CaseStore, HistoryStore
 
 __all__ = [
@@ -84,30 +92,54 @@ def audit(store: AuditedStore) -> AuditReport:
     store keeps apart from it, and each deleted case's against the head its
     deletion record holds.
 
+    The entries are read as stored (:meth:`HistoryStore.stored_history`, one
+    pass over all cases) and hashed over their stored canonical texts; details
+    are decoded only for an entry whose texts do not give its hash.
+
     Args:
         store: The store (its history part and its deletion records).
     """
     tombstones = {d.case_id: d.head for d in store.case_deletions()}
     heads = {h.case_id: h for h in store.history_heads()}
-    broken = []
-    for case_id in sorted(heads.keys() | tombstones.keys()):
+    cases = heads.keys() | tombstones.keys()
+    broken: dict[str, Verification] = {}
+    seen: set[str] = set()
+
+    def check(case_id: str, entries: list[StoredEntry]) -> None:
+        head = heads.get(case_id)
         try:
-            entries = store.history(case_id)
+            result = verify(
+                entries, head=HistoryHead(case_id) if head is None else head
+            )
+            tombstone = tombstones.get(case_id)
+            if result.ok and tombstone is not None:
+                result = verify(entries, head=tombstone)
+                if not result.ok:
+                    result = attrs.evolve(
+                        result,
+                        reason=f"{result.reason} (the deletion record's head)",
+                    )
         except UnreadableEntry as e:  # reported as that case's break; go on
-            broken.append(_unreadable(e))
-            continue
-        result = verify(entries, head=heads.get(case_id, HistoryHead(case_id)))
-        if result.ok and case_id in tombstones:
-            result = verify(entries, head=tombstones[case_id])
-            if not result.ok:
-                result = attrs.evolve(
-                    result, reason=f"{result.reason} (the deletion record's head)"
-                )
+            result = _unreadable(e)
         if not result.ok:
-            broken.append(result)
+            broken[case_id] = result
+
+    for case_id, entries in _by_case(store.stored_history()):
+        seen.add(case_id)
+        check(case_id, entries)
+    for case_id in cases - seen:  # a head (or deletion record) without entries
+        check(case_id, [])
     return AuditReport(
-        checked=len(heads.keys() | tombstones.keys()), broken=tuple(broken)
+        checked=len(cases), broken=tuple(broken[c] for c in sorted(broken))
     )
+
+
+def _by_case(
+    stored: Iterable[StoredEntry],
+) -> Iterator[tuple[str, list[StoredEntry]]]:
+    """The entries of each case in turn (the store gives them by case)."""
+    for case_id, entries in groupby(stored, key=itemgetter(0)):
+        yield case_id, list(entries)
 
 
 def _unreadable(error: UnreadableEntry) -> Verification:
@@ -342,32 +374,33 @@ def check_against(store: AuditedStore, checkpoint: Checkpoint) -> AuditReport:
     """
     tombstones = {d.case_id for d in store.case_deletions()}
     when = checkpoint.at.isoformat()
-    broken = []
-    for leaf in checkpoint.leaves:
+    leaves = {leaf.head.case_id: leaf for leaf in checkpoint.leaves}
+    results: dict[str, Verification] = {}
+
+    def check(leaf: CheckpointLeaf, entries: list[StoredEntry]) -> Verification:
         head = leaf.head
         try:
-            entries = store.history(head.case_id)
-        except UnreadableEntry as e:
-            broken.append(_unreadable(e))
-            continue
-        if len(entries) < head.count:
-            result = Verification(
-                ok=False,
-                case_id=head.case_id,
-                count=len(entries),
-                seq=len(entries) + 1,
-                problem=Problem.TRUNCATED,
-                reason=(
-                    f"the checkpoint of {when} has {head.count} entries, the store "
-                    f"{len(entries)}"
-                ),
-            )
-        else:
-            result = verify(entries[: head.count], head=head)
-            if not result.ok:
-                result = attrs.evolve(
-                    result, reason=f"{result.reason} (since the checkpoint of {when})"
+            if len(entries) < head.count:
+                result = Verification(
+                    ok=False,
+                    case_id=head.case_id,
+                    count=len(entries),
+                    seq=len(entries) + 1,
+                    problem=Problem.TRUNCATED,
+                    reason=(
+                        f"the checkpoint of {when} has {head.count} entries, the "
+                        f"store {len(entries)}"
+                    ),
                 )
+            else:
+                result = verify(entries[: head.count], head=head)
+                if not result.ok:
+                    result = attrs.evolve(
+                        result,
+                        reason=f"{result.reason} (since the checkpoint of {when})",
+                    )
+        except UnreadableEntry as e:
+            return _unreadable(e)
         if result.ok and leaf.deleted and head.case_id not in tombstones:
             result = Verification(
                 ok=False,
@@ -379,6 +412,17 @@ def check_against(store: AuditedStore, checkpoint: Checkpoint) -> AuditReport:
                     "deletion record is gone"
                 ),
             )
+        return result
+
+    for case_id, entries in _by_case(store.stored_history()):
+        leaf = leaves.get(case_id)
+        if leaf is not None:
+            results[case_id] = check(leaf, entries)
+    broken = []
+    for leaf in checkpoint.leaves:
+        result = results.get(leaf.head.case_id)
+        if result is None:  # (not `or`: a broken Verification is falsy)
+            result = check(leaf, [])
         if not result.ok:
             broken.append(result)
     return AuditReport(checked=len(checkpoint.leaves), broken=tuple(broken))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from escalate._codec import case_to_json
+from escalate.adapters import _sql
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.sqlite import (
     _MIGRATIONS,
@@ -17,7 +18,13 @@ from escalate.adapters.sqlite import (
     _statements,
 )
 from escalate.errors import StoreError
-from escalate.history import add_line, create_case, delete_case, delete_line
+from escalate.history import (
+    add_line,
+    apply_change,
+    create_case,
+    delete_case,
+    delete_line,
+)
 from escalate.matching import AssignmentRecord
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import HistoryStore, SettingsVersion, Store
@@ -97,6 +104,24 @@ class TestSqliteStore(StoreContract):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 db.execute(sql)
         assert store.history("c1") == [*change.entries, *gone.entries]
+
+    def test_stored_history_reads_in_batches_by_key(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A batch ending inside a case, and a full last batch: no entry is
+        lost or read twice."""
+        monkeypatch.setattr(_sql, "_HISTORY_BATCH", 3)
+        store = SqliteStore(self.path)
+        expected = []
+        for case_id in ("a", "b", "c"):
+            change = create_case(
+                Case(id=case_id, number=case_id, created_at=T), by=None
+            )
+            later = apply_change(change.file, {"priority": "high"}, by=None, at=T)
+            store.append_history([*change.entries, *later.entries])
+            expected += [*change.entries, *later.entries]
+        assert len(expected) == 6  # a1 a2 b1 | b2 c1 c2 | (none)
+        assert [s.entry() for s in store.stored_history()] == expected
 
     def test_two_stores_on_one_file(self) -> None:
         """What one store commits, another on the same file sees."""

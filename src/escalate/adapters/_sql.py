@@ -15,10 +15,10 @@ isolation level.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Any, ClassVar, Final, Protocol
 
 from escalate._codec import (
@@ -36,7 +36,6 @@ from escalate._codec import (
     task_from_json,
     task_to_json,
 )
-from escalate._frozen import deep_freeze
 from escalate._instants import to_us, utc_from_us
 from escalate.errors import ConflictError, NotFound, UnreadableEntry
 from escalate.history import (
@@ -46,10 +45,10 @@ from escalate.history import (
     EscalationDocument,
     FollowUpKind,
     FollowUpLine,
-    HistoryAction,
     HistoryEntry,
     HistoryHead,
     LineDeletion,
+    StoredEntry,
 )
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
@@ -598,6 +597,24 @@ class SqlStore:
         )
         return [_history_entry(case_id, pos, r) for pos, r in enumerate(rows, 1)]
 
+    def stored_history(self) -> Iterator[StoredEntry]:
+        """Every case's history entries as stored, by case id then number (read
+        in batches of ``_HISTORY_BATCH`` rows, by key)."""
+        sql = (
+            "SELECT case_id, seq, action, at, actor, details, prev, hash FROM history "
+            "{} ORDER BY case_id, seq LIMIT ?"
+        )
+        rows = self._rows(sql.format(""), (_HISTORY_BATCH,))
+        while rows:
+            yield from map(tuple.__new__, repeat(StoredEntry), rows)
+            if len(rows) < _HISTORY_BATCH:
+                return
+            last = rows[-1]
+            rows = self._rows(
+                sql.format("WHERE (case_id, seq) > (?, ?)"),
+                (last[0], last[1], _HISTORY_BATCH),
+            )
+
     def history_head(self, case_id: str) -> HistoryHead:
         """Where a case's history ends, as the heads table (not the entries) says.
 
@@ -1015,34 +1032,12 @@ def _version(row: Sequence[Any]) -> SettingsVersion:
     )
 
 
+_HISTORY_BATCH: Final = 10_000
+
+
 def _history_entry(case_id: str, pos: int, row: Sequence[Any]) -> HistoryEntry:
     """A stored history row as an entry, or UnreadableEntry saying what is wrong."""
-    _, seq, action, at, actor, details, prev, hash_ = row
-    try:
-        for name, value, kind in (("number", seq, int), ("prev", prev, str)):
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise ValueError(f"its {name} is {value!r}")
-        if not isinstance(hash_, str) or (
-            actor is not None and not isinstance(actor, str)
-        ):
-            raise ValueError(f"its hash or actor is not text: {hash_!r}, {actor!r}")
-        return HistoryEntry(
-            case_id=case_id,
-            seq=seq,
-            action=HistoryAction(action),
-            at=datetime.fromisoformat(at),
-            actor=actor,
-            details=deep_freeze(json.loads(details)),
-            prev=prev,
-            hash=hash_,
-        )
-    except Exception as e:  # whatever the damage, it is this row's
-        raise UnreadableEntry(
-            f"case {case_id!r}: history entry {pos} cannot be read: "
-            f"{type(e).__name__}: {e}",
-            case_id=case_id,
-            seq=pos,
-        ) from e
+    return StoredEntry(case_id, *row[1:]).entry(pos)
 
 
 def _head(case_id: str, count: Any, hash_: Any) -> HistoryHead:

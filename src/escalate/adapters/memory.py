@@ -22,6 +22,7 @@ from escalate.history import (
     HistoryEntry,
     HistoryHead,
     LineDeletion,
+    StoredEntry,
 )
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
@@ -447,6 +448,11 @@ class MemoryStore:
     def history(self, case_id: str) -> list[HistoryEntry]:
         """A case's history, in order."""
         return list(self._history.get(case_id, ()))
+
+    def stored_history(self) -> Iterator[StoredEntry]:
+        """Every case's history entries as stored, by case id then number."""
+        for case_id in sorted(self._history):
+            yield from map(StoredEntry.of, self._history[case_id])
 
     def history_head(self, case_id: str) -> HistoryHead:
         """Where a case's history ends (kept apart from the entries)."""
