@@ -274,7 +274,7 @@ class BusinessHours:
     _offsets: dict[int, int] = attrs.field(
         init=False, factory=dict, eq=False, repr=False
     )
-    # (first, last, offset, intervals) of the year _position looked at last
+    # (first, last, year, intervals) of the year looked at last
     _recent: list[tuple[int, int, int, _Year]] = attrs.field(
         init=False, factory=lambda: [(0, 0, 0, _NO_YEAR)], eq=False, repr=False
     )
@@ -408,6 +408,13 @@ class BusinessHours:
 
     def add_us(self, x: int, need: int) -> int:
         """:meth:`add` on integer microseconds since the epoch (UTC)."""
+        if need > 0:  # most often within the year of ``x``: one bisect more
+            y, year = self._recent_year(x)
+            target = year.position(x) + need
+            if target <= year.total:
+                i = bisect_left(year.after, target)
+                return year.starts[i] + target - year.before[i]
+            return self._add(x, y, need)
         return x if need == 0 else self._add(x, self._year_of(x), need)
 
     def elapsed_to(self, xb: int) -> Callable[[int], int]:
@@ -430,20 +437,20 @@ class BusinessHours:
         """Open time from a fixed instant (the start of the first year asked)
         to ``x``, negative before it: ``elapsed_us(a, b)`` is
         ``_position(b) - _position(a)``, one bisect for many spans."""
-        first, last, offset, year = self._recent[0]
+        y, year = self._recent_year(x)
+        offset = self._offsets.get(y)
+        if offset is None:
+            offset = self._offset(y)
+        return offset + year.position(x)
+
+    def _recent_year(self, x: int) -> tuple[int, _Year]:
+        """The year of ``x`` and its intervals (the last one asked is kept)."""
+        first, last, y, year = self._recent[0]
         if not first <= x < last:
             y = self._year_of(x)
-            known = self._offsets.get(y)
-            offset = self._offset(y) if known is None else known
             year = self._year(y)
-            self._recent[0] = (year.first, year.last, offset, year)
-        starts = year.starts
-        i = bisect_right(starts, x) - 1
-        if i < 0:
-            return offset
-        if x >= year.ends[i]:
-            return offset + year.after[i]
-        return offset + year.before[i] + x - starts[i]
+            self._recent[0] = (year.first, year.last, y, year)
+        return y, year
 
     def _offset(self, y: int) -> int:
         offsets = self._offsets
@@ -464,10 +471,12 @@ class BusinessHours:
         if ya == yb:
             year = self._year(ya)
             return year.position(xb) - year.position(xa)
-        us = self._year(ya).total - self._year(ya).position(xa)
-        for y in range(ya + 1, yb):
-            us += self._year(y).total
-        return us + self._year(yb).position(xb)
+        # across years: the years' offsets (kept once known), not a step per year
+        offsets = self._offsets
+        oa, ob = offsets.get(ya), offsets.get(yb)
+        if oa is None or ob is None:
+            oa, ob = self._offset(ya), self._offset(yb)
+        return ob + self._year(yb).position(xb) - oa - self._year(ya).position(xa)
 
     def _add(self, x: int, start: int, d: int) -> int:
         pos = self._year(start).position(x)
