@@ -39,7 +39,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from typing import Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
@@ -194,6 +194,9 @@ TIMER_TRANSITIONS: Final[dict[tuple[TimerState, TimerEvent], TimerState]] = {
     (_S.STOPPED, _E.RESET): _S.RUNNING,
 }
 
+# The same, by the members' values: a lookup that hashes texts, not members.
+_ALLOWED: Final = frozenset((s._value_, e._value_) for s, e in TIMER_TRANSITIONS)
+
 _REFUSALS: Final = {
     _S.RUNNING: "the timer is running already",
     _S.PAUSED: "the timer is paused already",
@@ -213,6 +216,20 @@ def parse_thresholds(
     Raises:
         ConfigError: A value that is not a number, or not > 0.
     """
+    if type(values) is tuple and all(type(v) is int for v in values):
+        known = _PERCENTS.get(values)  # percentages as literals: parsed once
+        if known is None:
+            known = _parse(values, name)
+            if len(_PERCENTS) < 256:
+                _PERCENTS[values] = known
+        return known
+    return _parse(values, name)
+
+
+_PERCENTS: Final[dict[tuple[int, ...], tuple[Fraction, ...]]] = {}
+
+
+def _parse(values: Iterable[object], name: str) -> tuple[Fraction, ...]:
     out: set[Fraction] = set()
     for i, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, int | float | Fraction):
@@ -243,7 +260,7 @@ class _Segment:
     hours: BusinessHours
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, slots=False)  # (a __dict__: see _evolve)
 class SlaTimer:
     """A pausable business-time timer with a target and thresholds.
 
@@ -267,22 +284,24 @@ class SlaTimer:
     ahead: tuple[tuple[int, Fraction], ...] = ()
     due: int | None = None
     reached: int | None = None
-    # Derived on each event, so that queries only read them:
-    _cross_at: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False)
-    _cross_f: tuple[Fraction, ...] = attrs.field(init=False, eq=False, repr=False)
-    _due_at: datetime | None = attrs.field(init=False, eq=False, repr=False)
+    # Derived when first asked for (each event makes a new timer):
+    _cross_at: tuple[int, ...] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
+    _cross_f: tuple[Fraction, ...] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False
+    )
 
-    @_cross_at.default
-    def _cross_at_default(self) -> tuple[int, ...]:
-        return tuple(x for x, _ in (*self.log, *self.ahead))
-
-    @_cross_f.default
-    def _cross_f_default(self) -> tuple[Fraction, ...]:
-        return tuple(f for _, f in (*self.log, *self.ahead))
-
-    @_due_at.default
-    def _due_at_default(self) -> datetime | None:
-        return None if self.due is None else from_us(self.due, self.hours.tz)
+    def _crossing_table(self) -> tuple[tuple[int, ...], tuple[Fraction, ...]]:
+        """The instants of the crossings done and ahead, and their thresholds."""
+        at, fs = self._cross_at, self._cross_f
+        if at is None or fs is None:
+            pairs = (*self.log, *self.ahead)
+            at = tuple(x for x, _ in pairs)
+            fs = tuple(f for _, f in pairs)
+            object.__setattr__(self, "_cross_at", at)
+            object.__setattr__(self, "_cross_f", fs)
+        return at, fs
 
     # -- construction -----------------------------------------------------------
 
@@ -336,15 +355,19 @@ class SlaTimer:
     def resume(self, at: datetime) -> SlaTimer:
         """Count again from ``at``."""
         x, counted, done = self._event(at, TimerEvent.RESUME)
-        return attrs.evolve(
-            self,
+        ahead, due = _ahead(
+            self.hours, x, counted, self.target_us, self.thresholds, self.reached
+        )
+        return self._evolve(
             state_now=TimerState.RUNNING,
             resumed=x,
             banked=counted,
             last=x,
             log=done,
             transitions=(*self.transitions, (x, TimerState.RUNNING)),
-        )._recomputed()
+            ahead=ahead,
+            due=due,
+        )
 
     def stop(self, at: datetime) -> SlaTimer:
         """End the timer with an outcome: met if counted < target, else breached."""
@@ -415,7 +438,7 @@ class SlaTimer:
     @property
     def due_at(self) -> datetime | None:
         """The breach instant while running; None while paused or ended."""
-        return self._due_at
+        return None if self.due is None else from_us(self.due, self.hours.tz)
 
     def state(self, at: datetime) -> TimerState:
         """The state at ``at`` (from the recorded events; the last one holds on).
@@ -462,9 +485,9 @@ class SlaTimer:
 
     def crossed(self, since: datetime, until: datetime) -> tuple[Fraction, ...]:
         """The thresholds crossed in ``(since, until]``, in order."""
-        at = self._cross_at
+        at, fs = self._crossing_table()
         lo = bisect_right(at, to_us(since, "since"))
-        return self._cross_f[lo : bisect_right(at, to_us(until, "until"), lo)]
+        return fs[lo : bisect_right(at, to_us(until, "until"), lo)]
 
     def crossings(
         self, since: datetime, until: datetime
@@ -491,7 +514,7 @@ class SlaTimer:
         """Check ``event`` at ``at``; return the instant, the counted time then,
         and the crossings that have happened by then."""
         x = to_us(at, "at")
-        if (self.state_now, event) not in TIMER_TRANSITIONS:
+        if (self.state_now._value_, event._value_) not in _ALLOWED:
             raise InvalidOperation(
                 f"{event.value}: not allowed: {_REFUSALS[self.state_now]}"
             )
@@ -501,7 +524,11 @@ class SlaTimer:
                 f"event at {from_us(self.last, UTC).isoformat()}; events must come "
                 "in time order"
             )
-        done = self.log + tuple(p for p in self.ahead if p[0] <= x)
+        ahead = self.ahead  # by instant: those reached by x come first
+        reached = 0
+        while reached < len(ahead) and ahead[reached][0] <= x:
+            reached += 1
+        done = self.log + ahead[:reached] if reached else self.log
         return x, self._counted(x), done
 
     def _closed(
@@ -518,8 +545,7 @@ class SlaTimer:
             segments = (*segments, _Segment(self.resumed, x, self.hours))
             if reached is None and self.due is not None and self.due <= x:
                 reached = self.due
-        return attrs.evolve(
-            self,
+        return self._evolve(
             state_now=state,
             resumed=None,
             banked=counted,
@@ -544,20 +570,28 @@ class SlaTimer:
     def _recomputed(self) -> SlaTimer:
         """Recompute ``due`` and the future crossings (only while running)."""
         if self.state_now is not TimerState.RUNNING:
-            return attrs.evolve(self, ahead=(), due=None)
+            return self._evolve(ahead=(), due=None)
         assert self.resumed is not None
-        start, banked, hours = self.resumed, self.banked, self.hours
-        ahead = tuple(
-            (x, f)
-            for f in self.thresholds
-            if (need := fraction_of(f, self.target_us)) > banked
-            and (x := _reach_or_none(hours, start, need - banked)) is not None
+        ahead, due = _ahead(
+            self.hours,
+            self.resumed,
+            self.banked,
+            self.target_us,
+            self.thresholds,
+            self.reached,
         )
-        if banked < self.target_us:
-            due = _reach_or_none(hours, start, self.target_us - banked)
-        else:
-            due = self.reached if self.reached is not None else start
-        return attrs.evolve(self, ahead=ahead, due=due)
+        return self._evolve(ahead=ahead, due=due)
+
+    def _evolve(self, **changes: Any) -> SlaTimer:
+        """This timer with ``changes`` (fields of the right types, from the
+        methods above): its ``__dict__`` copied, 4x cheaper than
+        ``attrs.evolve`` on each event; what is derived is derived again."""
+        new = object.__new__(SlaTimer)
+        state = new.__dict__
+        state.update(self.__dict__)
+        state.update(changes)
+        state["_cross_at"] = state["_cross_f"] = None
+        return new
 
     def _counted(self, x: int) -> int:
         if x >= self.last:
@@ -588,10 +622,39 @@ class SlaTimer:
     def _crossings(
         self, since: datetime, until: datetime
     ) -> list[tuple[int, Fraction]]:
-        at = self._cross_at
+        at, fs = self._crossing_table()
         lo = bisect_right(at, to_us(since, "since"))
         hi = bisect_right(at, to_us(until, "until"), lo)
-        return list(zip(at[lo:hi], self._cross_f[lo:hi], strict=True))
+        return list(zip(at[lo:hi], fs[lo:hi], strict=True))
+
+
+def _ahead(
+    hours: BusinessHours,
+    start: int,
+    banked: int,
+    target_us: int,
+    thresholds: tuple[Fraction, ...],
+    reached: int | None,
+) -> tuple[tuple[tuple[int, Fraction], ...], int | None]:
+    """The crossings ahead and the breach instant of a timer running from
+    ``start`` with ``banked`` counted before."""
+    reach: dict[int, int | None] = {}  # need -> instant: the 100 % is the due
+    ahead = []
+    for f in thresholds:
+        need = fraction_of(f, target_us)
+        if need > banked:
+            x = reach[need] = _reach_or_none(hours, start, need - banked)
+            if x is not None:
+                ahead.append((x, f))
+    if banked < target_us:
+        due = (
+            reach[target_us]
+            if target_us in reach
+            else (_reach_or_none(hours, start, target_us - banked))
+        )
+    else:
+        due = reached if reached is not None else start
+    return tuple(ahead), due
 
 
 def _reach_or_none(hours: BusinessHours, start: int, need: int) -> int | None:
