@@ -42,6 +42,9 @@ import attrs
 from escalate._instants import to_us, utc_from_us
 from escalate._keys import basis_part, key_part
 from escalate._rule_index import Entry, RulePlan
+from escalate._rules_due import Timed, _basis_us, _reach
+from escalate._rules_due import _expiry as _due_expiry
+from escalate._rules_due import _plan as _rule_plan
 from escalate.errors import EscalateError
 from escalate.hours import BusinessHours
 from escalate.leads import Lead, lead_steps
@@ -53,14 +56,9 @@ from escalate.rules import (
     EscalationAction,
     Evaluation,
     RuleItem,
-    Timed,
-    _basis_us,
-    _reach,
     evaluate,
     step_label,
 )
-from escalate.rules import _expiry as _due_expiry
-from escalate.rules import _plan as _rule_plan
 from escalate.settings import OnChange, Settings
 from escalate.settings import calendar_key as _calendar_key
 from escalate.timers import Phase
