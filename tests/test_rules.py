@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from escalate.errors import ConfigError, InvalidOperation, PermissionDenied, RuleError
+from escalate._instants import to_us
+from escalate.errors import (
+    ConfigError,
+    InvalidOperation,
+    NaiveDatetimeError,
+    PermissionDenied,
+    RuleError,
+    WrongTypeError,
+)
 from escalate.hours import BusinessHours
 from escalate.model import Actor, Case, Status
 from escalate.rules import (
@@ -18,6 +26,7 @@ from escalate.rules import (
     Rule,
     RuleBook,
     RuleItem,
+    RulePass,
     TimeBasis,
     Verdict,
     due_actions,
@@ -554,3 +563,48 @@ class TestExpiry:
         c = c.changed(at(2026, 11, 27, 2), by=AGENT, status=Status.PENDING)
         (second,) = due_actions(book, [c], at(2026, 12, 1))
         assert first.key != second.key
+
+
+class TestRulePass:
+    """The incremental pass; tests/property/test_rules_properties.py compares
+    it with due_actions on random runs."""
+
+    def test_it_looks_again_only_at_cases_with_something_due(self) -> None:
+        book = book_with(LADDER)
+        c = case()
+        rp = RulePass(book, CALENDARS)
+        first = rp.due([c], at(2026, 11, 23, 10, 30), set())
+        assert [d.action.escalate_to for d in first if d.action] == ["lead"]
+        done = {d.key for d in first}
+        assert rp.due([c], at(2026, 11, 23, 10, 45), done) == []
+        # what is due next is known: the manager at 11:00
+        assert rp._known["c1"].next == to_us(at(2026, 11, 23, 11), "t")
+        later = rp.due([c], at(2026, 11, 23, 11), done)
+        assert [d.action.escalate_to for d in later if d.action] == ["manager"]
+        assert rp.kept == 1
+        assert rp.due([], at(2026, 11, 23, 12), done) == []
+        assert rp.kept == 0  # cases not given are forgotten
+
+    def test_an_instant_before_the_last_finds_everything_again(self) -> None:
+        """latest_only: at 11:30 the manager step passes over the lead step;
+        the clock set back to 10:30, the lead step is due again (not done)."""
+        item = RuleItem(
+            id="all", hours="office", latest_only=True, actions=LADDER.actions
+        )
+        rp, c = RulePass(book_with(item), CALENDARS), case()
+        late = rp.due([c], at(2026, 11, 23, 11, 30))
+        assert [d.action.escalate_to for d in late if d.action] == ["manager"]
+        back = rp.due([c], at(2026, 11, 23, 10, 30))
+        assert back == due_actions(
+            book_with(item), [c], at(2026, 11, 23, 10, 30), CALENDARS
+        )
+        assert [d.action.escalate_to for d in back if d.action] == ["lead"]
+
+    def test_bad_input(self) -> None:
+        with pytest.raises(WrongTypeError, match="book: expected a RuleBook"):
+            RulePass("book")  # type: ignore[arg-type]
+        rp = RulePass(book_with(LADDER), CALENDARS)
+        with pytest.raises(WrongTypeError, match="cases: expected Case values"):
+            rp.due(["c1"], MONDAY_9)  # type: ignore[list-item]
+        with pytest.raises(NaiveDatetimeError):
+            rp.due([case()], datetime(2026, 11, 23, 9))

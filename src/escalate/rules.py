@@ -9,7 +9,8 @@ and returns a new book with ``version + 1``.
 
 The evaluator is pure: :func:`evaluate` says what governs one case at an instant
 and why; :func:`due_actions` yields, for many cases, the :class:`DueAction` s that
-are due and not yet done, in a deterministic order. Nothing here sends mail or
+are due and not yet done, in a deterministic order; a :class:`RulePass` gives the
+same tick after tick, finding again only what changed. Nothing here sends mail or
 writes anything.
 
 Invariants:
@@ -49,6 +50,7 @@ from escalate._rules_explain import (
     evaluate,
     step_label,
 )
+from escalate._rules_pass import RulePass
 
 __all__ = [
     "ActionKind",
@@ -64,6 +66,7 @@ __all__ = [
     "Rule",
     "RuleBook",
     "RuleItem",
+    "RulePass",
     "StepStatus",
     "TimeBasis",
     "Verdict",

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from escalate._criteria import compile_logic, parse_logic
 from escalate.hours import BusinessHours
-from escalate.model import Case
+from escalate.model import Case, Status
 from escalate.rules import (
     ActionKind,
+    ExpiryPolicy,
     Rule,
     RuleBook,
     RuleItem,
+    RulePass,
     TimeBasis,
     due_actions,
 )
@@ -249,3 +252,77 @@ class TestEvaluateAgrees:
             assert evaluate(book, c, now, CALENDARS).actions() == due_actions(
                 book, [c], now, CALENDARS
             )
+
+
+# -- the incremental pass -------------------------------------------------------------
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["tick", "tick", "edit", "reread", "pend", "back", "book"]),
+        st.integers(0, 6 * 60),  # minutes on
+        st.integers(0, 3),  # which case
+        st.booleans(),  # a tick: whether the caller fails to do what is due
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@st.composite
+def books_with_expiry(draw: st.DrawFn) -> RuleBook:
+    book = draw(books(latest_only=None))
+    if draw(st.booleans()):
+        after = timedelta(minutes=draw(st.integers(0, 48 * 60)))
+        hours = draw(st.sampled_from([None, "office"]))
+        book = attrs.evolve(book, expiry=ExpiryPolicy(after=after, hours=hours))
+    return book
+
+
+class TestRulePass:
+    @settings(max_examples=200, deadline=None)
+    @given(books_with_expiry(), books_with_expiry(), cases(), offsets, steps)
+    def test_the_pass_gives_what_due_actions_gives(
+        self,
+        book: RuleBook,
+        other: RuleBook,
+        cs: list[Case],
+        start: int,
+        plan: list[tuple[str, int, int, bool]],
+    ) -> None:
+        """Over a run of ticks (some not doing what was due), edits of cases,
+        cases read again (same version, another value), pending statuses, an
+        instant going back and a change of book: each tick's answer is
+        due_actions' on the same cases and done keys, in the same order."""
+        cs = [attrs.evolve(c, version=1) for c in cs]  # as a store gives them
+        rp = RulePass(book, CALENDARS)
+        done: set[str] = set()
+        m = start
+        for what, minutes, which, fail in plan:
+            m += minutes
+            now = instant(m)
+            i = which % len(cs)
+            if what == "edit":  # a change the store saves: a new version
+                c = cs[i]
+                edited = c.changed(now, by=ADMIN, priority="abc"[(which + m) % 3])
+                cs[i] = attrs.evolve(edited, version=c.version + 1)
+            elif what == "reread":  # the same cases, read again
+                cs = [attrs.evolve(c) for c in cs]
+            elif what == "pend":
+                c = cs[i]
+                status = (
+                    Status.PENDING
+                    if c.status is not Status.PENDING
+                    else Status.ACTIVE_NEW
+                )
+                changed = c.changed(now, by=ADMIN, status=status)
+                cs[i] = attrs.evolve(changed, version=c.version + 1)
+            elif what == "back":
+                m -= 2 * minutes  # the clock set back
+                now = instant(max(m, 0))
+            elif what == "book":
+                book, other = other, book
+                rp = RulePass(book, CALENDARS)
+            expected = due_actions(book, cs, now, CALENDARS, done)
+            assert rp.due(cs, now, done) == expected
+            if not fail:
+                done |= {d.key for d in expected}
