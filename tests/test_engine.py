@@ -128,6 +128,30 @@ class TestTick:
         ]
         assert esc.tick().fired == ()
 
+    def test_a_due_case_is_evaluated_once(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Its evaluation for the actions gives its next due instant too, when
+        the actions left it as it was (another for a case they changed)."""
+        import escalate._engine_base
+        import escalate.engine
+
+        calls: list[str] = []
+
+        def counted(book, case, now, calendars):  # type: ignore[no-untyped-def]
+            calls.append(case.id)
+            return evaluate(book, case, now, calendars)
+
+        clock = ManualClock(T0)
+        esc = escalator(MemoryStore(), clock)
+        esc.add_case(case(), by=Actor("ann"))
+        assert esc.tick().fired == ()  # (the first tick stores the settings)
+        monkeypatch.setattr(escalate.engine, "evaluate", counted)
+        monkeypatch.setattr(escalate._engine_base, "evaluate", counted)
+        clock.advance(H / 2)  # the warning: the case stays as it was
+        assert [f.kind.value for f in esc.tick().fired] == ["warning"]
+        assert calls == ["c1"]
+
     def test_new_owner_is_an_automatic_change(self) -> None:
         """The second step's new owner is set by the library: history says so,
         modified_at stays, and the new owner gets an assignment mail."""

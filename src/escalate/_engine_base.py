@@ -20,7 +20,7 @@ from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
 from escalate.model import Case
 from escalate.ports import CaseState, Governed, SettingsVersion, Store
-from escalate.rules import DueAction, RuleBook, evaluate
+from escalate.rules import DueAction, Evaluation, RuleBook, evaluate
 from escalate.settings import ChangesApplyTo, Settings
 from escalate.templates import Templates
 from escalate.timers import Clock
@@ -135,13 +135,18 @@ class _Engine:
         return self._schedule(case, settings)[0]
 
     def _schedule(
-        self, case: Case, settings: Settings, known: Mapping[str, bool] | None = None
+        self,
+        case: Case,
+        settings: Settings,
+        known: Mapping[str, bool] | None = None,
+        ev: Evaluation | None = None,
     ) -> tuple[datetime | None, Governed]:
         """The case's next due instant under ``settings``, and what governs it
-        there (one evaluation gives both). ``known`` says of some keys whether
-        they are fired; the store is asked about the others, in one query."""
-        now = self.clock.now()
-        ev = evaluate(settings.book, case, now, settings.calendars)
+        there (one evaluation gives both; ``ev``: the case's evaluation now,
+        if made already). ``known`` says of some keys whether they are fired;
+        the store is asked about the others, in one query."""
+        if ev is None:
+            ev = evaluate(settings.book, case, self.clock.now(), settings.calendars)
         due_at = {
             s.key: s.due_at
             for s in ev.steps
@@ -176,10 +181,15 @@ class _Engine:
         unknown = [k for k in keys if k not in known]
         return fired | (self.store.fired_among(unknown) if unknown else set())
 
-    def _save_case(self, case: Case, known: Mapping[str, bool] | None = None) -> Case:
+    def _save_case(
+        self,
+        case: Case,
+        known: Mapping[str, bool] | None = None,
+        ev: Evaluation | None = None,
+    ) -> Case:
         """Store a case with its next due instant and what governs it, under
-        the settings that govern it (``known``: see :meth:`_schedule`)."""
-        due, governed = self._schedule(case, self.settings_for(case), known)
+        the settings that govern it (``known``, ``ev``: see :meth:`_schedule`)."""
+        due, governed = self._schedule(case, self.settings_for(case), known, ev)
         return self.store.save_case(case, next_due=due, governed=governed)
 
     def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:

@@ -618,7 +618,9 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
                     )
                 )
             sla = self._sla_actions(at.case, now, known)
-            self._save_case(at.case, known)
+            # unchanged by its actions, the case's evaluation holds for its
+            # next due instant too (same case, instant and settings)
+            self._save_case(at.case, known, ev if at.case is case else None)
             self.progress("saved")
         self.progress("committed")
         for f in done:

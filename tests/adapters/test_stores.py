@@ -123,6 +123,18 @@ class TestSqliteStore(StoreContract):
         assert len(expected) == 6  # a1 a2 b1 | b2 c1 c2 | (none)
         assert [s.entry() for s in store.stored_history()] == expected
 
+    def test_the_next_mail_is_ordered_by_an_index_not_a_count(self) -> None:
+        """Each enqueue finds the next queue position in the order index: its
+        cost does not grow with the mails sent before (a count read them all)."""
+        SqliteStore(self.path).close()
+        db = sqlite3.connect(self.path)
+        plan = db.execute(
+            f"EXPLAIN QUERY PLAN SELECT {_sql.SqlStore._NEXT_ORD}"
+        ).fetchall()
+        # a search of the index (its last entry), not a scan of it
+        assert any(row[-1].startswith("SEARCH outbox") for row in plan), plan
+        assert not any(row[-1].startswith("SCAN outbox") for row in plan), plan
+
     def test_two_stores_on_one_file(self) -> None:
         """What one store commits, another on the same file sees."""
         a, b = SqliteStore(self.path), SqliteStore(self.path)

@@ -83,7 +83,8 @@ class SqlStore:
 
     _LOCK: ClassVar[str] = ""  # appended to a read whose row a write follows
     _SKIP_LOCKED: ClassVar[str] = ""  # appended to a claim's read
-    _NEXT_ORD: ClassVar[str] = "(SELECT COUNT(*) FROM outbox)"  # queue order
+    # queue order: the last one's + 1 (an index lookup; a count read the table)
+    _NEXT_ORD: ClassVar[str] = "(SELECT COALESCE(MAX(ord) + 1, 0) FROM outbox)"
     _depth: int  # how deep in transaction() the current thread is
 
     @contextmanager

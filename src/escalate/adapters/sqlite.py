@@ -29,7 +29,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 11
+SCHEMA_VERSION: Final = 12
 
 _MIGRATIONS: Final = {
     1: """
@@ -184,6 +184,9 @@ _MIGRATIONS: Final = {
         BEGIN SELECT RAISE(ABORT, 'sla_events is append-only'); END;
     CREATE TRIGGER sla_events_no_delete BEFORE DELETE ON sla_events
         BEGIN SELECT RAISE(ABORT, 'sla_events is append-only'); END;
+    """,
+    12: """
+    CREATE INDEX outbox_order ON outbox (ord);
     """,
 }
 
