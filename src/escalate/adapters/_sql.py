@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from itertools import repeat
 from typing import Any, ClassVar, Final, Protocol
 
+import attrs
+
 from escalate._codec import (
     case_from_json,
     case_to_json,
@@ -174,7 +176,7 @@ class SqlStore:
                 saved = self._write(_UPDATE_CASE, (*row[1:], case.id, case.version))
             if saved.rowcount != 1:  # saved meanwhile, or not there
                 self._stale("cases", "case", case.id, case.version)
-        return case_from_json(row[2], new_version)
+        return attrs.evolve(case, version=new_version)  # what was stored
 
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
         """Open cases whose next due instant is at or before ``until``, earliest
