@@ -266,6 +266,29 @@ class TestWarningsAndBreaches:
         ]
         assert "Target 4:00:00 (standard)" in mailer.sent[1].text
 
+    def test_a_handled_case_computes_its_timeline_once(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The marks that found its warning give its next due instant too."""
+        esc = ticking()
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        esc.add_case(case(owner="kim"), by=ANN)
+        assert esc.tick().sla == ()  # (the first tick stores the settings)
+        computed = []
+        timeline = type(esc)._timeline
+
+        def counted(self, *args):  # type: ignore[no-untyped-def]
+            computed.append(args[1].id)
+            return timeline(self, *args)
+
+        monkeypatch.setattr(type(esc), "_timeline", counted)
+        clock.set(MON + 2 * H)
+        (warning,) = esc.tick().sla
+        assert warning.percent == 50
+        assert computed == ["c1"]
+        assert esc.store.due_backlog(MON + 10 * H).oldest == MON + 4 * H  # breach
+
     def test_a_paused_or_fulfilled_run_fires_nothing_more(self) -> None:
         esc = ticking()
         clock = esc.clock

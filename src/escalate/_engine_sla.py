@@ -39,6 +39,11 @@ class _ServiceLevels(_Engine):
     :class:`~escalate.engine.Escalator`)."""
 
     sla_templates: tuple[str, str]
+    # the marks _sla_actions found for a case at an instant: what its next due
+    # instant is found from too, when the case is that same value then
+    _sla_seen: (
+        tuple[Case, datetime, list[tuple[str, Metric, int, int, datetime]]] | None
+    ) = None
 
     @property
     def sla(self) -> SlaSettings | None:
@@ -121,8 +126,12 @@ class _ServiceLevels(_Engine):
         if self.sla is None or case.closed:
             return None
         now = self.clock.now()
+        seen, self._sla_seen = self._sla_seen, None
         try:
-            _, marks = self._sla_marks(case, now)
+            if seen is not None and seen[0] is case and seen[1] == now:
+                marks = seen[2]  # (the case the tick handled, unchanged)
+            else:
+                _, marks = self._sla_marks(case, now)
         except EscalateError:  # events it cannot read: the tick reports them
             return to_us(now, "now")
         fired = self._fired([m[0] for m in marks], known)
@@ -138,6 +147,7 @@ class _ServiceLevels(_Engine):
         if self.sla is None or case.closed:
             return []
         timeline, marks = self._sla_marks(case, now)
+        self._sla_seen = (case, now, marks)
         reached = [m for m in marks if m[4] <= now]
         fired = self._fired([m[0] for m in reached], known)
         done = []
