@@ -603,6 +603,10 @@ class TestRulePass:
     def test_bad_input(self) -> None:
         with pytest.raises(WrongTypeError, match="book: expected a RuleBook"):
             RulePass("book")  # type: ignore[arg-type]
+        with pytest.raises(WrongTypeError, match="calendars: expected a mapping"):
+            RulePass(book_with(LADDER), "office")  # type: ignore[arg-type]
+        with pytest.raises(WrongTypeError, match="calendars: expected a mapping"):
+            RulePass(book_with(LADDER), {"office": "9-5"})  # type: ignore[dict-item]
         rp = RulePass(book_with(LADDER), CALENDARS)
         with pytest.raises(WrongTypeError, match="cases: expected Case values"):
             rp.due(["c1"], MONDAY_9)  # type: ignore[list-item]

@@ -77,6 +77,17 @@ class RulePass:
     ) -> None:
         if not isinstance(book, RuleBook):
             raise WrongTypeError(f"book: expected a RuleBook, got {book!r}")
+        if calendars is not None and not (
+            isinstance(calendars, Mapping)
+            and all(
+                isinstance(k, str) and isinstance(v, BusinessHours)
+                for k, v in calendars.items()
+            )
+        ):
+            raise WrongTypeError(
+                "calendars: expected a mapping of calendar names to "
+                f"BusinessHours, got {calendars!r}"
+            )
         self.book = book
         self.calendars: Mapping[str, BusinessHours] = FrozenMap(calendars or {})
         self._known: dict[str, _Known] = {}
