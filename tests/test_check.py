@@ -86,6 +86,13 @@ class TestUsers:
         assert severity is Severity.ERROR
         assert "'dianna' has no address" in message
 
+    def test_a_queue_user_without_an_address_is_a_warning(self) -> None:
+        """New cases go to the queue user: warnings to their owner need it."""
+        c = config(('queue_user = "queue"', 'queue_user = "the-queue"'))
+        ((path, severity, message),) = found(c)
+        assert (path, severity) == ("assignment.queue_user", Severity.WARNING)
+        assert "'the-queue' has no address" in message
+
     def test_a_responsible_user_without_an_address(self) -> None:
         c = config(
             (

@@ -271,6 +271,14 @@ def _addresses(config: Config) -> Iterator[ConfigProblem]:
                 )
     for problem in leads.problems():
         yield _error(f"leads.teams.{problem.lead_type}.{problem.team}", problem.message)
+    routing = config.routing
+    if routing is not None and routing.queue_user not in known:
+        yield _warning(
+            "assignment.queue_user",
+            f"user {routing.queue_user!r} has no address in [mail.addresses]: "
+            "the warnings (and SLA mails) of the cases it holds fail at the tick; "
+            f"known: {sorted(known)}",
+        )
 
 
 # -- the rule book --------------------------------------------------------------------
