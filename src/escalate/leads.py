@@ -286,6 +286,9 @@ class LeadSettings:
     _hours: dict[tuple[str, str], BusinessHours] = attrs.field(
         init=False, factory=dict, eq=False, repr=False
     )
+    _resolved: dict[tuple[str, str], ResolvedLeadSettings] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False
+    )
 
     # -- reading ----------------------------------------------------------------------
 
@@ -308,7 +311,14 @@ class LeadSettings:
 
     def effective_settings(self, lead_type: str, team: str) -> ResolvedLeadSettings:
         """The settings in force for ``lead_type`` in ``team``, each with its
-        source: the team's value where it set one, the global value elsewhere."""
+        source: the team's value where it set one, the global value elsewhere
+        (worked out once per settings value and team: each lead step asks)."""
+        known = self._resolved.get((lead_type, team))
+        if known is None:
+            known = self._resolved[lead_type, team] = self._resolve(lead_type, team)
+        return known
+
+    def _resolve(self, lead_type: str, team: str) -> ResolvedLeadSettings:
         t = self.lead_type(lead_type)
         o = self.override(lead_type, team)
 
