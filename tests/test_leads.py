@@ -169,6 +169,13 @@ class TestConfiguration:
             SettingSource.GLOBAL,
         )
         assert north.hours.source is SettingSource.GLOBAL
+        # worked out once per settings value and team; an edit is a new value
+        assert s.effective_settings("web", "north") is north
+        edited = s.set_team_times(
+            "web", "north", by=NORTH_ADMIN, first_activity_within=3 * H
+        )
+        later = edited.effective_settings("web", "north")
+        assert later.first_activity_within.value == 3 * H
 
     def test_a_team_without_responsible_users_is_a_problem(self) -> None:
         problems = dealer().problems(["north", "south", "east"])
