@@ -7,7 +7,7 @@ next due. The parts (cases and ticks in ``engine.py``, leads and tasks in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -140,11 +140,13 @@ class _Engine:
         settings: Settings,
         known: Mapping[str, bool] | None = None,
         ev: Evaluation | None = None,
+        sla_marks: Sequence[tuple[str, datetime]] | None = None,
     ) -> tuple[datetime | None, Governed]:
         """The case's next due instant under ``settings``, and what governs it
         there (one evaluation gives both; ``ev``: the case's evaluation now,
-        if made already). ``known`` says of some keys whether they are fired;
-        the store is asked about the others, in one query."""
+        and ``sla_marks`` its SLA marks as (key, instant), if found already).
+        ``known`` says of some keys whether they are fired; the store is asked
+        about the others, in one query."""
         if ev is None:
             ev = evaluate(settings.book, case, self.clock.now(), settings.calendars)
         due_at = {
@@ -156,7 +158,7 @@ class _Engine:
             due_at[ev.expiry.key] = ev.expiry.due_at
         fired = self._fired(due_at, known or {})
         instants = [to_us(t, "due_at") for k, t in due_at.items() if k not in fired]
-        sla = self._sla_next_due(case, known or {})
+        sla = self._sla_next_due(case, known or {}, sla_marks)
         if sla is not None:
             instants.append(sla)
         due = utc_from_us(min(instants)) if instants else None
@@ -169,7 +171,12 @@ class _Engine:
         """Record the SLA policy that matches the case now, if another (after a
         change of the settings); the SLA part of the engine does."""
 
-    def _sla_next_due(self, case: Case, known: Mapping[str, bool]) -> int | None:
+    def _sla_next_due(
+        self,
+        case: Case,
+        known: Mapping[str, bool],
+        marks: Sequence[tuple[str, datetime]] | None = None,
+    ) -> int | None:
         """The earliest SLA warning or breach of the case not carried out yet
         (µs), or None; the SLA part of the engine says (none without it)."""
         return None
@@ -186,10 +193,14 @@ class _Engine:
         case: Case,
         known: Mapping[str, bool] | None = None,
         ev: Evaluation | None = None,
+        sla_marks: Sequence[tuple[str, datetime]] | None = None,
     ) -> Case:
         """Store a case with its next due instant and what governs it, under
-        the settings that govern it (``known``, ``ev``: see :meth:`_schedule`)."""
-        due, governed = self._schedule(case, self.settings_for(case), known, ev)
+        the settings that govern it (``known``, ``ev``, ``sla_marks``: see
+        :meth:`_schedule`)."""
+        due, governed = self._schedule(
+            case, self.settings_for(case), known, ev, sla_marks
+        )
         return self.store.save_case(case, next_due=due, governed=governed)
 
     def _lead_due(self, lead: Lead, settings: Settings) -> datetime | None:

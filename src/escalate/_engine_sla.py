@@ -39,11 +39,6 @@ class _ServiceLevels(_Engine):
     :class:`~escalate.engine.Escalator`)."""
 
     sla_templates: tuple[str, str]
-    # the marks _sla_actions found for a case at an instant: what its next due
-    # instant is found from too, when the case is that same value then
-    _sla_seen: (
-        tuple[Case, datetime, list[tuple[str, Metric, int, int, datetime]]] | None
-    ) = None
 
     @property
     def sla(self) -> SlaSettings | None:
@@ -122,32 +117,35 @@ class _ServiceLevels(_Engine):
         marks.sort(key=lambda m: (to_us(m[4], "at"), m[1].value, m[0]))
         return timeline, marks
 
-    def _sla_next_due(self, case: Case, known: Mapping[str, bool]) -> int | None:
+    def _sla_next_due(
+        self,
+        case: Case,
+        known: Mapping[str, bool],
+        marks: Sequence[tuple[str, datetime]] | None = None,
+    ) -> int | None:
         if self.sla is None or case.closed:
             return None
-        now = self.clock.now()
-        seen, self._sla_seen = self._sla_seen, None
-        try:
-            if seen is not None and seen[0] is case and seen[1] == now:
-                marks = seen[2]  # (the case the tick handled, unchanged)
-            else:
-                _, marks = self._sla_marks(case, now)
-        except EscalateError:  # events it cannot read: the tick reports them
-            return to_us(now, "now")
-        fired = self._fired([m[0] for m in marks], known)
-        due = [to_us(m[4], "at") for m in marks if m[0] not in fired]
+        if marks is None:
+            now = self.clock.now()
+            try:
+                marks = [(m[0], m[4]) for m in self._sla_marks(case, now)[1]]
+            except EscalateError:  # events it cannot read: the tick reports them
+                return to_us(now, "now")
+        fired = self._fired([key for key, _ in marks], known)
+        due = [to_us(at, "at") for key, at in marks if key not in fired]
         return min(due) if due else None
 
     def _sla_actions(
         self, case: Case, now: datetime, known: dict[str, bool]
-    ) -> list[SlaAction]:
+    ) -> tuple[list[SlaAction], list[tuple[str, datetime]]]:
         """Carry out the case's SLA warnings and breaches reached by ``now``
         and not carried out before (inside the case's transaction): each is
-        recorded under its key, once, and mailed to the case's owner."""
+        recorded under its key, once, and mailed to the case's owner. Returns
+        them, and every mark of the case as (key, instant): what its next due
+        instant is found from while the case stays as it is."""
         if self.sla is None or case.closed:
-            return []
+            return [], []
         timeline, marks = self._sla_marks(case, now)
-        self._sla_seen = (case, now, marks)
         reached = [m for m in marks if m[4] <= now]
         fired = self._fired([m[0] for m in reached], known)
         done = []
@@ -176,7 +174,7 @@ class _ServiceLevels(_Engine):
                     mails=len(mails),
                 )
             )
-        return done
+        return done, [(m[0], m[4]) for m in marks]
 
     def _sla_settings(self) -> SlaSettings:
         if self.sla is None:

@@ -124,24 +124,11 @@ def _encode(
     # The same bytes as json.dumps(document, sort_keys=True, separators=(",",":"),
     # ensure_ascii=False) of the document in encode_entry(), around its fixed keys.
     return (
-        '{"action":'
-        + _string(action)
-        + ',"actor":'
-        + ("null" if actor is None else _string(actor))
-        + ',"at":"'
-        + at_text
-        + '","case":'
-        + _string(case_id)
-        + ',"details":'
-        + details_text
-        + ',"prev":'
-        + _string(prev)
-        + ',"seq":'
-        + str(int(seq))
-        + ',"v":'
-        + str(ENCODING_VERSION)
-        + "}"
-    ).encode("utf-8")
+        f'{{"action":{_string(action)},"actor":'
+        f"{'null' if actor is None else _string(actor)}"
+        f',"at":"{at_text}","case":{_string(case_id)},"details":{details_text},'
+        f'"prev":{_string(prev)},"seq":{int(seq)},"v":{ENCODING_VERSION}}}'
+    ).encode()
 
 
 _string: Final = json.encoder.encode_basestring
@@ -192,15 +179,9 @@ class StoredEntry(NamedTuple):
         case_id, seq, action, at, actor, details, prev, digest = self
         if len(at) != 32 and len(at) == 25:  # written without the µs
             at = at[:19] + ".000000" + at[19:]
-        action_text = _ACTION_TEXTS.get(action)
-        if action_text is not None and len(at) == 32 and at.endswith("+00:00"):
-            try:  # what _encode writes, in one step
-                encoded = (
-                    f'{{"action":{action_text},"actor":'
-                    f"{'null' if actor is None else _string(actor)}"
-                    f',"at":"{at}","case":{_string(case_id)},"details":{details},'
-                    f'"prev":{_string(prev)},"seq":{int(seq)},"v":{ENCODING_VERSION}}}'
-                ).encode()
+        if action in _ACTIONS and len(at) == 32 and at.endswith("+00:00"):
+            try:
+                encoded = _encode(case_id, seq, action, at, actor, details, prev)
             except TypeError:  # a field of another type: decoded below
                 pass
             else:
@@ -253,8 +234,7 @@ class StoredEntry(NamedTuple):
             ) from e
 
 
-# each action's text as the encoding writes it
-_ACTION_TEXTS: Final = {a.value: json.dumps(a.value) for a in HistoryAction}
+_ACTIONS: Final = frozenset(a.value for a in HistoryAction)
 
 
 @attrs.frozen(kw_only=True)

@@ -219,12 +219,8 @@ class _Finder:
         entry = self.plan.governing(case)
         if entry is None:
             return None
-        item = entry.item
-        if item.basis is TimeBasis.CREATED:
-            basis = case.created_us
-        elif item.basis is TimeBasis.MODIFIED or case.modified_us is None:
-            basis = case.created_us if case.modified_us is None else case.modified_us
-        else:
+        basis = _basis_us(entry.item, case)
+        if basis is None:
             return None  # created until modified, and modified: disarmed
         return entry, basis
 

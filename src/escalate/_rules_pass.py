@@ -12,31 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
-from typing import Final
 
 from escalate._frozen import FrozenMap
 from escalate._instants import to_us
 from escalate._rules_book import RuleBook
-from escalate._rules_due import DueAction, _Finder
+from escalate._rules_due import _NEVER, DueAction, _Finder
 from escalate.errors import WrongTypeError
 from escalate.hours import BusinessHours
 from escalate.model import Case
 
-_NEVER: Final = 1 << 62
-
 
 class _Known:
-    """What is kept of one case: the case (and its version) it was found for,
+    """What is kept of one case: the case it was found for (and so its version),
     and its actions not known to be done or passed over, as (due instant,
     key), by instant."""
 
-    __slots__ = ("case", "next", "pending", "version")
+    __slots__ = ("case", "next", "pending")
 
     def __init__(
         self, case: Case, marks: list[tuple[int, str]], done: Collection[str]
     ) -> None:
         self.case = case
-        self.version = case.version
         self.pending = [m for m in marks if m[1] not in done]
         self.next = self.pending[0][0] if self.pending else _NEVER
 
@@ -65,7 +61,8 @@ class RulePass:
       for new settings).
 
     An instant before the previous one forgets what was kept (everything is
-    found again). Cases not given in a call are forgotten.
+    found again). Cases not given in a call are forgotten. A pass keeps state
+    from call to call: use one per loop, not from two threads at once.
 
     Args:
         book: The rule book.
@@ -125,7 +122,8 @@ class RulePass:
             # kept for this case as it is: the same value, or (read again from
             # a store) the same stored version; then it is open, as before
             if k is None or (
-                k.case is not case and (case.version == 0 or case.version != k.version)
+                k.case is not case
+                and (case.version == 0 or case.version != k.case.version)
             ):
                 if case.status.closed:
                     continue

@@ -201,13 +201,7 @@ class _Walk:
         if x < a:
             return
         config = run.config
-        hours = config.hours
-        memo = self.memo
-        if memo[0] == x and memo[1] is hours:
-            pos = memo[2]
-        else:
-            pos = hours._position(x)
-            self.memo = (x, hours, pos)
+        pos = self.position(config.hours, x)
         span = pos - run.mark_pos
         if config.paused:
             run.paused += span

@@ -617,10 +617,13 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
                         recipients=tuple(m.recipient for m in mails),
                     )
                 )
-            sla = self._sla_actions(at.case, now, known)
-            # unchanged by its actions, the case's evaluation holds for its
-            # next due instant too (same case, instant and settings)
-            self._save_case(at.case, known, ev if at.case is case else None)
+            sla, sla_marks = self._sla_actions(at.case, now, known)
+            # unchanged by its actions, the case's evaluation and SLA marks hold
+            # for its next due instant too (same case, instant and settings)
+            if at.case is case:
+                self._save_case(case, known, ev, sla_marks)
+            else:
+                self._save_case(at.case, known)
             self.progress("saved")
         self.progress("committed")
         for f in done:

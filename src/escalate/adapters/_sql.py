@@ -574,16 +574,7 @@ class SqlStore:
                 self._write(
                     "INSERT INTO history (case_id, seq, action, at, actor, "
                     "details, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        e.case_id,
-                        e.seq,
-                        e.action.value,
-                        e.at.isoformat(),
-                        e.actor,
-                        e._details_text,  # the canonical text its hash covers
-                        e.prev,
-                        e.hash,
-                    ),
+                    StoredEntry.of(e),  # its details: the canonical text hashed
                 )
 
     def history(self, case_id: str) -> list[HistoryEntry]:
