@@ -7,6 +7,7 @@ as tagged objects (``{"$datetime": "..."}``) so they come back as they went in.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -56,9 +57,22 @@ def _untag(value: Any) -> Any:
     return value
 
 
+_ENCODE: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+# the types that are their own JSON value: a mapping of only these needs no tags
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def dumps(value: Any) -> str:
     """JSON text of a value, with tags for instants, dates, durations."""
-    return json.dumps(_tag(value), sort_keys=True, ensure_ascii=False)
+    return _ENCODE(_tag(value))
+
+
+def _tagged(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as a dict ready for JSON: tagged where a value needs it
+    (the same as ``_tag``, without its walk when every value is plain)."""
+    if all(type(v) in _PLAIN for v in values.values()):
+        return dict(values)
+    return {k: _tag(v) for k, v in values.items()}
 
 
 def loads(text: str) -> Any:
@@ -67,20 +81,25 @@ def loads(text: str) -> Any:
 
 
 def case_to_json(case: Case) -> str:
-    """A case as JSON text (its version is stored beside it)."""
-    return dumps(
+    """A case as JSON text (its version is stored beside it): the text
+    :func:`dumps` gives, with the known fields tagged in place (a tick encodes
+    every case it saves)."""
+    status, modified = case.status, case.modified_at
+    return _ENCODE(
         {
             "id": case.id,
             "number": case.number,
-            "status": case.status,
+            "status": {"$status": status.name, "closed": status.closed},
             "priority": case.priority,
             "owner": case.owner,
-            "fields": dict(case.fields),
-            "created_at": case.created_at,
-            "modified_at": case.modified_at,
-            "status_since": case.status_since,
+            "fields": _tagged(case.fields),
+            "created_at": {"$datetime": case.created_at.isoformat()},
+            "modified_at": None
+            if modified is None
+            else {"$datetime": modified.isoformat()},
+            "status_since": {"$datetime": case.status_since.isoformat()},
             "solution": case.solution,
-            "requirements": dict(case.requirements),
+            "requirements": _tagged(case.requirements),
             "settings_version": case.settings_version,
         }
     )
@@ -134,8 +153,9 @@ def status_named(name: str, *, closed: bool) -> Status:
 
 
 def mail_to_json(mail: OutgoingMail) -> str:
-    """An outgoing mail as JSON text."""
-    return dumps(
+    """An outgoing mail as JSON text (what :func:`dumps` gives: its values are
+    text, but for the headers, tagged if they need it)."""
+    return _ENCODE(
         {
             "key": mail.key,
             "recipient": mail.recipient,
@@ -143,7 +163,7 @@ def mail_to_json(mail: OutgoingMail) -> str:
             "subject": mail.subject,
             "text": mail.text,
             "html": mail.html,
-            "headers": dict(mail.headers),
+            "headers": _tagged(mail.headers),
             "purpose": mail.purpose,
             "message_id": mail.message_id,
             "created_at": None
