@@ -118,7 +118,10 @@ class _Environment(ImmutableSandboxedEnvironment):
         tree = self.parse(source, name, name)
         _template_syntax.check_tree(tree, name, limits, self.filters, self.tests)
         code = self.compile(_template_syntax.charged(tree), name, name)
-        return self.template_class.from_code(self, code, self.make_globals(None))
+        # a plain dict of the (fixed) globals: each render copies it, and a
+        # ChainMap is slow to copy
+        globals_ = dict(self.make_globals(None))
+        return self.template_class.from_code(self, code, globals_)
 
 
 @attrs.frozen(kw_only=True)
