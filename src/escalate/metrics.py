@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -134,8 +134,24 @@ class Metrics:
         self._lock = threading.Lock()
         self._values: dict[tuple[str, _Labels], int] = {}
         self._histograms: dict[str, list[int]] = {}  # bucket counts, count, sum µs
+        self._keys: dict[tuple[Any, ...], tuple[str, _Labels]] = {}
 
     def _key(self, name: str, labels: Mapping[str, str]) -> tuple[str, _Labels]:
+        """The key of a metric's value; checked, and kept (a tick counts each
+        of its actions and mails under a few keys)."""
+        asked = (name, *labels.items())
+        try:
+            key = self._keys.get(asked)
+        except TypeError:  # an unhashable label value: made text below
+            return self._checked_key(name, labels)
+        if key is None:
+            key = self._checked_key(name, labels)
+            if len(self._keys) >= 10_000:
+                self._keys.clear()
+            self._keys[asked] = key
+        return key
+
+    def _checked_key(self, name: str, labels: Mapping[str, str]) -> tuple[str, _Labels]:
         info = METRICS.get(name)
         if info is None:
             raise ConfigError(
