@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from escalate.errors import (
     ConflictError,
     DeliveryError,
     InvalidOperation,
+    StoreError,
     WrongTypeError,
 )
 from escalate.history import DocumentKind, DocumentSettings
@@ -745,3 +747,100 @@ class TestConflictsInATick:
         report = esc.tick()
         assert (report.cases, report.fired) == (1, ())
         assert store.due_cases(clock.now(), limit=10) == []
+
+
+class _CommitFails(MemoryStore):
+    """The commit of the next transaction that takes a due case fails once
+    (a full disk, a lost connection): everything in it is rolled back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.failures = 1
+
+    def take_due_case(self, case_id: str, until: datetime) -> Case | None:
+        self.armed = self.failures > 0
+        return super().take_due_case(case_id, until)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with super().transaction():
+            outermost = self._depth == 1
+            yield
+            if outermost and self.armed:
+                self.armed = False
+                self.failures -= 1
+                raise StoreError("cannot commit: disk full")
+
+
+class TestBatches:
+    """A tick commits a batch of due cases at a time, each case in a
+    savepoint of the batch's transaction."""
+
+    def test_a_failing_case_undoes_only_itself(self) -> None:
+        """A case whose work fails half-way (its warning's key recorded, then
+        its owner found to have no address) leaves nothing; the case beside it
+        in the same batch is carried out and committed."""
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        esc = escalator(store, clock)
+        esc.add_case(attrs.evolve(case(1), owner="nobody"), by=Actor("ann"))
+        esc.add_case(case(2), by=Actor("ann"))
+        clock.advance(H / 2)
+        report = esc.tick()
+        ((who, message),) = report.errors
+        assert who == "c1"
+        assert "user 'nobody' has no address" in message
+        assert [f.case_id for f in report.fired] == ["c2"]
+        assert (
+            store.fired_among([f.key.replace("c2", "c1") for f in report.fired])
+            == set()
+        )
+        assert len(store.history("c1")) == 1
+        assert store.pending() == 1
+
+    def test_a_batch_whose_commit_fails_leaves_nothing(self) -> None:
+        """Every case of a batch whose commit fails is an error of the tick,
+        nothing of the batch is kept or counted, and the next tick does it."""
+        clock = ManualClock(T0)
+        store = _CommitFails()
+        esc = escalator(store, clock)
+        for i in (1, 2):
+            esc.add_case(case(i), by=Actor("ann"))
+        clock.advance(H)
+        report = esc.tick()
+        assert [who for who, _ in report.errors] == ["c1", "c2"]
+        assert all("not committed" in m and "disk full" in m for _, m in report.errors)
+        assert (report.cases, report.fired) == (0, ())
+        assert store.pending() == 0
+        assert (
+            esc.metrics.value("escalate_mails_queued_total", purpose="escalation") == 0
+        )
+        again = esc.tick()
+        assert (again.cases, len(again.fired), again.errors) == (2, 4, ())
+
+    def test_a_batch_is_one_transaction(self) -> None:
+        """A tick over 5 due cases in batches of 2: three transactions for the
+        cases (and their savepoints inside), however many writes each makes."""
+        clock = ManualClock(T0)
+
+        class Counted(MemoryStore):
+            outermost = 0
+
+            @contextmanager
+            def transaction(self) -> Iterator[None]:
+                self.outermost += self._depth == 0
+                with super().transaction():
+                    yield
+
+        store = Counted()
+        esc = escalator(store, clock, batch=2)
+        for i in range(5):
+            esc.add_case(case(i), by=Actor("ann"))
+        clock.advance(H)
+        esc.apply()
+        before = store.outermost
+        report = esc.tick()
+        assert (report.cases, len(report.fired)) == (5, 10)
+        # the three batches, and the tick's record (one per case: 5 + 1)
+        assert store.outermost - before == 3 + 1

@@ -46,6 +46,7 @@ class _Engine:
     progress: Callable[[str], None]
     metrics: Metrics
     _queued: list[OutgoingMail]  # queued in the transaction under way
+    _after_commit: list[Callable[[], None]]  # to do once it committed
     _settings: Settings
     _digest: str
     _versions: dict[str, Settings]  # settings versions read from the store
@@ -266,10 +267,17 @@ class _Engine:
         return queued
 
     def _committed(self) -> None:
-        """Log and count the mails queued since the last call: their
-        transaction committed."""
+        """What waits for the transaction under way to commit, now that it
+        did: the steps left to do after it (logs), then the mails queued in it
+        counted and logged."""
+        after, self._after_commit = self._after_commit, []
+        for step in after:
+            step()
+        logged = _outbox_log.isEnabledFor(logging.INFO)
         for mail in self._queued:
             self.metrics.inc("escalate_mails_queued_total", purpose=mail.purpose)
+            if not logged:
+                continue
             _outbox_log.info(
                 "queued %s mail to %s",
                 mail.purpose,

@@ -76,15 +76,7 @@ class _LeadsAndTasks(_Engine):
                 )
                 done.append(action)
             self.store.save_lead(lead, next_due=self.next_lead_due(lead))
-        for action in done:
-            _log.info(
-                "lead %s: %s %s carried out (due %s)",
-                lead_id,
-                action.phase.value,
-                action.step.value,
-                action.due_at.isoformat(),
-                extra={"lead_id": lead_id, "key": action.key},
-            )
+        self._after_commit.append(lambda: _log_lead_steps(lead_id, done))
         return done
 
     # -- tasks -----------------------------------------------------------------------
@@ -121,14 +113,30 @@ class _LeadsAndTasks(_Engine):
                 )
                 self._enqueue(mails, now)
             self.store.save_task(task, next_due=None)
-        if fresh:
-            _log.info(
+        if not fresh:
+            return []
+        owner = task.owner
+        self._after_commit.append(
+            lambda: _log.info(
                 "task %s: overdue reminder to %s",
                 task_id,
-                task.owner,
+                owner,
                 extra={"task_id": task_id, "key": key},
             )
-        return [task_id] if fresh else []
+        )
+        return [task_id]
+
+
+def _log_lead_steps(lead_id: str, done: list[LeadAction]) -> None:
+    for action in done:
+        _log.info(
+            "lead %s: %s %s carried out (due %s)",
+            lead_id,
+            action.phase.value,
+            action.step.value,
+            action.due_at.isoformat(),
+            extra={"lead_id": lead_id, "key": action.key},
+        )
 
 
 def _zone(leads: LeadSettings, lead: Lead) -> str:

@@ -9,6 +9,7 @@ case deletion against the history head). ``escalate.testing`` re-exports them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -39,6 +40,7 @@ from escalate.ports import (
     AssignmentLog,
     CaseState,
     CaseStore,
+    Claim,
     DocumentStore,
     FiredKey,
     Governed,
@@ -843,6 +845,62 @@ class StoreContract(
     def test_transaction_is_all_or_nothing(self) -> None:
         """An exception inside a transaction leaves nothing of it."""
         store = self.make_store()
+        write_all, nothing_written = self._every_write(store)
+
+        def crash() -> None:
+            with store.transaction():
+                write_all()
+                raise RuntimeError("crash")
+
+        with pytest.raises(RuntimeError):
+            crash()
+        nothing_written()
+
+    def test_a_savepoint_undoes_only_its_own_writes(self) -> None:
+        """Inside a transaction, an exception inside a savepoint leaves nothing
+        of the savepoint, and what the transaction wrote before and after it
+        commits; a savepoint that ends well commits with the transaction; outside
+        one, a savepoint is a transaction."""
+        store = self.make_store()
+        write_all, nothing_written = self._every_write(store)
+
+        def failing(*keys: str, stale: bool = False) -> None:
+            with store.savepoint():
+                for key in keys:
+                    store.record_fired(key, _T0)
+                if stale:  # a ConflictError
+                    store.save_case(self.case("new", version=3), next_due=_T0)
+                write_all()
+                raise RuntimeError("crash")
+
+        with store.transaction():
+            assert store.record_fired("before", _T0)
+            with pytest.raises(RuntimeError):
+                failing()
+            with store.savepoint():
+                assert store.record_fired("kept", _T0)
+                with pytest.raises(ConflictError):
+                    failing("inner", stale=True)
+            assert store.record_fired("after", _T0)
+        nothing_written()
+        assert [store.is_fired(k) for k in ("before", "kept", "inner", "after")] == [
+            True,
+            True,
+            False,
+            True,
+        ]
+        with pytest.raises(RuntimeError):
+            failing("alone")
+        with store.savepoint():
+            store.record_fired("alone too", _T0)
+        assert not store.is_fired("alone")
+        assert store.is_fired("alone too")
+
+    def _every_write(
+        self, store: Store
+    ) -> tuple[Callable[[], None], Callable[[], None]]:
+        """A write of each kind the store has (on a store holding a case
+        "kept", a claimed mail), and a check that none of them is stored."""
         change = create_case(self.case(), by=None)
 
         kept = create_case(self.case("kept"), by=None)
@@ -855,7 +913,7 @@ class StoreContract(
             digest="a" * 64, document="{}", saved_at=_T0, recomputed=True
         )
 
-        def crash() -> None:
+        def write_all() -> None:
             with store.transaction():
                 store.save_case(change.file.case, next_due=_T0)
                 store.append_history(change.entries)
@@ -884,10 +942,13 @@ class StoreContract(
                 store.record_assignment(
                     AssignmentRecord(assigner="sup", agent="ann", case_id="c1", at=_T0)
                 )
-                raise RuntimeError("crash")
 
-        with pytest.raises(RuntimeError):
-            crash()
+        def nothing_written() -> None:
+            self._nothing_of_every_write(store, claim)
+
+        return write_all, nothing_written
+
+    def _nothing_of_every_write(self, store: Store, claim: Claim) -> None:
         with pytest.raises(NotFound):
             store.get_case("c1")
         assert store.history("c1") == []

@@ -1,14 +1,15 @@
 """The escalation engine: the one place that wires the ports to the core.
 
 ``Escalator.tick()`` finds the cases that are due (through the store's index of
-next due instants, not a scan of every case) and, **for each case, in one
-transaction**: re-reads the case, asks the core which actions are due, records
+next due instants, not a scan of every case), a batch at a time, each batch in
+one transaction and **each case in a savepoint of it**: re-reads the case, asks the core which actions are due, records
 each action's idempotency key (``record_fired``: unique, so another worker that
 got there first wins and this one skips it), applies its effects (a new owner or
 the Pending → Expired change, as automatic changes that do not set
 ``modified_at``), appends the history entries and follow-up lines, enqueues the
-mails, and stores the case with its next due instant. Either all of that commits
-or none of it does. ``dispatch()`` then sends queued mails, each claimed by one
+mails, and stores the case with its next due instant. Either all of that is kept
+or none of it is (a case that fails is rolled back alone; a batch whose commit
+fails leaves nothing). ``dispatch()`` then sends queued mails, each claimed by one
 worker for a lease, and marks them sent; a failed send is retried with backoff.
 
 What exactly-once means here: each due action is *recorded and enqueued* exactly
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Final, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -289,6 +291,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         self.progress = progress or _quiet
         self.metrics = Metrics() if metrics is None else metrics
         self._queued = []
+        self._after_commit = []
 
     @classmethod
     def from_config(
@@ -529,10 +532,13 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         label: str = "",
     ) -> tuple[int, list[_T]]:
         """Handle each item ``read(now, limit=batch)`` gives, once, in batches,
-        until none is due; a failure goes into ``errors`` and the rest goes on.
-        ``handle`` returns None for an item it did not take (no longer due, or
-        taken by another worker). Returns how many were handled, and what
-        ``handle`` returned."""
+        until none is due. A batch is one transaction, and each item in it a
+        savepoint: a failure undoes that item alone, goes into ``errors``, and
+        the rest goes on; what a batch carried out is logged and counted once
+        it committed (a batch whose commit fails leaves nothing, and each of
+        its items is an error). ``handle`` returns None for an item it did not
+        take (no longer due, or taken by another worker). Returns how many
+        were handled, and what ``handle`` returned."""
         done: list[_T] = []
         seen: set[str] = set()
         handled = 0
@@ -540,31 +546,54 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
             batch = [x for x in read(now, limit=self.batch) if x.id not in seen]
             if not batch:
                 return handled, done
-            for item in batch:
-                seen.add(item.id)
-                try:
-                    result = self._with_conflicts_retried(handle, item.id, now)
-                except ConflictError as e:
-                    message = (
-                        f"{label}changed meanwhile ({TICK_ATTEMPTS} attempts), "
-                        f"retried next tick: {e}"
-                    )
-                    errors.append((item.id, message))
-                    _log.warning("%s: %s", item.id, message, extra={"subject": item.id})
-                except EscalateError as e:
-                    errors.append((item.id, f"{label}{e}"))
-                    _log.error(
-                        "%s: %s%s (left for the next tick)",
-                        item.id,
-                        label,
-                        e,
-                        extra={"subject": item.id},
-                    )
-                else:
-                    if result is not None:
-                        handled += 1
-                        done += result
-                    self._committed()
+            seen.update(x.id for x in batch)
+            results: list[tuple[str, list[_T]]] = []
+            self._queued, self._after_commit = [], []
+            try:
+                with self.store.transaction():
+                    for item in batch:
+                        result = self._handled_once(handle, item.id, now, errors, label)
+                        if result is not None:
+                            results.append((item.id, result))
+            except EscalateError as e:
+                for item_id, _ in results:
+                    message = f"{label}not committed, left for the next tick: {e}"
+                    errors.append((item_id, message))
+                    _log.error("%s: %s", item_id, message, extra={"subject": item_id})
+                continue
+            handled += len(results)
+            for _, result in results:
+                done += result
+            self._committed()
+
+    def _handled_once(
+        self,
+        handle: Callable[[str, datetime], list[_T] | None],
+        item_id: str,
+        now: datetime,
+        errors: list[tuple[str, str]],
+        label: str,
+    ) -> list[_T] | None:
+        """``handle``, its failure reported into ``errors`` (then None)."""
+        try:
+            return self._with_conflicts_retried(handle, item_id, now)
+        except ConflictError as e:
+            message = (
+                f"{label}changed meanwhile ({TICK_ATTEMPTS} attempts), "
+                f"retried next tick: {e}"
+            )
+            errors.append((item_id, message))
+            _log.warning("%s: %s", item_id, message, extra={"subject": item_id})
+        except EscalateError as e:
+            errors.append((item_id, f"{label}{e}"))
+            _log.error(
+                "%s: %s%s (left for the next tick)",
+                item_id,
+                label,
+                e,
+                extra={"subject": item_id},
+            )
+        return None
 
     def _with_conflicts_retried(
         self,
@@ -572,17 +601,22 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         item_id: str,
         now: datetime,
     ) -> list[_T] | None:
-        """``handle``, again while another writer got there first (a stale
-        version, a serialization failure, a deadlock: its transaction rolled
-        back, so it starts afresh), at most :data:`TICK_ATTEMPTS` times."""
+        """``handle`` in a savepoint, again while another writer got there
+        first (a stale version, a serialization failure, a deadlock: its
+        savepoint rolled back, so it starts afresh), at most
+        :data:`TICK_ATTEMPTS` times. What a failed attempt queued or left to
+        do after the commit is forgotten with it."""
         for attempt in range(1, TICK_ATTEMPTS + 1):
-            self._queued = []
+            queued, after = len(self._queued), len(self._after_commit)
             try:
-                return handle(item_id, now)
-            except ConflictError:
-                self.metrics.inc("escalate_conflict_retries_total")
-                if attempt == TICK_ATTEMPTS:
+                with self.store.savepoint():
+                    return handle(item_id, now)
+            except BaseException as e:
+                del self._queued[queued:]
+                del self._after_commit[after:]
+                if not isinstance(e, ConflictError) or attempt == TICK_ATTEMPTS:
                     raise
+                self.metrics.inc("escalate_conflict_retries_total")
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _handle(self, case_id: str, now: datetime) -> list[Fired | SlaAction] | None:
@@ -625,7 +659,16 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
             else:
                 self._save_case(at.case, known)
             self.progress("saved")
+        self._after_commit.append(partial(self._committed_case, case_id, done, sla))
+        return [*done, *sla]
+
+    def _committed_case(
+        self, case_id: str, done: list[Fired], sla: list[SlaAction]
+    ) -> None:
+        """Once its batch committed: log what was carried out on the case."""
         self.progress("committed")
+        if not _log.isEnabledFor(logging.INFO):
+            return
         for f in done:
             assert f.action is not None
             step_id = f.action.action.id if f.action.action else None
@@ -656,7 +699,6 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
                 a.due_at.isoformat(),
                 extra={"case_id": case_id, "key": a.key, "policy": a.policy},
             )
-        return [*done, *sla]
 
     def _carry_out(
         self, at: _Handling, action: DueAction, now: datetime, settings: Settings

@@ -269,6 +269,14 @@ class _Transactional(Protocol):
         """All or nothing; nested transactions join the outermost one."""
         ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """All or nothing inside the transaction under way: an exception
+        raised in it undoes what was written in it, and the transaction goes
+        on (it commits or rolls back as a whole). Outside a transaction, a
+        transaction. A tick handles each due item of a batch in a savepoint
+        of the batch's one transaction."""
+        ...
+
 
 @runtime_checkable
 class CaseStore(_Transactional, Protocol):

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 from escalate._codec import case_to_json
@@ -142,6 +143,42 @@ class TestSqliteStore(StoreContract):
         assert b.get_case("c1").version == 1
         assert b.record_fired("k", T)
         assert not a.record_fired("k", T)
+
+    def test_a_due_case_changed_after_the_due_read_is_taken_as_stored(self) -> None:
+        """The store keeps the cases of its due read so that taking one does
+        not decode it again: a case saved meanwhile by another store, or its
+        row rewritten in place, is taken as it is stored now."""
+        a, b = SqliteStore(self.path), SqliteStore(self.path)
+        a.save_case(Case(id="c1", number="1", created_at=T), next_due=T)
+        (due,) = a.due_cases(T, limit=10)
+        b.save_case(attrs.evolve(due, priority="high"), next_due=T)
+        with a.transaction():
+            taken = a.take_due_case("c1", T)
+        assert taken is not None
+        assert (taken.priority, taken.version) == ("high", 2)
+        (due,) = a.due_cases(T, limit=10)
+        with sqlite3.connect(self.path) as db:  # same version, other content
+            db.execute(
+                "UPDATE cases SET data = ? WHERE id = 'c1'",
+                (case_to_json(attrs.evolve(due, priority="low")),),
+            )
+        with a.transaction():
+            taken = a.take_due_case("c1", T)
+        assert taken is not None
+        assert (taken.priority, taken.version) == ("low", 2)
+
+    def test_a_save_writes_the_value_saved(self) -> None:
+        """A save of the case read writes the text it was read as; a save of
+        another value of the same case (same id and version) writes that one."""
+        a, b = SqliteStore(self.path), SqliteStore(self.path)
+        a.save_case(Case(id="c1", number="1", created_at=T), next_due=T)
+        (due,) = a.due_cases(T, limit=10)
+        saved = a.save_case(due, next_due=T)
+        assert b.get_case("c1") == saved
+        assert saved.version == 2
+        changed = attrs.evolve(saved, owner="ann")
+        assert a.save_case(changed, next_due=T).owner == "ann"
+        assert b.get_case("c1").owner == "ann"
 
     def test_schema_version(self) -> None:
         """The adapter creates the schema and records its version."""

@@ -21,8 +21,6 @@ from datetime import datetime, timedelta
 from itertools import repeat
 from typing import Any, ClassVar, Final, Protocol
 
-import attrs
-
 from escalate._codec import (
     case_from_json,
     case_to_json,
@@ -80,6 +78,61 @@ class _Cursor(Protocol):
     def fetchone(self) -> Any: ...
 
 
+class _RecentCases:
+    """The stored text of the cases read or saved lately, by id.
+
+    A tick reads each due case twice (in its due batch, then when it takes it)
+    and mostly saves it unchanged but for its version and due instant: a row
+    read again as the same text at the same version gives the case decoded
+    before, and a save of the very value read or saved writes the text it came
+    as. So the codec runs once per case and tick. Both checks are on content
+    (text and version) or identity (the same object), never on time, so a kept
+    entry cannot be stale; a miss costs the codec. At most ``size`` entries.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._by_id: dict[str, tuple[Case, str]] = {}
+
+    def case(self, case_id: str, data: str, version: int) -> Case:
+        """The case of a row: the one kept if the row's text and version are
+        the kept ones, else decoded (and kept)."""
+        kept = self._by_id.get(case_id)
+        if kept is not None and kept[0].version == version and kept[1] == data:
+            return kept[0]
+        case = case_from_json(data, version)
+        self.keep(case, data)
+        return case
+
+    def text(self, case: Case) -> str:
+        """The JSON text of ``case``: the kept one if ``case`` is the kept value."""
+        kept = self._by_id.get(case.id)
+        if kept is not None and kept[0] is case:
+            return kept[1]
+        return case_to_json(case)
+
+    def keep(self, case: Case, text: str) -> None:
+        if len(self._by_id) >= self._size:
+            self._by_id.clear()
+        self._by_id[case.id] = (case, text)
+
+
+class _Joined:
+    """A transaction inside another one: it joins it (every store method is
+    one, so a tick enters one per write; a class is cheaper than a generator)."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> None:
+        self._store._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._store._depth -= 1
+
+
 class SqlStore:
     """Every Store method, over a dialect's ``_rows`` and ``_write``."""
 
@@ -89,18 +142,34 @@ class SqlStore:
     _NEXT_ORD: ClassVar[str] = "(SELECT COALESCE(MAX(ord) + 1, 0) FROM outbox)"
     _depth: int  # how deep in transaction() the current thread is
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def __init__(self) -> None:
+        self._recent = _RecentCases()
+
+    def transaction(self) -> AbstractContextManager[None]:
         """All or nothing; nested transactions join the outermost one."""
+        return _Joined(self) if self._depth else self._outermost()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """All or nothing inside the transaction under way (outside one, a
+        transaction): ``SAVEPOINT``, released, or rolled back to on an
+        exception."""
         if not self._depth:
             with self._outermost():
                 yield
             return
+        name = f"escalate_{self._depth}"
+        self._write(f"SAVEPOINT {name}")
         self._depth += 1
         try:
             yield
-        finally:
+        except BaseException:
             self._depth -= 1
+            self._write(f"ROLLBACK TO SAVEPOINT {name}")
+            self._write(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._depth -= 1
+        self._write(f"RELEASE SAVEPOINT {name}")
 
     def _outermost(self) -> AbstractContextManager[None]:
         """The dialect's transaction: begin, set ``_depth`` to 1 while it runs,
@@ -166,7 +235,8 @@ class SqlStore:
             ConflictError: The stored version differs (someone saved it first).
         """
         new_version = case.version + 1
-        row = _case_row(case, new_version, next_due, governed)
+        text = self._recent.text(case)
+        row = _case_row(case, new_version, next_due, governed, text)
         with self.transaction():
             # one conditional statement: an insert of a new case that is not
             # there yet, or an update of the stored version given
@@ -176,25 +246,27 @@ class SqlStore:
                 saved = self._write(_UPDATE_CASE, (*row[1:], case.id, case.version))
             if saved.rowcount != 1:  # saved meanwhile, or not there
                 self._stale("cases", "case", case.id, case.version)
-        return attrs.evolve(case, version=new_version)  # what was stored
+        stored = case._at_version(new_version)  # what was stored
+        self._recent.keep(stored, text)
+        return stored
 
     def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
         """Open cases whose next due instant is at or before ``until``, earliest
         first (then by id), at most ``limit`` (through the due index)."""
         rows = self._rows(
-            "SELECT data, version FROM cases WHERE open = 1 "
+            "SELECT id, data, version FROM cases WHERE open = 1 "
             "AND next_due_us IS NOT NULL "
             "AND next_due_us <= ? ORDER BY next_due_us, id LIMIT ?",
             (to_us(until, "until"), limit),
         )
-        return [case_from_json(data, version) for data, version in rows]
+        return [self._recent.case(*row) for row in rows]
 
     def take_due_case(self, case_id: str, until: datetime) -> Case | None:
         """Inside a transaction: the case if it is open, due at or before
         ``until`` and not taken by another transaction (which it then locks
         until this one ends), else None."""
         rows = self._take_due("cases", case_id, until, "open = 1 AND ")
-        return None if not rows else case_from_json(rows[0][0], rows[0][1])
+        return None if not rows else self._recent.case(case_id, *rows[0])
 
     def _take_due(
         self,
@@ -996,15 +1068,20 @@ _UPDATE_CASE: Final = (  # the row after the id, then the id and stored version
 
 
 def _case_row(
-    case: Case, version: int, next_due: datetime | None, governed: Governed | None
+    case: Case,
+    version: int,
+    next_due: datetime | None,
+    governed: Governed | None,
+    text: str | None = None,
 ) -> tuple[Any, ...]:
     """A case's row as :data:`_SAVE_CASE` writes it (the one place that knows
-    the layout; the benchmarks load their cases with it too)."""
+    the layout; the benchmarks load their cases with it too); ``text``: the
+    case's JSON text, if known."""
     due = None if next_due is None or case.closed else to_us(next_due, "next_due")
     return (
         case.id,
         version,
-        case_to_json(case),
+        case_to_json(case) if text is None else text,
         int(not case.closed),
         due,
         case.status.name,

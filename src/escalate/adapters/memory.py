@@ -141,6 +141,26 @@ class MemoryStore:
                 if outermost:
                     self._undo.clear()
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """All or nothing inside the transaction under way (outside one, a
+        transaction): an exception undoes what was written since it began."""
+        with self._lock:
+            if not self._depth:
+                with self.transaction():
+                    yield
+                return
+            mark = len(self._undo)
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                while len(self._undo) > mark:
+                    self._undo.pop()()
+                raise
+            finally:
+                self._depth -= 1
+
     def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         if key in table:
             old = table[key]

@@ -279,6 +279,7 @@ class PostgresStore(SqlStore):
                 f"schema: expected a lower-case SQL identifier such as 'escalate', "
                 f"got {schema!r}"
             )
+        super().__init__()
         self.schema = schema
         self._pool: ConnectionPool | None = None
         self._own = False

@@ -236,6 +236,7 @@ class SqliteStore(SqlStore):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+        super().__init__()
         self.path = os.fspath(path)
         try:
             self._db = sqlite3.connect(
