@@ -2,15 +2,16 @@
 
 ``Escalator.tick()`` finds the cases that are due (through the store's index of
 next due instants, not a scan of every case), a batch at a time, each batch in
-one transaction and **each case in a savepoint of it**: re-reads the case, asks the core which actions are due, records
-each action's idempotency key (``record_fired``: unique, so another worker that
-got there first wins and this one skips it), applies its effects (a new owner or
-the Pending → Expired change, as automatic changes that do not set
-``modified_at``), appends the history entries and follow-up lines, enqueues the
-mails, and stores the case with its next due instant. Either all of that is kept
-or none of it is (a case that fails is rolled back alone; a batch whose commit
-fails leaves nothing). ``dispatch()`` then sends queued mails, each claimed by one
-worker for a lease, and marks them sent; a failed send is retried with backoff.
+one transaction and **each case in a savepoint of it**: re-reads the case, asks
+the core which actions are due, records each action's idempotency key
+(``record_fired``: unique, so another worker that got there first wins and this
+one skips it), applies its effects (a new owner or the Pending → Expired change,
+as automatic changes that do not set ``modified_at``), appends the history
+entries and follow-up lines, enqueues the mails, and stores the case with its
+next due instant. Either all of that is kept or none of it is (a case that fails
+is rolled back alone; a batch whose commit fails leaves nothing). ``dispatch()``
+then sends queued mails, each claimed by one worker for a lease, and marks them
+sent; a failed send is retried with backoff.
 
 What exactly-once means here: each due action is *recorded and enqueued* exactly
 once, whatever the number of workers and wherever a worker dies; each enqueued
