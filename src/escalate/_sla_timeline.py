@@ -248,6 +248,20 @@ class _Walk:
             old = run.config
             if config is old:
                 continue
+            need = _need(run, config)
+            if (
+                config.hours is old.hours
+                and config.paused == old.paused
+                and run.counted + (0 if old.paused else at - run.mark)
+                < min(need, run.need)
+            ):
+                # only the target changed, and no mark of the old one or the
+                # new one is reached by ``at`` (business time is at most the
+                # wall time): the stretch is counted the same way on either
+                # side, so it need not be settled here
+                run.config = config
+                run.need = need
+                continue
             self.settle(run, at)
             run.config = config
             if config.hours is not old.hours:

@@ -201,6 +201,33 @@ class _Year:
 _NO_YEAR: Final = _Year(0, 0, [])
 
 
+class _Positions:
+    """Calendar positions (see ``BusinessHours._position``) over a run of whole
+    years ``[lo, hi)``, flat: the years' intervals end to end, ``before`` and
+    ``after`` counted from the calendar's fixed instant, so a position is one
+    bisect with no year to look up. Its first interval is an empty one at
+    ``lo``, which gives the instants before the first open one."""
+
+    __slots__ = ("after", "before", "ends", "hi", "lo", "starts")
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.before: list[int] = []
+        self.after: list[int] = []
+
+    def position(self, x: int) -> int:
+        """The position of ``lo <= x < hi``."""
+        i = bisect_right(self.starts, x) - 1
+        if x >= self.ends[i]:
+            return self.after[i]
+        return self.before[i] + x - self.starts[i]
+
+
+_NO_POSITIONS: Final = _Positions(0, 0)
+
+
 def _year_start(year: int) -> int:
     return (datetime(year, 1, 1, tzinfo=UTC) - EPOCH) // MICROSECOND
 
@@ -277,6 +304,10 @@ class BusinessHours:
     # (first, last, year, intervals) of the year looked at last
     _recent: list[tuple[int, int, int, _Year]] = attrs.field(
         init=False, factory=lambda: [(0, 0, 0, _NO_YEAR)], eq=False, repr=False
+    )
+    # the positions of the years asked for positions, flat (one in a list)
+    _flat: list[_Positions] = attrs.field(
+        init=False, factory=lambda: [_NO_POSITIONS], eq=False, repr=False
     )
 
     @_specials.default
@@ -408,13 +439,14 @@ class BusinessHours:
 
     def add_us(self, x: int, need: int) -> int:
         """:meth:`add` on integer microseconds since the epoch (UTC)."""
-        if need > 0:  # most often within the year of ``x``: one bisect more
-            y, year = self._recent_year(x)
-            target = year.position(x) + need
-            if target <= year.total:
-                i = bisect_left(year.after, target)
-                return year.starts[i] + target - year.before[i]
-            return self._add(x, y, need)
+        if need > 0:  # most often within the flat positions: one bisect more
+            flat = self._flat[0]
+            if not flat.lo <= x < flat.hi:
+                flat = self._positions_at(x)
+            target = flat.position(x) + need
+            if target <= flat.after[-1]:
+                i = bisect_left(flat.after, target)
+                return flat.starts[i] + target - flat.before[i]
         return x if need == 0 else self._add(x, self._year_of(x), need)
 
     def elapsed_to(self, xb: int) -> Callable[[int], int]:
@@ -437,11 +469,31 @@ class BusinessHours:
         """Open time from a fixed instant (the start of the first year asked)
         to ``x``, negative before it: ``elapsed_us(a, b)`` is
         ``_position(b) - _position(a)``, one bisect for many spans."""
-        y, year = self._recent_year(x)
-        offset = self._offsets.get(y)
-        if offset is None:
-            offset = self._offset(y)
-        return offset + year.position(x)
+        flat = self._flat[0]
+        if not flat.lo <= x < flat.hi:
+            flat = self._positions_at(x)
+        return flat.position(x)
+
+    def _positions_at(self, x: int) -> _Positions:
+        """The flat positions of the years asked so far and of ``x``'s (and
+        those between: they are contiguous), made again with ``x``'s year."""
+        y = self._year_of(x)
+        self._offset(y)  # the offsets of every year from the first asked to y
+        years = sorted(self._offsets)
+        lo, hi = years[0], years[-1]
+        flat = _Positions(_year_start(lo), _year_start(hi + 1))
+        flat.starts.append(flat.lo)
+        flat.ends.append(flat.lo)
+        flat.before.append(self._offsets[lo])
+        flat.after.append(self._offsets[lo])
+        for year_number in range(lo, hi + 1):
+            offset, year = self._offsets[year_number], self._year(year_number)
+            flat.starts += year.starts
+            flat.ends += year.ends
+            flat.before += [offset + b for b in year.before]
+            flat.after += [offset + a for a in year.after]
+        self._flat[0] = flat
+        return flat
 
     def _recent_year(self, x: int) -> tuple[int, _Year]:
         """The year of ``x`` and its intervals (the last one asked is kept)."""
