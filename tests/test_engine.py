@@ -773,6 +773,29 @@ class _CommitFails(MemoryStore):
                 raise StoreError("cannot commit: disk full")
 
 
+class _BeginFails(MemoryStore):
+    """The transaction of the next due batch cannot begin (the database is
+    locked beyond the store's timeout)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    def due_cases(self, until: datetime, *, limit: int) -> list[Case]:
+        due = super().due_cases(until, limit=limit)
+        if due and self.failures == 0:
+            self.failures = 1
+        return due
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth == 0 and self.failures == 1:
+            self.failures = 2
+            raise StoreError("cannot begin a transaction: database is locked")
+        with super().transaction():
+            yield
+
+
 class TestBatches:
     """A tick commits a batch of due cases at a time, each case in a
     savepoint of the batch's transaction."""
@@ -816,6 +839,22 @@ class TestBatches:
         assert (
             esc.metrics.value("escalate_mails_queued_total", purpose="escalation") == 0
         )
+        again = esc.tick()
+        assert (again.cases, len(again.fired), again.errors) == (2, 4, ())
+
+    def test_a_batch_that_cannot_begin_reports_each_case(self) -> None:
+        """Nothing of a batch whose transaction cannot begin is silent: each of
+        its cases is an error of the tick, and the next tick does them."""
+        clock = ManualClock(T0)
+        store = _BeginFails()
+        esc = escalator(store, clock)
+        for i in (1, 2):
+            esc.add_case(case(i), by=Actor("ann"))
+        clock.advance(H)
+        report = esc.tick()
+        assert [who for who, _ in report.errors] == ["c1", "c2"]
+        assert all("database is locked" in m for _, m in report.errors)
+        assert (report.cases, report.fired) == (0, ())
         again = esc.tick()
         assert (again.cases, len(again.fired), again.errors) == (2, 4, ())
 

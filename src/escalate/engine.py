@@ -549,18 +549,23 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
                 return handled, done
             seen.update(x.id for x in batch)
             results: list[tuple[str, list[_T]]] = []
+            settled: set[str] = set()  # not taken, or reported as an error
             self._queued, self._after_commit = [], []
             try:
                 with self.store.transaction():
                     for item in batch:
                         result = self._handled_once(handle, item.id, now, errors, label)
-                        if result is not None:
+                        if result is None:
+                            settled.add(item.id)
+                        else:
                             results.append((item.id, result))
-            except EscalateError as e:
-                for item_id, _ in results:
+            except EscalateError as e:  # the batch could not begin or commit
+                for item in batch:
+                    if item.id in settled:
+                        continue
                     message = f"{label}not committed, left for the next tick: {e}"
-                    errors.append((item_id, message))
-                    _log.error("%s: %s", item_id, message, extra={"subject": item_id})
+                    errors.append((item.id, message))
+                    _log.error("%s: %s", item.id, message, extra={"subject": item.id})
                 continue
             handled += len(results)
             for _, result in results:
