@@ -16,6 +16,7 @@ from escalate.adapters.memory import MemoryStore
 from escalate.adapters.sqlite import SqliteStore
 from escalate.engine import TICK_ATTEMPTS, Escalator
 from escalate.errors import (
+    ConfigError,
     ConflictError,
     DeliveryError,
     InvalidOperation,
@@ -612,6 +613,32 @@ class TestNothingSilent:
             "task 't1': its owner: user 'nobody' has no address"
             in (report.errors[0][1])
         )
+
+
+class TestBadArguments:
+    @pytest.mark.parametrize(
+        ("kw", "error", "message"),
+        [
+            ({"batch": 0}, ConfigError, "batch: expected at least 1, got 0"),
+            ({"batch": -1}, ConfigError, "batch: expected at least 1, got -1"),
+            ({"batch": "500"}, WrongTypeError, "batch: expected a whole number"),
+            ({"batch": True}, WrongTypeError, "batch: expected a whole number"),
+            ({"lease": 300}, WrongTypeError, "lease: expected a timedelta"),
+            ({"lease": timedelta(0)}, ConfigError, "lease: expected a positive"),
+        ],
+    )
+    def test_a_batch_or_lease_that_cannot_work_is_refused(
+        self, kw: dict[str, object], error: type[Exception], message: str
+    ) -> None:
+        """A batch of none (or all, as SQL's LIMIT -1 reads) would make a tick
+        silently do nothing (or everything at once)."""
+        with pytest.raises(error, match=message):
+            escalator(MemoryStore(), ManualClock(T0), **kw)
+
+    def test_a_dispatch_limit_below_one_is_refused(self) -> None:
+        esc = escalator(MemoryStore(), ManualClock(T0))
+        with pytest.raises(ConfigError, match="limit: expected at least 1, got 0"):
+            esc.dispatch(limit=0)
 
 
 class TestDefectsFoundByANewUser:

@@ -287,8 +287,10 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
         self.agents = _agents(agents)
         self.zone = _zone_name(zone)
         self.sla_templates = sla_templates
-        self.batch = batch
-        self.lease = lease
+        self.batch = _how_many(batch, "batch")
+        self.lease = require_duration(lease, "lease")
+        if self.lease <= timedelta(0):
+            raise ConfigError(f"lease: expected a positive duration, got {lease!r}")
         self.progress = progress or _quiet
         self.metrics = Metrics() if metrics is None else metrics
         self._queued = []
@@ -765,6 +767,7 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:
         """Send queued mails (at least once each); failures wait with backoff."""
+        _how_many(limit, "limit")
         now = self.clock.now()
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
@@ -842,6 +845,15 @@ class _Handling:
         self._engine._sla_changed(self.case, change.file.case, at)
         self._file = change.file
         self.case = change.file.case
+
+
+def _how_many(value: object, name: str) -> int:
+    """``value`` if it is a whole number of at least 1, else a clear error."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise WrongTypeError(f"{name}: expected a whole number, got {value!r}")
+    if value < 1:
+        raise ConfigError(f"{name}: expected at least 1, got {value}")
+    return value
 
 
 def _zone_name(zone: object) -> str:
