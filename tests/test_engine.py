@@ -14,7 +14,7 @@ import pytest
 
 from escalate.adapters.memory import MemoryStore
 from escalate.adapters.sqlite import SqliteStore
-from escalate.engine import TICK_ATTEMPTS, Escalator
+from escalate.engine import PER_COMMIT, TICK_ATTEMPTS, Escalator
 from escalate.errors import (
     ConfigError,
     ConflictError,
@@ -885,9 +885,16 @@ class TestBatches:
         again = esc.tick()
         assert (again.cases, len(again.fired), again.errors) == (2, 4, ())
 
-    def test_a_batch_is_one_transaction(self) -> None:
-        """A tick over 5 due cases in batches of 2: three transactions for the
-        cases (and their savepoints inside), however many writes each makes."""
+    @pytest.mark.parametrize(
+        ("cases", "batch", "transactions"),
+        [(5, 2, 3), (PER_COMMIT + 10, 500, 2), (2 * PER_COMMIT, PER_COMMIT, 2)],
+    )
+    def test_due_cases_are_committed_together(
+        self, cases: int, batch: int, transactions: int
+    ) -> None:
+        """A tick's due cases are one transaction per read batch, or per
+        PER_COMMIT of them in a larger batch (their savepoints inside),
+        however many writes each case makes."""
         clock = ManualClock(T0)
 
         class Counted(MemoryStore):
@@ -900,13 +907,13 @@ class TestBatches:
                     yield
 
         store = Counted()
-        esc = escalator(store, clock, batch=2)
-        for i in range(5):
+        esc = escalator(store, clock, batch=batch)
+        for i in range(cases):
             esc.add_case(case(i), by=Actor("ann"))
         clock.advance(H)
         esc.apply()
         before = store.outermost
         report = esc.tick()
-        assert (report.cases, len(report.fired)) == (5, 10)
-        # the three batches, and the tick's record (one per case: 5 + 1)
-        assert store.outermost - before == 3 + 1
+        assert (report.cases, len(report.fired)) == (cases, 2 * cases)
+        # and the tick's record (a transaction per case: cases + 1)
+        assert store.outermost - before == transactions + 1
