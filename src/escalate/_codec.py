@@ -58,6 +58,7 @@ def _untag(value: Any) -> Any:
 
 
 _ENCODE: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+_STRING: Final = json.encoder.encode_basestring  # a str as JSON, not ASCII-only
 # the types that are their own JSON value: a mapping of only these needs no tags
 _PLAIN: Final = frozenset({str, int, float, bool, type(None)})
 
@@ -154,7 +155,19 @@ def status_named(name: str, *, closed: bool) -> Status:
 
 def mail_to_json(mail: OutgoingMail) -> str:
     """An outgoing mail as JSON text (what :func:`dumps` gives: its values are
-    text, but for the headers, tagged if they need it)."""
+    text, but for the headers, tagged if they need it). A mail with no headers
+    (what the engine queues) is written field by field, keys in order."""
+    if not mail.headers:
+        s = _STRING
+        created, html = mail.created_at, mail.html
+        return (
+            f'{{"created_at": {"null" if created is None else s(created.isoformat())}'
+            f', "headers": {{}}, "html": {"null" if html is None else s(html)}'
+            f', "key": {s(mail.key)}, "message_id": {s(mail.message_id)}'
+            f', "purpose": {s(mail.purpose)}, "recipient": {s(mail.recipient)}'
+            f', "sender": {s(mail.sender)}, "subject": {s(mail.subject)}'
+            f', "text": {s(mail.text)}}}'
+        )
     return _ENCODE(
         {
             "key": mail.key,

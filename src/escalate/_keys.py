@@ -21,9 +21,12 @@ _SAFE_PART: Final = re.compile(r"[A-Za-z0-9_.@:+-]+")
 
 def key_part(value: object) -> str:
     """A key part: fractions as ``n:d``, anything else percent-encoded."""
-    if isinstance(value, Fraction):
+    if type(value) is str:  # most parts (an isinstance of Fraction is slow)
+        text = value
+    elif isinstance(value, Fraction):
         return f"{value.numerator}:{value.denominator}"
-    text = str(value)
+    else:
+        text = str(value)
     return text if _SAFE_PART.fullmatch(text) else quote(text, safe="-_.@:+")
 
 

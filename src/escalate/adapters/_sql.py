@@ -16,7 +16,7 @@ isolation level.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from itertools import repeat
 from typing import Any, ClassVar, Final, Protocol
@@ -133,6 +133,28 @@ class _Joined:
         self._store._depth -= 1
 
 
+class _Savepoint:
+    """A savepoint of the transaction under way (a tick enters one per due
+    case; a class is cheaper than a generator)."""
+
+    __slots__ = ("_name", "_store")
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self._name = f"escalate_{store._depth}"
+
+    def __enter__(self) -> None:
+        self._store._write(f"SAVEPOINT {self._name}")
+        self._store._depth += 1
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        store = self._store
+        store._depth -= 1
+        if kind is not None:
+            store._write(f"ROLLBACK TO SAVEPOINT {self._name}")
+        store._write(f"RELEASE SAVEPOINT {self._name}")
+
+
 class SqlStore:
     """Every Store method, over a dialect's ``_rows`` and ``_write``."""
 
@@ -149,27 +171,11 @@ class SqlStore:
         """All or nothing; nested transactions join the outermost one."""
         return _Joined(self) if self._depth else self._outermost()
 
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
+    def savepoint(self) -> AbstractContextManager[None]:
         """All or nothing inside the transaction under way (outside one, a
         transaction): ``SAVEPOINT``, released, or rolled back to on an
         exception."""
-        if not self._depth:
-            with self._outermost():
-                yield
-            return
-        name = f"escalate_{self._depth}"
-        self._write(f"SAVEPOINT {name}")
-        self._depth += 1
-        try:
-            yield
-        except BaseException:
-            self._depth -= 1
-            self._write(f"ROLLBACK TO SAVEPOINT {name}")
-            self._write(f"RELEASE SAVEPOINT {name}")
-            raise
-        self._depth -= 1
-        self._write(f"RELEASE SAVEPOINT {name}")
+        return _Savepoint(self) if self._depth else self._outermost()
 
     def _outermost(self) -> AbstractContextManager[None]:
         """The dialect's transaction: begin, set ``_depth`` to 1 while it runs,
