@@ -206,8 +206,12 @@ def main() -> None:
     b = book()
     cs = cases(rng, n)
     earlier = NOW - timedelta(minutes=1)
-    # A tick a minute earlier fired what was due then: the steady state.
-    done = {d.key for d in due_actions(b, cs, earlier, CALENDARS)}
+    # A tick a minute earlier fired what was due then: the steady state (its
+    # keys found a slice of cases at a time: the process's peak is then what
+    # the cases, the done keys and the pass need, not two million actions)
+    done: set[str] = set()
+    for i in range(0, n, 50_000):
+        done |= {d.key for d in due_actions(b, cs[i : i + 50_000], earlier, CALENDARS)}
     t0 = time.perf_counter()
     due = due_actions(b, cs, NOW, CALENDARS, done)
     took = time.perf_counter() - t0

@@ -600,6 +600,18 @@ class TestRulePass:
         )
         assert [d.action.escalate_to for d in back if d.action] == ["lead"]
 
+    def test_a_step_passed_over_is_not_looked_at_again(self) -> None:
+        """latest_only: the lead step passed over by the manager step at 11:30
+        is never due, so the case is not looked at again until the step after
+        (done keys and passed-over ones alike)."""
+        item = RuleItem(
+            id="all", hours="office", latest_only=True, actions=LADDER.actions
+        )
+        rp, c = RulePass(book_with(item), CALENDARS), case()
+        (manager,) = rp.due([c], at(2026, 11, 23, 11, 30))
+        assert rp.due([c], at(2026, 11, 23, 11, 45), {manager.key}) == []
+        assert rp._known["c1"].next > to_us(at(2026, 11, 23, 11, 45), "t")
+
     def test_bad_input(self) -> None:
         with pytest.raises(WrongTypeError, match="book: expected a RuleBook"):
             RulePass("book")  # type: ignore[arg-type]

@@ -23,25 +23,24 @@ from escalate.model import Case
 
 
 class _Known:
-    """What is kept of one case: the case it was found for (and so its version),
-    and its actions not known to be done or passed over, as (due instant,
-    key), by instant."""
+    """What is kept of one case: the case it was found for (and so its version)
+    and the instant its next action not known to be done falls due. Its
+    actions are found again when that instant comes (a few cases per tick),
+    so that a case keeps two references, not a list of keys."""
 
-    __slots__ = ("case", "next", "pending")
+    __slots__ = ("case", "next")
 
-    def __init__(
-        self, case: Case, marks: list[tuple[int, str]], done: Collection[str]
-    ) -> None:
+    def __init__(self, case: Case, marks: list[tuple[int, str]], done: Collection[str]):
         self.case = case
-        self.pending = [m for m in marks if m[1] not in done]
-        self.next = self.pending[0][0] if self.pending else _NEVER
+        self.next = _first(marks, done)
 
-    def settle(self, x_now: int, due: set[str]) -> None:
-        """After a look at the case at ``x_now``: the actions due by then that
-        were not due (done, or passed over by a later step of a
-        ``latest_only`` item) never will be."""
-        self.pending = [m for m in self.pending if m[0] > x_now or m[1] in due]
-        self.next = self.pending[0][0] if self.pending else _NEVER
+
+def _first(marks: list[tuple[int, str]], done: Collection[str]) -> int:
+    """The earliest instant among ``marks`` (by instant) not in ``done``."""
+    for at, key in marks:
+        if key not in done:
+            return at
+    return _NEVER
 
 
 class RulePass:
@@ -133,7 +132,14 @@ class RulePass:
                 continue  # nothing due that is not done
             before = len(finder.found)
             finder.case(case)
-            k.settle(x_now, {a.key for _, a in finder.found[before:]})
+            # what is due now, or ahead and not done: an action that was due
+            # and is not (done, or passed over by a later step of a
+            # ``latest_only`` item) never will be
+            due = {a.key for _, a in finder.found[before:]}
+            k.next = _first(
+                [m for m in finder.marks(case) if m[0] > x_now or m[1] in due],
+                already_done,
+            )
         self._known = kept
         self._last = x_now
         return finder.actions()
