@@ -849,39 +849,30 @@ class TestBatches:
         assert len(store.history("c1")) == 1
         assert store.pending() == 1
 
-    def test_a_batch_whose_commit_fails_leaves_nothing(self) -> None:
-        """Every case of a batch whose commit fails is an error of the tick,
-        nothing of the batch is kept or counted, and the next tick does it."""
+    @pytest.mark.parametrize(
+        ("store_class", "failure"),
+        [(_CommitFails, "disk full"), (_BeginFails, "database is locked")],
+    )
+    def test_a_transaction_that_fails_leaves_nothing_and_reports_each_case(
+        self, store_class: type[MemoryStore], failure: str
+    ) -> None:
+        """Every case of a transaction that cannot commit (or begin) is an
+        error of the tick, nothing of it is kept or counted, and the next tick
+        does them."""
         clock = ManualClock(T0)
-        store = _CommitFails()
+        store = store_class()
         esc = escalator(store, clock)
         for i in (1, 2):
             esc.add_case(case(i), by=Actor("ann"))
         clock.advance(H)
         report = esc.tick()
         assert [who for who, _ in report.errors] == ["c1", "c2"]
-        assert all("not committed" in m and "disk full" in m for _, m in report.errors)
+        assert all("not committed" in m and failure in m for _, m in report.errors)
         assert (report.cases, report.fired) == (0, ())
         assert store.pending() == 0
         assert (
             esc.metrics.value("escalate_mails_queued_total", purpose="escalation") == 0
         )
-        again = esc.tick()
-        assert (again.cases, len(again.fired), again.errors) == (2, 4, ())
-
-    def test_a_batch_that_cannot_begin_reports_each_case(self) -> None:
-        """Nothing of a batch whose transaction cannot begin is silent: each of
-        its cases is an error of the tick, and the next tick does them."""
-        clock = ManualClock(T0)
-        store = _BeginFails()
-        esc = escalator(store, clock)
-        for i in (1, 2):
-            esc.add_case(case(i), by=Actor("ann"))
-        clock.advance(H)
-        report = esc.tick()
-        assert [who for who, _ in report.errors] == ["c1", "c2"]
-        assert all("database is locked" in m for _, m in report.errors)
-        assert (report.cases, report.fired) == (0, ())
         again = esc.tick()
         assert (again.cases, len(again.fired), again.errors) == (2, 4, ())
 
