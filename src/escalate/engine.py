@@ -20,7 +20,9 @@ dies after sending but before marking it sent leaves it to be sent again), so a
 receiver can drop duplicates.
 
 The Escalator is built from parts, each a module: cases, ticks and dispatch here;
-follow-up lines, history and documents in ``_engine_files.py``; leads and tasks
+the due items of a tick taken in batches, a transaction per ``PER_COMMIT`` and a
+savepoint per item, in ``_engine_batches.py``; follow-up lines, history and
+documents in ``_engine_files.py``; leads and tasks
 in ``_engine_leads.py``; the settings in force (sync, recompute)
 in ``_engine_settings.py``; what they share (the ports, the settings, mail
 rendering, next due instants) in ``_engine_base.py``.
@@ -32,11 +34,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from escalate._engine_batches import PER_COMMIT, TICK_ATTEMPTS, _DueBatches
 from escalate._engine_files import _CaseFiles
 from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_routing import _Assigning
@@ -50,7 +53,6 @@ from escalate.errors import (
     ConfigError,
     ConflictError,
     DeliveryError,
-    EscalateError,
     InvalidOperation,
     WrongTypeError,
 )
@@ -92,25 +94,9 @@ __all__ = [
     "TickReport",
 ]
 
-TICK_ATTEMPTS: Final = 3
-"""How often a tick tries a due case, lead or task that another writer changed
-meanwhile before it reports it (and leaves it for the next tick)."""
-PER_COMMIT: Final = 50
-"""How many due cases (leads, tasks) a tick handles in one transaction, each in
-a savepoint of it. Cases committed together share the pages their writes touch
-(a commit per case wrote them all each time), while the write lock (SQLite) or
-the cases' row locks (PostgreSQL) are held for ~8 ms, and a PostgreSQL
-transaction stays within the 64 subtransactions (one per savepoint that writes)
-its snapshots can track without overflowing to disk."""
 _MAX_BACKOFF: Final = timedelta(hours=1)
 _log: Final = logging.getLogger("escalate.engine")
 _outbox_log: Final = logging.getLogger("escalate.outbox")
-_T = TypeVar("_T")
-
-
-class _Identified(Protocol):
-    @property
-    def id(self) -> str: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -197,7 +183,14 @@ class DispatchReport:
     failed: tuple[tuple[str, str], ...]
 
 
-class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceLevels):
+class Escalator(
+    _DueBatches,
+    _CaseFiles,
+    _Assigning,
+    _LeadsAndTasks,
+    _SettingsSync,
+    _ServiceLevels,
+):
     """Runs the rule book against the cases in a store, and sends the mails.
 
     Args:
@@ -539,123 +532,6 @@ class Escalator(_CaseFiles, _Assigning, _LeadsAndTasks, _SettingsSync, _ServiceL
             to_us(now, "now") // 1_000_000,
         )
         m.observe("escalate_tick_duration_seconds", self.clock.now() - now)
-
-    def _each_due(
-        self,
-        read: Callable[..., Sequence[_Identified]],
-        handle: Callable[[str, datetime], list[_T] | None],
-        now: datetime,
-        errors: list[tuple[str, str]],
-        label: str = "",
-    ) -> tuple[int, list[_T]]:
-        """Handle each item ``read(now, limit=batch)`` gives, once, in batches,
-        until none is due. Every :data:`PER_COMMIT` items of a batch are one
-        transaction, each item a savepoint of it: a failure undoes that item
-        alone, goes into ``errors``, and the rest goes on; what a transaction
-        carried out is logged and counted once it committed (one whose commit
-        fails leaves nothing, and each of its items is an error). ``handle``
-        returns None for an item it did not take (no longer due, or taken by
-        another worker). Returns how many were handled, and what ``handle``
-        returned."""
-        done: list[_T] = []
-        seen: set[str] = set()
-        handled = 0
-        while True:
-            batch = [x for x in read(now, limit=self.batch) if x.id not in seen]
-            if not batch:
-                return handled, done
-            seen.update(x.id for x in batch)
-            for i in range(0, len(batch), PER_COMMIT):
-                group = batch[i : i + PER_COMMIT]
-                results = self._committed_together(group, handle, now, errors, label)
-                handled += len(results)
-                for result in results:
-                    done += result
-
-    def _committed_together(
-        self,
-        group: Sequence[_Identified],
-        handle: Callable[[str, datetime], list[_T] | None],
-        now: datetime,
-        errors: list[tuple[str, str]],
-        label: str,
-    ) -> list[list[_T]]:
-        """Handle ``group`` in one transaction, each item in a savepoint; what
-        ``handle`` returned for the items it took, once committed."""
-        results: list[list[_T]] = []
-        settled: set[str] = set()  # not taken, or reported as an error
-        self._queued, self._after_commit = [], []
-        try:
-            with self.store.transaction():
-                for item in group:
-                    result = self._handled_once(handle, item.id, now, errors, label)
-                    if result is None:
-                        settled.add(item.id)
-                    else:
-                        results.append(result)
-        except EscalateError as e:  # the transaction could not begin or commit
-            for item in group:
-                if item.id in settled:
-                    continue
-                message = f"{label}not committed, left for the next tick: {e}"
-                errors.append((item.id, message))
-                _log.error("%s: %s", item.id, message, extra={"subject": item.id})
-            return []
-        self._committed()
-        return results
-
-    def _handled_once(
-        self,
-        handle: Callable[[str, datetime], list[_T] | None],
-        item_id: str,
-        now: datetime,
-        errors: list[tuple[str, str]],
-        label: str,
-    ) -> list[_T] | None:
-        """``handle``, its failure reported into ``errors`` (then None)."""
-        try:
-            return self._with_conflicts_retried(handle, item_id, now)
-        except ConflictError as e:
-            message = (
-                f"{label}changed meanwhile ({TICK_ATTEMPTS} attempts), "
-                f"retried next tick: {e}"
-            )
-            errors.append((item_id, message))
-            _log.warning("%s: %s", item_id, message, extra={"subject": item_id})
-        except EscalateError as e:
-            errors.append((item_id, f"{label}{e}"))
-            _log.error(
-                "%s: %s%s (left for the next tick)",
-                item_id,
-                label,
-                e,
-                extra={"subject": item_id},
-            )
-        return None
-
-    def _with_conflicts_retried(
-        self,
-        handle: Callable[[str, datetime], list[_T] | None],
-        item_id: str,
-        now: datetime,
-    ) -> list[_T] | None:
-        """``handle`` in a savepoint, again while another writer got there
-        first (a stale version, a serialization failure, a deadlock: its
-        savepoint rolled back, so it starts afresh), at most
-        :data:`TICK_ATTEMPTS` times. What a failed attempt queued or left to
-        do after the commit is forgotten with it."""
-        for attempt in range(1, TICK_ATTEMPTS + 1):
-            queued, after = len(self._queued), len(self._after_commit)
-            try:
-                with self.store.savepoint():
-                    return handle(item_id, now)
-            except BaseException as e:
-                del self._queued[queued:]
-                del self._after_commit[after:]
-                if not isinstance(e, ConflictError) or attempt == TICK_ATTEMPTS:
-                    raise
-                self.metrics.inc("escalate_conflict_retries_total")
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _handle(self, case_id: str, now: datetime) -> list[Fired | SlaAction] | None:
         done: list[Fired] = []
