@@ -87,10 +87,12 @@ class _RecentCases:
     before, and a save of the very value read or saved writes the text it came
     as. So the codec runs once per case and tick. Both checks are on content
     (text and version) or identity (the same object), never on time, so a kept
-    entry cannot be stale; a miss costs the codec. At most ``size`` entries.
+    entry cannot be stale; a miss costs the codec. At most ``size`` entries (a
+    due read is 500 at most by default; a few MB in all), forgotten all at once
+    when full.
     """
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = 2_000) -> None:
         self._size = size
         self._by_id: dict[str, tuple[Case, str]] = {}
 
