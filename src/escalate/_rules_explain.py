@@ -358,36 +358,32 @@ def evaluate(
         calendars, item.hours, f"rule {rule.name!r}, item {item.id!r}: hours"
     )
     elapsed = hours.elapsed_us(basis, x_now) if x_now >= basis else 0
+    started = x_now >= basis
+    at = basis_part(basis)
+
+    def step(
+        i: int, a: EscalationAction, need: int, warning: Fraction | None = None
+    ) -> StepStatus:
+        """Action ``a``'s step (its warning at ``warning``, if given), reached
+        after ``need`` of business time."""
+        due_at = _reach(hours, basis, need)
+        kind = ActionKind.ESCALATION if warning is None else ActionKind.WARNING
+        parts = (at,) if warning is None else (at, warning)
+        return StepStatus(
+            kind=kind,
+            action=a,
+            index=i,
+            due_at=None if due_at is None else from_us(due_at, hours.tz),
+            due=started and elapsed >= need,
+            key=action_key(kind.value, case.id, item.id, a.id, *parts),
+            threshold=warning,
+        )
+
     steps = []
     for i, a in enumerate(item.actions):
         after = us_of(a.after)
-        for f in a.warnings:
-            need = fraction_of(f, after)
-            due_at = _reach(hours, basis, need)
-            steps.append(
-                StepStatus(
-                    kind=ActionKind.WARNING,
-                    action=a,
-                    index=i,
-                    due_at=None if due_at is None else from_us(due_at, hours.tz),
-                    due=x_now >= basis and elapsed >= need,
-                    key=action_key(
-                        "warning", case.id, item.id, a.id, basis_part(basis), f
-                    ),
-                    threshold=f,
-                )
-            )
-        due_at = _reach(hours, basis, after)
-        steps.append(
-            StepStatus(
-                kind=ActionKind.ESCALATION,
-                action=a,
-                index=i,
-                due_at=None if due_at is None else from_us(due_at, hours.tz),
-                due=x_now >= basis and elapsed >= after,
-                key=action_key("escalation", case.id, item.id, a.id, basis_part(basis)),
-            )
-        )
+        steps += [step(i, a, fraction_of(f, after), f) for f in a.warnings]
+        steps.append(step(i, a, after))
     if item.latest_only:
         # Only the latest due step fires; a warning only while its step is ahead.
         step_due = {s.index for s in steps if s.kind is ActionKind.ESCALATION and s.due}

@@ -198,9 +198,6 @@ class _Year:
         return self.before[i] + x - self.starts[i]
 
 
-_NO_YEAR: Final = _Year(0, 0, [])
-
-
 class _Positions:
     """Calendar positions (see ``BusinessHours._position``) over a run of whole
     years ``[lo, hi)``, flat: the years' intervals end to end, ``before`` and
@@ -300,10 +297,6 @@ class BusinessHours:
     # year -> open time from the start of the first year asked to its start
     _offsets: dict[int, int] = attrs.field(
         init=False, factory=dict, eq=False, repr=False
-    )
-    # (first, last, year, intervals) of the year looked at last
-    _recent: list[tuple[int, int, int, _Year]] = attrs.field(
-        init=False, factory=lambda: [(0, 0, 0, _NO_YEAR)], eq=False, repr=False
     )
     # the positions of the years asked for positions, flat (one in a list)
     _flat: list[_Positions] = attrs.field(
@@ -440,9 +433,7 @@ class BusinessHours:
     def add_us(self, x: int, need: int) -> int:
         """:meth:`add` on integer microseconds since the epoch (UTC)."""
         if need > 0:  # most often within the flat positions: one bisect more
-            flat = self._flat[0]
-            if not flat.lo <= x < flat.hi:
-                flat = self._positions_at(x)
+            flat = self._positions(x)
             target = flat.position(x) + need
             if target <= flat.after[-1]:
                 i = bisect_left(flat.after, target)
@@ -469,10 +460,12 @@ class BusinessHours:
         """Open time from a fixed instant (the start of the first year asked)
         to ``x``, negative before it: ``elapsed_us(a, b)`` is
         ``_position(b) - _position(a)``, one bisect for many spans."""
+        return self._positions(x).position(x)
+
+    def _positions(self, x: int) -> _Positions:
+        """The flat positions kept, if they cover ``x``, else made anew."""
         flat = self._flat[0]
-        if not flat.lo <= x < flat.hi:
-            flat = self._positions_at(x)
-        return flat.position(x)
+        return flat if flat.lo <= x < flat.hi else self._positions_at(x)
 
     def _positions_at(self, x: int) -> _Positions:
         """The flat positions of the years asked so far and of ``x``'s (and
@@ -494,15 +487,6 @@ class BusinessHours:
             flat.after += [offset + a for a in year.after]
         self._flat[0] = flat
         return flat
-
-    def _recent_year(self, x: int) -> tuple[int, _Year]:
-        """The year of ``x`` and its intervals (the last one asked is kept)."""
-        first, last, y, year = self._recent[0]
-        if not first <= x < last:
-            y = self._year_of(x)
-            year = self._year(y)
-            self._recent[0] = (year.first, year.last, y, year)
-        return y, year
 
     def _offset(self, y: int) -> int:
         offsets = self._offsets

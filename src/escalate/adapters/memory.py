@@ -133,8 +133,7 @@ class MemoryStore:
                 yield
             except BaseException:
                 if outermost:
-                    while self._undo:
-                        self._undo.pop()()
+                    self._undo_to(0)
                 raise
             finally:
                 self._depth -= 1
@@ -155,11 +154,15 @@ class MemoryStore:
             try:
                 yield
             except BaseException:
-                while len(self._undo) > mark:
-                    self._undo.pop()()
+                self._undo_to(mark)
                 raise
             finally:
                 self._depth -= 1
+
+    def _undo_to(self, mark: int) -> None:
+        """Undo the writes logged after the first ``mark``, latest first."""
+        while len(self._undo) > mark:
+            self._undo.pop()()
 
     def _put(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         if key in table:
