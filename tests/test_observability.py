@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import re
+import threading
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -169,6 +170,40 @@ class TestMetrics:
             m.inc("escalate_mail_sent_total")
         with pytest.raises(ConfigError, match=r"expected the labels \['kind'\]"):
             m.inc("escalate_actions_fired_total")
+
+    def test_a_bad_label_is_refused_every_time(self) -> None:
+        """Keys are kept once checked; one that failed the check is not kept."""
+        m = Metrics()
+        m.inc("escalate_actions_fired_total", kind="warning")
+        for _ in range(2):
+            with pytest.raises(ConfigError, match="expected the labels"):
+                m.inc("escalate_actions_fired_total", kinds="warning")
+        m.inc("escalate_actions_fired_total", kind=["unhashable"])  # type: ignore[arg-type]
+        assert m.value("escalate_actions_fired_total", kind="['unhashable']") == 1
+
+    def test_counts_from_several_threads_add_up(self) -> None:
+        """Four threads count under the same and different labels at once
+        (the kept keys are filled and read concurrently): nothing is lost."""
+        m = Metrics()
+        start = threading.Barrier(4)
+
+        def count(kind: str) -> None:
+            start.wait()
+            for _ in range(5_000):
+                m.inc("escalate_actions_fired_total", kind=kind)
+                m.inc("escalate_ticks_total")
+
+        threads = [
+            threading.Thread(target=count, args=(k,))
+            for k in ("warning", "escalation", "warning", "expiry")
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert m.value("escalate_ticks_total") == 20_000
+        assert m.value("escalate_actions_fired_total", kind="warning") == 10_000
+        assert m.value("escalate_actions_fired_total", kind="expiry") == 5_000
 
     def test_every_metric_is_documented(self) -> None:
         text = (DOCS / "metrics.md").read_text()
