@@ -7,14 +7,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from escalate._instants import utc_from_us
-from escalate._sla_states import METRICS, Config
+from escalate._sla_states import METRICS
 from escalate._sla_values import Metric, MetricRun, _Runs
 
 # A run once walked, in atomic values (kept by the timeline until its runs
 # are asked for; the collector need not look inside): metric index, run index,
 # start, end (None: live), counted, paused, breach, warnings ((percent,
 # instant) by percent), pauses (from, to, flat), policy at its end, its
-# target's duration, and for a live run its configuration.
+# target's duration, and whether it is running (counting, not paused; None:
+# it has ended). Nothing in it refers to a container, so the collector
+# untracks these tuples once it has looked at them.
 Packed = tuple[
     int,
     int,
@@ -27,7 +29,7 @@ Packed = tuple[
     tuple[int, ...],
     str | None,
     timedelta | None,
-    Config | None,
+    bool | None,
 ]
 
 
@@ -58,7 +60,7 @@ class Walked(_Runs):
 
 def _result(run: Packed) -> MetricRun:
     (metric, index, start, end, counted, paused, breach, warned, pauses) = run[:9]
-    policy, within, config = run[9:]
+    policy, within, running = run[9:]
     if end is not None and breach is not None and breach >= end:
         breach = None  # fulfilled as its target was reached: on time
     return MetricRun(
@@ -73,7 +75,7 @@ def _result(run: Packed) -> MetricRun:
         target=within,
         breached_at=None if breach is None else utc_from_us(breach),
         warnings=tuple((p, utc_from_us(x)) for p, x in warned),
-        running=config is not None and not config.paused,
+        running=running is True,
     )
 
 

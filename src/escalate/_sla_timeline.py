@@ -14,6 +14,7 @@ inside the stretch is the same instant. The runs walked are kept as integers
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import datetime
 from operator import attrgetter
@@ -59,7 +60,9 @@ class _Run:
     """A metric run while the events are walked (integer µs).
 
     ``mark`` is the instant it is settled to, ``mark_pos`` that instant's
-    position in the calendar of ``config``; ``need`` the least counted time at
+    position in the calendar of ``config`` (None: not asked yet; found when
+    first needed, as a run often changes calendar at the instant it begins,
+    when the policy is set); ``need`` the least counted time at
     which one of its marks not yet reached would be (``NEVER``: none).
     ``warned`` (percent to instant) and ``pauses`` (``from, to`` of each paused
     stretch, flat) are None until there is one (fewer objects to keep)."""
@@ -83,7 +86,7 @@ class _Run:
     )
 
     def __init__(
-        self, metric: int, index: int, start: int, mark: int, pos: int, config: Config
+        self, metric: int, index: int, start: int, mark: int, config: Config
     ) -> None:
         self.metric = metric
         self.index = index
@@ -98,13 +101,13 @@ class _Run:
         self.target: Target | None = None  # in force at its end
         self.config = config  # in force now
         self.mark = mark
-        self.mark_pos = pos
+        self.mark_pos: int | None = None
         self.need = config.first
 
 
 def _need(run: _Run, config: Config) -> int:
     warned = run.warned
-    if run.breach is None and warned is None:
+    if warned is None and run.breach is None:
         return config.first
     need = NEVER
     for percent, at in config.marks:
@@ -149,7 +152,9 @@ class _Walk:
     __slots__ = (
         "closed",
         "counts",
-        "memo",
+        "memo_hours",
+        "memo_pos",
+        "memo_x",
         "policy_since",
         "replied",
         "running",
@@ -172,14 +177,16 @@ class _Walk:
         self.running: list[_Run | None] = [None] * len(METRICS)
         self.counts = [0] * len(METRICS)
         # the position of one instant in one calendar, asked by runs in turn
-        self.memo: tuple[int, BusinessHours | None, int] = (0, None, 0)
+        self.memo_x = -1
+        self.memo_hours: BusinessHours | None = None
+        self.memo_pos = 0
 
     def position(self, hours: BusinessHours, x: int) -> int:
-        memo = self.memo
-        if memo[0] == x and memo[1] is hours:
-            return memo[2]
-        pos = hours._position(x)
-        self.memo = (x, hours, pos)
+        if x == self.memo_x and hours is self.memo_hours:
+            return self.memo_pos
+        flat = hours._flat[0]
+        pos = flat.position(x) if flat.lo <= x < flat.hi else hours._position(x)
+        self.memo_x, self.memo_hours, self.memo_pos = x, hours, pos
         return pos
 
     def begin(self, metric: int, at: int) -> None:
@@ -189,8 +196,7 @@ class _Walk:
         index = self.counts[metric]
         self.counts[metric] = index + 1
         mark = at if at > self.x else self.x
-        pos = self.position(config.hours, mark)
-        run = _Run(metric, index, at, mark, pos, config)
+        run = _Run(metric, index, at, mark, config)
         self.runs.append(run)
         self.running[metric] = run
 
@@ -198,11 +204,16 @@ class _Walk:
         """Count ``run`` from its mark to ``x`` under its configuration (not
         before a start that lies ahead)."""
         a = run.mark
-        if x < a:
+        if x <= a:  # nothing to count (no position to find)
+            if x == a and run.counted >= run.need:  # retargeted below it
+                _cross(run, a, 0)
             return
         config = run.config
+        before = run.mark_pos
+        if before is None:
+            before = self.position(config.hours, a)
         pos = self.position(config.hours, x)
-        span = pos - run.mark_pos
+        span = pos - before
         if config.paused:
             run.paused += span
             pauses = run.pauses
@@ -248,24 +259,22 @@ class _Walk:
             old = run.config
             if config is old:
                 continue
-            need = _need(run, config)
-            if (
-                config.hours is old.hours
-                and config.paused == old.paused
-                and run.counted + (0 if old.paused else at - run.mark)
-                < min(need, run.need)
-            ):
-                # only the target changed, and no mark of the old one or the
-                # new one is reached by ``at`` (business time is at most the
-                # wall time): the stretch is counted the same way on either
-                # side, so it need not be settled here
-                run.config = config
-                run.need = need
-                continue
+            if config.hours is old.hours and config.paused is old.paused:
+                need = _need(run, config)
+                if run.counted + (0 if old.paused else at - run.mark) < min(
+                    need, run.need
+                ):
+                    # only the target changed, and no mark of the old one or
+                    # the new one is reached by ``at`` (business time is at
+                    # most the wall time): the stretch is counted the same
+                    # way on either side, so it need not be settled here
+                    run.config = config
+                    run.need = need
+                    continue
             self.settle(run, at)
             run.config = config
             if config.hours is not old.hours:
-                run.mark_pos = self.position(config.hours, run.mark)
+                run.mark_pos = None  # found when next settled
             run.need = _need(run, config)
 
     def fulfil(self, metric: int, at: int) -> None:
@@ -290,25 +299,27 @@ class _Walk:
             self.x = self.start
             self.apply(ordered[0], created)  # begins the runs at the start
         apply = self.apply
-        for event in ordered:
-            x = event._us
-            if x > now:
-                break
-            if x > self.x:
-                self.x = x
+        state = self.state
+        for event in ordered[: bisect_right(ordered, now, key=_AT)]:
             kind = event.kind
-            if kind is _STATUS or kind is _PRIORITY:  # most events: inline
-                state = self.state
-                moves = state.by_status if kind is _STATUS else state.by_priority
-                to = moves.get(event.value)
-                if to is None:
-                    to = moves[event.value] = self._moved(kind, event.value)
-                if to.table is state.table:  # no metric runs otherwise
-                    self.state = to
-                else:
-                    self._enter(to, x)
+            if kind is _STATUS:  # most events: inline
+                to = state.by_status.get(event.value)
+            elif kind is _PRIORITY:
+                to = state.by_priority.get(event.value)
             else:
+                x = event._us
+                if x > self.x:
+                    self.x = x
                 apply(event, x)
+                state = self.state
+                continue
+            if to is None:
+                to = self._moved(kind, event.value)
+            if to.table is state.table:  # no metric runs otherwise
+                self.state = state = to
+            else:
+                self._enter(to, event._us)
+                state = to
         for run in self.running:
             if run is not None:
                 self.settle(run, now)
@@ -317,11 +328,15 @@ class _Walk:
                     _cross(run, now, None)
 
     def _moved(self, kind: EventKind, value: str | None) -> State:
-        """The state after a status or priority event."""
+        """The state after a status or priority event (kept on the state)."""
         s = self.state
         if kind is _STATUS:
-            return state_of(self.settings, s.policy, s.priority, value, s.solved)
-        return state_of(self.settings, s.policy, value, s.status, s.solved)
+            to = state_of(self.settings, s.policy, s.priority, value, s.solved)
+            s.by_status[value] = to
+        else:
+            to = state_of(self.settings, s.policy, value, s.status, s.solved)
+            s.by_priority[value] = to
+        return to
 
     def apply(self, event: SlaEvent, at: int) -> None:
         kind = event.kind
@@ -443,5 +458,5 @@ def _pack(run: _Run, policy: str | None) -> Packed:
         () if run.pauses is None else tuple(run.pauses),
         policy if live else run.policy,
         None if target is None else target.within,
-        run.config if live else None,
+        not run.config.paused if live else None,
     )
