@@ -3,6 +3,7 @@ scenario, and the rules of docs/sla.md."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -134,6 +135,19 @@ class TestComplaints:
         assert r.breached_at == MON + 6 * H
         assert not r.running
 
+    def test_a_stricter_target_passed_at_a_pause_breaches_at_that_instant(
+        self,
+    ) -> None:
+        """Set Pending and raised to urgent at one instant, asked at that very
+        instant: nothing is counted at it, and it is breached at it."""
+        events = [
+            *created(MON, "normal"),
+            SlaEvent(MON + 5 * H, "status", "Pending"),
+            SlaEvent(MON + 5 * H, "priority", "urgent"),
+        ]
+        r = run(events, MON + 5 * H, "resolution")
+        assert (r.counted, r.breached_at, r.running) == (5 * H, MON + 5 * H, False)
+
     def test_a_policy_change_keeps_what_was_counted_and_moves_the_deadline(
         self,
     ) -> None:
@@ -247,6 +261,23 @@ class TestRules:
         assert timeline(SETTINGS, shuffled, at=MON + H) == timeline(
             SETTINGS, events, at=MON + H
         )
+
+    def test_kept_runs_are_left_alone_by_the_collector(self) -> None:
+        """A timeline keeps its runs as tuples of integers and texts until they
+        are read: once the collector has looked at them (a pass per level of
+        nesting) it stops looking, so 100,000 kept timelines do not slow every
+        later full collection. A running, a paused and a fulfilled run."""
+        events = [
+            *created(MON, "urgent"),
+            SlaEvent(MON + H / 2, "agent reply"),
+            SlaEvent(MON + H, "status", "Pending"),
+        ]
+        kept = timeline(SETTINGS, events, at=MON + 2 * H)._runs
+        for _ in range(4):  # a pass per level: the runs, a run, its warnings, one
+            gc.collect()
+        packed = kept._packed  # type: ignore[attr-defined]
+        assert len(packed) == 3
+        assert [gc.is_tracked(p) for p in (packed, *packed)] == [False] * 4
 
 
 class TestBadInput:

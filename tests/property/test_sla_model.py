@@ -259,7 +259,13 @@ def histories(draw: st.DrawFn) -> tuple[list[tuple[int, str, str | None]], int]:
         value = draw(st.sampled_from(VALUES[kind])) if kind in VALUES else None
         later.append((draw(st.integers(0, 4 * 24 * 60)), kind, value))
     later.sort(key=lambda e: e[0])  # stable: ties keep their order
-    return first + later, draw(st.integers(0, 5 * 24 * 60))
+    events = first + later
+    # asked at any minute, or at an event's very instant (what happens there
+    # is applied, and nothing is counted past it)
+    at = draw(
+        st.one_of(st.integers(0, 5 * 24 * 60), st.sampled_from([e[0] for e in events]))
+    )
+    return events, at
 
 
 @settings(max_examples=150, deadline=None)
