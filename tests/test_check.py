@@ -359,3 +359,70 @@ class TestSlaTemplates:
         assert "[sla]" not in broken
         c = parse_config(tomllib.loads(broken), base=example_config().parent)
         assert found(c) == []
+
+
+class TestSlaPolicies:
+    """The careless admin's SLA mistakes, each of which runs without an error
+    and silently measures something else."""
+
+    def test_a_policy_after_a_catch_all_never_applies(self) -> None:
+        c = config(('conditions = [["customer", "=", "gold"]]\n\n  [[sla', "\n  [[sla"))
+        ((path, severity, message),) = found(c)
+        assert (path, severity) == ("sla.policies[1]", Severity.WARNING)
+        assert message.startswith(
+            "policy 'standard' never applies: the earlier policy 'gold' "
+            "(sla.policies[0]) has no conditions"
+        )
+
+    def test_a_policy_whose_conditions_include_an_earlier_ones(self) -> None:
+        c = config(
+            (
+                'id = "standard"\n',
+                'id = "standard"\n'
+                'conditions = [["priority", "=", "urgent"], ["customer", "=", "gold"]]\n',
+            )
+        )
+        ((path, _, message),) = found(c)
+        assert path == "sla.policies[1]"
+        assert "'gold' (sla.policies[0]) matches every case it matches" in message
+        # OR logic is not solved: no warning
+        c = config(
+            (
+                'id = "standard"\n',
+                'id = "standard"\nconditions = [["priority", "=", "urgent"], '
+                '["customer", "=", "gold"]]\nlogic = "1 OR 2"\n',
+            )
+        )
+        assert found(c) == []
+
+    def test_a_pause_status_spelt_otherwise_than_the_status(self) -> None:
+        """'pending' is not 'Pending': a case waiting on the customer would go
+        on counting."""
+        c = config(('pauses = { "Pending" = ', 'pauses = { "pending" = '))
+        ((path, severity, message),) = found(c)
+        assert (path, severity) == ("sla.pauses.pending", Severity.WARNING)
+        assert message == (
+            "'pending' is not the status 'Pending': statuses are matched exactly, "
+            "so a case in 'Pending' does not pause these metrics"
+        )
+        c = config(
+            ("[escalation.expiry]  #", '[escalation.expiry]\npending = "On hold"  #'),
+            ('pauses = { "Pending" = ', 'pauses = { "On Hold" = '),
+        )
+        assert [p for p, _, _ in found(c)] == ["sla.pauses.On Hold"]
+        # a status of the CRM's own that escalate does not know: no guess
+        c = config(('pauses = { "Pending" = ', 'pauses = { "Waiting on vendor" = '))
+        assert found(c) == []
+
+    def test_a_priority_spelt_two_ways(self) -> None:
+        c = config(
+            (
+                'metric = "resolution"\n  priority = "urgent"',
+                'metric = "resolution"\n  priority = "Urgent"',
+            )
+        )
+        ((path, _, message),) = found(c)
+        assert path == "sla.policies[1].targets[2].priority"
+        assert message.startswith(
+            "'Urgent' differs from 'urgent' (sla.policies[1]) only in case or spaces"
+        )

@@ -15,7 +15,7 @@ import enum
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -31,8 +31,8 @@ from escalate._template_context import (
 from escalate.errors import EscalateError, TemplateError
 from escalate.fields import FieldSpec, FieldType
 from escalate.leads import ExternalEscalation, Lead, LeadAction, LeadStep
-from escalate.model import CASE_ATTRIBUTES, Case, Task
-from escalate.rules import ActionKind, DueAction, RuleItem
+from escalate.model import BUILTIN_STATUSES, CASE_ATTRIBUTES, Case, Task, _status_key
+from escalate.rules import ActionKind, Condition, DueAction, RuleItem
 from escalate.sla import MetricRun
 from escalate.templates import Templates
 from escalate.timers import Phase
@@ -80,6 +80,7 @@ def config_problems(
         *_templates(config),
         *_addresses(config),
         *_rules(config),
+        *_sla(config),
         *_calendars(config, at),
         *_undeclared_fields(config),
     ]
@@ -319,7 +320,16 @@ def _rules(config: Config) -> Iterator[ConfigProblem]:
                 )
 
 
-def _all_of(item: RuleItem) -> frozenset[Any] | None:
+class _Conditioned(Protocol):
+    """A rule item or an SLA policy: numbered conditions and their logic."""
+
+    @property
+    def logic(self) -> str | None: ...
+    @property
+    def conditions(self) -> tuple[Condition, ...]: ...
+
+
+def _all_of(item: _Conditioned) -> frozenset[Any] | None:
     """The item's conditions when they are all ANDed (its logic is None or
     only ANDs), else None: what can be compared without solving."""
     logic = (item.logic or "").upper()
@@ -328,7 +338,12 @@ def _all_of(item: RuleItem) -> frozenset[Any] | None:
     return frozenset(item.conditions)
 
 
-def _shadowed(rule: str, items: Sequence[RuleItem]) -> Iterator[ConfigProblem]:
+def _shadowing(
+    items: Sequence[_Conditioned],
+) -> Iterator[tuple[int, int, str]]:
+    """``(later, earlier, why)`` for each item that an earlier one always
+    comes before: the earlier has no conditions, or a subset of the later's,
+    all ANDed (the first earlier one only)."""
     for i, later in enumerate(items):
         later_all = _all_of(later)
         for j, earlier in enumerate(items[:i]):
@@ -336,18 +351,66 @@ def _shadowed(rule: str, items: Sequence[RuleItem]) -> Iterator[ConfigProblem]:
             if earlier_all is None:
                 continue
             if not earlier_all or (later_all is not None and earlier_all <= later_all):
-                what = (
+                yield (
+                    i,
+                    j,
                     "has no conditions, so it matches every case"
                     if not earlier_all
                     else "matches every case it matches (its conditions are a "
-                    "subset of this item's)"
-                )
-                yield _warning(
-                    f"rules.{rule}.items[{i}]",
-                    f"item {later.id!r} can never govern: the earlier item "
-                    f"{earlier.id!r} (items[{j}]) {what}",
+                    "subset of this one's)",
                 )
                 break
+
+
+def _shadowed(rule: str, items: Sequence[RuleItem]) -> Iterator[ConfigProblem]:
+    for i, j, why in _shadowing(items):
+        yield _warning(
+            f"rules.{rule}.items[{i}]",
+            f"item {items[i].id!r} can never govern: the earlier item "
+            f"{items[j].id!r} (items[{j}]) {why}",
+        )
+
+
+# -- service levels -------------------------------------------------------------------
+
+
+def _sla(config: Config) -> Iterator[ConfigProblem]:
+    sla = config.sla
+    if sla is None:
+        return
+    policies = sla.policies
+    for i, j, why in _shadowing(policies):
+        yield _warning(
+            f"sla.policies[{i}]",
+            f"policy {policies[i].id!r} never applies: the earlier policy "
+            f"{policies[j].id!r} (sla.policies[{j}]) {why}, and the first "
+            "policy a case meets applies",
+        )
+    known = {_status_key(s.name): s.name for s in BUILTIN_STATUSES}
+    expiry = config.settings.book.expiry
+    if expiry is not None:
+        for custom in (expiry.pending, expiry.expired):
+            known.setdefault(_status_key(custom.name), custom.name)
+    for name in sla.pauses:
+        meant = known.get(_status_key(name))
+        if meant is not None and meant != name:
+            yield _warning(
+                f"sla.pauses.{name}",
+                f"{name!r} is not the status {meant!r}: statuses are matched "
+                f"exactly, so a case in {meant!r} does not pause these metrics",
+            )
+    first: dict[str, tuple[str, str]] = {}
+    for i, policy in enumerate(policies):
+        for k, target in enumerate(policy.targets):
+            key = " ".join(target.priority.casefold().split())
+            seen = first.setdefault(key, (target.priority, f"sla.policies[{i}]"))
+            if seen[0] != target.priority:
+                yield _warning(
+                    f"sla.policies[{i}].targets[{k}].priority",
+                    f"{target.priority!r} differs from {seen[0]!r} ({seen[1]}) only "
+                    "in case or spaces: priorities are matched exactly, so one "
+                    "of them is most likely never a case's",
+                )
 
 
 # -- calendars ------------------------------------------------------------------------
