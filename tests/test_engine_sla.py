@@ -266,6 +266,29 @@ class TestWarningsAndBreaches:
         ]
         assert "Target 4:00:00 (standard)" in mailer.sent[1].text
 
+    def test_clocks_that_start_later_fire_nothing_before_they_start(self) -> None:
+        """A policy whose clocks start at a case field's instant, here the next
+        day: the warning and breach fall from that instant on, and a tick
+        before it sends nothing."""
+        later = attrs.evolve(
+            WARNED, policies=[attrs.evolve(WARNED.policies[0], start_field="from")]
+        )
+        esc = escalator(
+            sla=later,
+            templates=TEMPLATES,
+            addresses={"kim": "kim@example.com"},
+        )
+        clock = esc.clock
+        assert isinstance(clock, ManualClock)
+        tuesday = MON + 24 * H
+        esc.add_case(case(owner="kim", fields={"from": tuesday}), by=ANN)
+        assert esc.store.due_backlog(MON + 99 * H).oldest == tuesday + 2 * H
+        clock.set(tuesday + 2 * H - timedelta(microseconds=1))
+        assert esc.tick().sla == ()
+        clock.set(tuesday + 2 * H)
+        (warning,) = esc.tick().sla
+        assert (warning.percent, warning.due_at) == (50, tuesday + 2 * H)
+
     def test_a_handled_case_computes_its_timeline_once(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -239,6 +239,26 @@ class TestRules:
         r = timeline(SETTINGS, events, at=MON + 2 * H, start_at=MON).of("resolution")[0]
         assert (r.started_at, r.counted, r.breached_at) == (MON, 2 * H, MON + 4 * H)
 
+    def test_a_start_ahead_of_the_instant_asked(self) -> None:
+        """Asked before a start field's instant (clocks that start on Tuesday,
+        asked on Monday): nothing is counted yet, and the breaches ahead are
+        counted from the start, not from the instant asked (they came out on
+        Monday, before the clocks had started, and a tick would have sent
+        them then)."""
+        events = created(MON, "urgent")
+        tuesday = MON + 24 * H
+        now = timeline(SETTINGS, events, at=MON + H, start_at=tuesday)
+        assert [
+            (r.metric.value, r.started_at, r.counted, r.breached_at) for r in now.runs
+        ] == [
+            ("first reply", tuesday, timedelta(0), tuesday + H),
+            ("resolution", tuesday, timedelta(0), tuesday + 4 * H),
+        ]
+        assert [x for x, *_ in now.due()] == [tuesday + H, tuesday + 4 * H]
+        # the same answers once the clocks run
+        later = timeline(SETTINGS, events, at=tuesday + H / 2, start_at=tuesday)
+        assert [r.breached_at for r in later.runs] == [tuesday + H, tuesday + 4 * H]
+
     def test_exact_to_the_microsecond(self) -> None:
         us = timedelta(microseconds=1)
         events = [

@@ -323,9 +323,9 @@ class _Walk:
         for run in self.running:
             if run is not None:
                 self.settle(run, now)
-                config = run.config  # and what is ahead if nothing else happens
-                if config.marks and not config.paused:
-                    _cross(run, now, None)
+                config = run.config  # and what is ahead if nothing else happens:
+                if config.marks and not config.paused:  # from its mark, which
+                    _cross(run, run.mark, None)  # is now unless it starts later
 
     def _moved(self, kind: EventKind, value: str | None) -> State:
         """The state after a status or priority event (kept on the state)."""
