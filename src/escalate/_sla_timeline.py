@@ -168,7 +168,7 @@ class _Walk:
     def __init__(self, settings: SlaSettings, start: int) -> None:
         self.settings = settings
         self.start = start
-        self.x = start  # the instant walked to
+        self.x = start  # the instant walked to (see walk)
         self.state = state_of(settings, None, None, None, False)
         self.policy_since: int | None = None
         self.closed = False
@@ -298,6 +298,8 @@ class _Walk:
                     self.apply(event, created)
             self.x = self.start
             self.apply(ordered[0], created)  # begins the runs at the start
+        else:  # a start ahead (if any) is only that of the clocks from the
+            self.x = created  # start: the others begin at their events
         apply = self.apply
         state = self.state
         for event in ordered[: bisect_right(ordered, now, key=_AT)]:

@@ -92,7 +92,8 @@ class ModelRun:
 class Model:
     """The rules of docs/sla.md, one minute at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: int) -> None:
+        self.start = start  # when the clocks that run from the start start
         self.status: str | None = None
         self.priority: str | None = None
         self.policy: SlaPolicy | None = None
@@ -133,7 +134,7 @@ class Model:
             self.policy = SETTINGS.policy(str(value))
         elif kind == "created":
             for m in (Metric.FIRST_REPLY, *RESOLVING):
-                self.begin(m, minute)
+                self.begin(m, self.start)
         elif kind == "agent reply" and not (self.solved or self.closed):
             self.replied = True
             for m in (Metric.FIRST_REPLY, Metric.NEXT_REPLY, Metric.PERIODIC_UPDATE):
@@ -167,6 +168,8 @@ class Model:
     def minute(self, minute: int) -> None:
         """Count the minute starting at ``minute``."""
         for run in self.running.values():
+            if minute < run.start:  # a clock that starts later
+                continue
             if self.paused(run.metric):
                 run.paused_minutes.append(minute)
             t = self.target(run.metric)
@@ -180,11 +183,13 @@ class Model:
 
 
 def walk(
-    events: list[tuple[int, str, str | None]], at: int, horizon: int
+    events: list[tuple[int, str, str | None]], at: int, horizon: int, start: int = 0
 ) -> list[dict[str, Any]]:
     """Each run as the timeline gives it at ``at``: counted and paused to
-    ``at``, and the marks reached by then or, nothing else happening, ahead."""
-    model = Model()
+    ``at``, and the marks reached by then or, nothing else happening, ahead.
+    The clocks that run from the start start at ``start`` (the creation is
+    minute 0)."""
+    model = Model(start)
     counts: list[tuple[int, int]] = []
     for minute in range(horizon):
         if minute <= at:
@@ -246,7 +251,9 @@ VALUES = {
 
 
 @st.composite
-def histories(draw: st.DrawFn) -> tuple[list[tuple[int, str, str | None]], int]:
+def histories(
+    draw: st.DrawFn,
+) -> tuple[list[tuple[int, str, str | None]], int, int]:
     first = [
         (0, "created", None),
         (0, "status", "Open"),
@@ -265,22 +272,26 @@ def histories(draw: st.DrawFn) -> tuple[list[tuple[int, str, str | None]], int]:
     at = draw(
         st.one_of(st.integers(0, 5 * 24 * 60), st.sampled_from([e[0] for e in events]))
     )
-    return events, at
+    # mostly clocks from the creation; else from a start field's instant
+    # up to three days later (ServiceNow's "start at")
+    start = draw(st.one_of(st.just(0), st.just(0), st.integers(1, 3 * 24 * 60)))
+    return events, at, start
 
 
 @settings(max_examples=150, deadline=None)
 @given(histories())
 def test_timeline_agrees_with_the_minute_model(
-    history: tuple[list[tuple[int, str, str | None]], int],
+    history: tuple[list[tuple[int, str, str | None]], int, int],
 ) -> None:
-    events, at = history
-    horizon = at + 12 * 24 * 60
-    expected = walk(events, at, horizon)
+    events, at, start = history
+    horizon = max(at, start) + 12 * 24 * 60
+    expected = walk(events, at, horizon, start)
     sla_events = [SlaEvent(T0 + m * MIN, kind, value) for m, kind, value in events]
-    got = timeline(SETTINGS, sla_events, at=T0 + at * MIN)
+    start_at = None if start == 0 else T0 + start * MIN
+    got = timeline(SETTINGS, sla_events, at=T0 + at * MIN, start_at=start_at)
     minute = lambda t: None if t is None else (t - T0) // MIN  # noqa: E731
     # what a tick asks, of a timeline whose runs were never made
-    due = timeline(SETTINGS, sla_events, at=T0 + at * MIN).due()
+    due = timeline(SETTINGS, sla_events, at=T0 + at * MIN, start_at=start_at).due()
     order = {m: n for n, m in enumerate(Metric)}
     assert [(minute(x), order[m], i, p) for x, m, i, p in due] == sorted(
         (x, order[r["metric"]], r["index"], p)
