@@ -578,6 +578,26 @@ class TestInspect:
         # nothing after the closing: the later steps never happened
         assert not any("manager" in t for t in titles)
 
+    def test_files_it_cannot_write_are_named_by_their_option(
+        self, demo: Path, tmp_path: Path
+    ) -> None:
+        """A chart or a checkpoint into a folder that does not exist: exit 1,
+        the option and the path named, nothing left behind."""
+        missing = tmp_path / "missing"
+        chart = run(
+            "timeline", "--db", demo / "demo.db", "c3", "--svg", missing / "c3.svg"
+        )
+        assert chart.returncode == 1
+        assert chart.stderr == (
+            f"escalate: error: --svg: cannot write {str(missing / 'c3.svg')!r}: "
+            "No such file or directory\n"
+        )
+        db = copy_db(demo, tmp_path)
+        taken = run("verify", "--db", db, "--checkpoint", missing / "heads.json")
+        assert taken.returncode == 1
+        assert taken.stderr.startswith("escalate: error: --checkpoint: cannot write")
+        assert not missing.exists()
+
     def test_timeline_unknown_case(self, demo: Path, tmp_path: Path) -> None:
         """An unknown case exits 1, and no file is written."""
         out = tmp_path / "x.svg"

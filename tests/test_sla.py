@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from escalate.config import load_config
-from escalate.errors import ConfigError, NaiveDatetimeError, NotFound, WrongTypeError
+from escalate.errors import (
+    ConfigError,
+    NaiveDatetimeError,
+    NotFound,
+    ScheduleError,
+    WrongTypeError,
+)
 from escalate.hours import BusinessHours
 from escalate.model import Case
 from escalate.sla import (
@@ -322,6 +328,20 @@ class TestBadInput:
             timeline(SETTINGS, "created", at=MON)  # type: ignore[arg-type]
         with pytest.raises(NaiveDatetimeError):
             timeline(SETTINGS, created(MON), at=datetime(2026, 11, 23))
+
+    def test_instants_no_calendar_counts_in_are_named(self) -> None:
+        """Not a bare number of microseconds from deep inside the calendar."""
+        far = datetime(9999, 12, 31, tzinfo=UTC)
+        early = datetime(1, 6, 1, tzinfo=UTC)
+        years = "expected an instant in the years 2-9997, got"
+        with pytest.raises(ScheduleError, match=f"^at: {years} 9999-12-31T00:00"):
+            timeline(SETTINGS, created(MON), at=far)
+        with pytest.raises(ScheduleError, match=f"^start_at: {years} 0001-06-01"):
+            timeline(SETTINGS, created(MON), at=MON, start_at=early)
+        with pytest.raises(
+            ScheduleError, match=f"^events: the created event's instant: {years} 0001"
+        ):
+            timeline(SETTINGS, created(early), at=MON)
 
     def test_bad_policies(self) -> None:
         with pytest.raises(ConfigError, match="appears twice"):

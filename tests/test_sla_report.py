@@ -129,6 +129,36 @@ class TestCommand:
         data = json.loads(capsys.readouterr().out)
         assert data["rows"][0]["median_us"] == 40 * 60 * 1_000_000
 
+    def test_what_it_cannot_do_is_named_and_prints_nothing(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A chart into a folder that does not exist, or a period ending where
+        no calendar counts: an error naming the option, and no report printed
+        half (the text used to come out before the chart failed)."""
+        from escalate.cli import main
+
+        db = tmp_path / "escalate.db"
+        SqliteStore(db).close()
+        args = ["report", "--config", str(example_config()), "--db", str(db)]
+        period = ["--from", MON.isoformat(), "--to", END.isoformat()]
+        chart = tmp_path / "missing" / "chart.svg"
+        assert main([*args, *period, "--svg", str(chart)]) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == (
+            f"escalate: error: --svg: cannot write {str(chart)!r}: "
+            "No such file or directory\n"
+        )
+        assert not chart.parent.exists()
+        far = ["--from", MON.isoformat(), "--to", "9999-12-31T00:00:00+00:00"]
+        assert main([*args, *far]) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == (
+            "escalate: error: --to: expected an instant in the years 2-9997, got "
+            "9999-12-31T00:00:00+00:00\n"
+        )
+
     def test_without_sla_policies(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

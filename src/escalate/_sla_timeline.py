@@ -20,7 +20,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Final
 
-from escalate._instants import to_us, utc_from_us
+from escalate._instants import utc_from_us
 from escalate._sla_runs import Packed, Walked
 from escalate._sla_states import (
     FROM_START,
@@ -43,7 +43,7 @@ from escalate._sla_values import (
     Target,
 )
 from escalate.errors import ConfigError, NotFound, WrongTypeError
-from escalate.hours import BusinessHours
+from escalate.hours import _YEAR_STARTS, BusinessHours, _located
 
 _STATUS: Final = EventKind.STATUS
 _PRIORITY: Final = EventKind.PRIORITY
@@ -409,7 +409,7 @@ def timeline(
     """
     if not isinstance(settings, SlaSettings):
         raise WrongTypeError(f"settings: expected SlaSettings, got {settings!r}")
-    now = to_us(at, "at")
+    now, _ = _located(at, "at")  # in the years the calendars count in
     ordered = sorted(_events(events), key=_AT)  # stable: ties as given
     if not ordered:
         raise ConfigError("events: expected at least the 'created' event, got none")
@@ -419,8 +419,12 @@ def timeline(
             "events: the first event (by instant) must be 'created', got "
             f"{first.kind.value!r}"
         )
-    created = first._us
-    walk = _Walk(settings, created if start_at is None else to_us(start_at, "start_at"))
+    created = first._us  # every event walked lies between it and ``at``
+    if created < _YEAR_STARTS[0]:
+        _located(first.at, "events: the created event's instant")  # the error
+    walk = _Walk(
+        settings, created if start_at is None else _located(start_at, "start_at")[0]
+    )
     try:
         walk.walk(ordered, now)
     except NotFound as e:

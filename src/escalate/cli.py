@@ -49,6 +49,7 @@ from escalate.config import Config, example_config, load_config, read_text
 from escalate.engine import Escalator, TickReport
 from escalate.errors import ConfigError, EscalateError, NotFound, StoreError
 from escalate.health import read_health
+from escalate.hours import _located
 from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
 from escalate.ports import Store
@@ -835,6 +836,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
             f"--config: {str(args.config)!r} has no [sla] section: no SLA policies "
             "to report on"
         )
+    _located(args.end, "--to")  # the timelines' instant: a calendar counts there
     store = _store(args.db)
     try:
         esc = _escalator(config, store, _NoMail(), _FixedClock(args.end))
@@ -849,9 +851,9 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         result = sla_report(timelines, start=args.start, end=args.end)
     finally:
         store.close()
+    if args.svg is not None:  # first: a file it cannot write prints nothing
+        _write_atomically(args.svg, report_svg(result), "--svg")
     out.write((result.to_json() if args.json else result.text()) + "\n")
-    if args.svg is not None:
-        args.svg.write_text(report_svg(result), encoding="utf-8")
     return 0
 
 
@@ -924,7 +926,7 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
                 )
                 return 1
             taken = take_checkpoint(store, args.now or SystemClock().now())
-            _write_atomically(args.checkpoint, taken.document() + "\n")
+            _write_atomically(args.checkpoint, taken.document() + "\n", "--checkpoint")
             out.write(
                 f"checkpoint of {len(taken.leaves)} case histories at "
                 f"{taken.at.isoformat()} written to {args.checkpoint}\nroot: "
@@ -935,12 +937,20 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if ok else 1
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, so
-    that the file is either the old one or the whole new one."""
+def _write_atomically(path: Path, text: str, option: str) -> None:
+    """Write ``text`` to ``path`` (given as ``option``) through a temporary
+    file in the same folder, so that the file is either the old one or the
+    whole new one; a folder or file that cannot be written is an error naming
+    the option."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(
+            f"{option}: cannot write {str(path)!r}: {e.strerror or e}"
+        ) from e
 
 
 def _timeline(args: argparse.Namespace, out: TextIO) -> int:
@@ -984,7 +994,7 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
         )
     finally:
         store.close()
-    args.svg.write_text(svg, encoding="utf-8")
+    _write_atomically(args.svg, svg, "--svg")
     out.write(f"wrote {args.svg} ({_version_line(stored, settings)})\n")
     return 0
 

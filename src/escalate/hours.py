@@ -233,6 +233,20 @@ def _year_start(year: int) -> int:
 _YEAR_STARTS: Final = [_year_start(y) for y in range(MIN_YEAR, MAX_YEAR + 2)]
 
 
+def _located(t: datetime, name: str) -> tuple[int, int]:
+    """``t`` in µs since the epoch (UTC) and its year, if a calendar can
+    count there (the argument ``name`` otherwise: a clear error at the entry
+    point, not a bare number from deep inside)."""
+    x = to_us(t, name)
+    i = bisect_right(_YEAR_STARTS, x)
+    if not 0 < i < len(_YEAR_STARTS):
+        raise ScheduleError(
+            f"{name}: expected an instant in the years {MIN_YEAR}-{MAX_YEAR}, "
+            f"got {t.isoformat()}"
+        )
+    return x, MIN_YEAR + i - 1
+
+
 def _resolve(wall: datetime, tz: ZoneInfo) -> int:
     """The earliest instant (UTC µs) at which the wall clock in ``tz`` shows
     ``wall`` (naive) or later."""
@@ -399,8 +413,8 @@ class BusinessHours:
         Raises:
             NaiveDatetimeError: ``a`` or ``b`` has no time zone.
         """
-        xa, ya = self._locate(a, "a")
-        xb, yb = self._locate(b, "b")
+        xa, ya = _located(a, "a")
+        xb, yb = _located(b, "b")
         if xb < xa:
             return timedelta(microseconds=-self._between(xb, yb, xa, ya))
         return timedelta(microseconds=self._between(xa, ya, xb, yb))
@@ -416,7 +430,7 @@ class BusinessHours:
             NaiveDatetimeError: ``t`` has no time zone.
             ScheduleError: Not enough open time within ten years of ``t``.
         """
-        x, y = self._locate(t, "t")
+        x, y = _located(t, "t")
         need = us_of(_require_duration(d, "d"))
         if need == 0:
             return t.astimezone(self.tz)
@@ -542,7 +556,7 @@ class BusinessHours:
 
     def is_open(self, t: datetime) -> bool:
         """Whether the business is open at ``t``."""
-        x, y = self._locate(t, "t")
+        x, y = _located(t, "t")
         year = self._year(y)
         i = bisect_right(year.starts, x) - 1
         return i >= 0 and x < year.ends[i]
@@ -553,7 +567,7 @@ class BusinessHours:
         Raises:
             ScheduleError: No opening within ten years.
         """
-        x, start = self._locate(t, "t")
+        x, start = _located(t, "t")
         year = self._year(start)
         i = bisect_right(year.starts, x) - 1
         if i >= 0 and x < year.ends[i]:
@@ -572,7 +586,7 @@ class BusinessHours:
         Raises:
             ScheduleError: The schedule does not close within ten years.
         """
-        x, start = self._locate(t, "t")
+        x, start = _located(t, "t")
         year = self._year(start)
         i = bisect_right(year.starts, x) - 1
         if i < 0 or x >= year.ends[i]:
@@ -598,8 +612,8 @@ class BusinessHours:
         An overnight shift followed by the next day's opening at 00:00 is one
         stretch. Empty when ``b <= a``.
         """
-        xa, ya = self._locate(a, "a")
-        xb, yb = self._locate(b, "b")
+        xa, ya = _located(a, "a")
+        xb, yb = _located(b, "b")
         spans: list[list[int]] = []
         for y in range(ya, yb + 1):
             year = self._year(y)
@@ -649,16 +663,6 @@ class BusinessHours:
         return f"{days} ({self.tz.key})"
 
     # -- internals ------------------------------------------------------------
-
-    def _locate(self, t: datetime, name: str) -> tuple[int, int]:
-        x = to_us(t, name)
-        i = bisect_right(_YEAR_STARTS, x)
-        if not 0 < i < len(_YEAR_STARTS):
-            raise ScheduleError(
-                f"{name}: expected an instant in the years {MIN_YEAR}-{MAX_YEAR}, "
-                f"got {t.isoformat()}"
-            )
-        return x, MIN_YEAR + i - 1
 
     @staticmethod
     def _year_of(x: int) -> int:
