@@ -310,7 +310,7 @@ class TestBadInput:
     def test_bad_events(self) -> None:
         with pytest.raises(ConfigError, match="needs the new status"):
             SlaEvent(MON, "status")
-        with pytest.raises(ConfigError, match="takes no value"):
+        with pytest.raises(ConfigError, match="^value: 'solved' events take no value"):
             SlaEvent(MON, "solved", "yes")
         with pytest.raises(ConfigError, match="expected one of"):
             SlaEvent(MON, "escalated")
@@ -328,6 +328,15 @@ class TestBadInput:
             timeline(SETTINGS, "created", at=MON)  # type: ignore[arg-type]
         with pytest.raises(NaiveDatetimeError):
             timeline(SETTINGS, created(MON), at=datetime(2026, 11, 23))
+
+    def test_bad_pauses_name_their_status(self) -> None:
+        with pytest.raises(ConfigError, match=r"^pauses\['Pending'\]: expected one of"):
+            SlaSettings(policies=[], pauses={"Pending": ["resolution", "nope"]})
+        # a text, not a list: not read letter by letter ("got 'r'")
+        with pytest.raises(
+            WrongTypeError, match=r"^pauses\['Pending'\]: .* got 'resolution'$"
+        ):
+            SlaSettings(policies=[], pauses={"Pending": "resolution"})
 
     def test_instants_no_calendar_counts_in_are_named(self) -> None:
         """Not a bare number of microseconds from deep inside the calendar."""

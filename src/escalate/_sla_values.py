@@ -101,7 +101,7 @@ class SlaEvent:
             )
         if not valued and self.kind is not EventKind.REASSIGNED and self.value:
             raise ConfigError(
-                f"value: a {self.kind.value} event takes no value, got {self.value!r}"
+                f"value: {self.kind.value!r} events take no value, got {self.value!r}"
             )
 
 
@@ -236,9 +236,16 @@ def _pauses(value: Mapping[str, Iterable[object]]) -> Mapping[str, frozenset[Met
         raise WrongTypeError(
             f"pauses: expected status -> metrics it pauses, got {value!r}"
         )
-    return FrozenMap(
-        (str(k), frozenset(_metric(m) for m in v)) for k, v in value.items()
-    )
+    pauses = {}
+    for status, metrics in value.items():
+        where = f"pauses[{status!r}]"
+        if isinstance(metrics, str | bytes) or not isinstance(metrics, Iterable):
+            raise WrongTypeError(
+                f"{where}: expected the metrics the status pauses, like "
+                f"['resolution'], got {metrics!r}"
+            )
+        pauses[str(status)] = frozenset(member(Metric, where, m) for m in metrics)
+    return FrozenMap(pauses)
 
 
 def _frozen_calendars(
