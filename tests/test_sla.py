@@ -310,7 +310,7 @@ class TestBadInput:
     def test_bad_events(self) -> None:
         with pytest.raises(ConfigError, match="needs the new status"):
             SlaEvent(MON, "status")
-        with pytest.raises(ConfigError, match="^value: 'solved' events take no value"):
+        with pytest.raises(ConfigError, match=r"^value: 'solved' events take no value"):
             SlaEvent(MON, "solved", "yes")
         with pytest.raises(ConfigError, match="expected one of"):
             SlaEvent(MON, "escalated")
