@@ -20,7 +20,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Final
 
-from escalate._instants import utc_from_us
+from escalate._instants import to_us, utc_from_us
 from escalate._sla_runs import Packed, Walked
 from escalate._sla_states import (
     FROM_START,
@@ -380,6 +380,9 @@ class _Walk:
 
 
 _AT: Final = attrgetter("_us")
+# The instants a calendar counts in (see ``escalate.hours._located``).
+_FIRST: Final = _YEAR_STARTS[0]
+_END: Final = _YEAR_STARTS[-1]
 
 
 def timeline(
@@ -409,7 +412,9 @@ def timeline(
     """
     if not isinstance(settings, SlaSettings):
         raise WrongTypeError(f"settings: expected SlaSettings, got {settings!r}")
-    now, _ = _located(at, "at")  # in the years the calendars count in
+    now = to_us(at, "at")
+    if not _FIRST <= now < _END:  # where no calendar counts: the error
+        _located(at, "at")
     ordered = sorted(_events(events), key=_AT)  # stable: ties as given
     if not ordered:
         raise ConfigError("events: expected at least the 'created' event, got none")
@@ -420,7 +425,7 @@ def timeline(
             f"{first.kind.value!r}"
         )
     created = first._us  # every event walked lies between it and ``at``
-    if created < _YEAR_STARTS[0]:
+    if created < _FIRST:
         _located(first.at, "events: the created event's instant")  # the error
     walk = _Walk(
         settings, created if start_at is None else _located(start_at, "start_at")[0]
