@@ -188,10 +188,16 @@ def walk(
     """Each run as the timeline gives it at ``at``: counted and paused to
     ``at``, and the marks reached by then or, nothing else happening, ahead.
     The clocks that run from the start start at ``start`` (the creation is
-    minute 0)."""
+    minute 0); before the creation, under the status, priority and policy
+    given at the creation."""
     model = Model(start)
+    if start < 0:
+        for m, kind, value in events:
+            if m == 0 and kind in VALUES:
+                model.apply(kind, value, 0)
+        model.apply("created", None, start)
     counts: list[tuple[int, int]] = []
-    for minute in range(horizon):
+    for minute in range(min(start, 0), horizon):
         if minute <= at:
             for m, kind, value in events:
                 if m == minute:
@@ -272,9 +278,16 @@ def histories(
     at = draw(
         st.one_of(st.integers(0, 5 * 24 * 60), st.sampled_from([e[0] for e in events]))
     )
-    # mostly clocks from the creation; else from a start field's instant
-    # up to three days later (ServiceNow's "start at")
-    start = draw(st.one_of(st.just(0), st.just(0), st.integers(1, 3 * 24 * 60)))
+    # mostly clocks from the creation; else from a start field's instant up
+    # to three days before it (ServiceNow's "start at") or after it
+    start = draw(
+        st.one_of(
+            st.just(0),
+            st.just(0),
+            st.integers(-3 * 24 * 60, -1),
+            st.integers(1, 3 * 24 * 60),
+        )
+    )
     return events, at, start
 
 
