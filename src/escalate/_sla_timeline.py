@@ -403,7 +403,10 @@ def timeline(
             if nothing else happens.
         start_at: When the clocks that run from the start (first reply,
             requester wait, agent work, resolution) start, if not at
-            ``CREATED`` (a retroactive start from a case field).
+            ``CREATED``: before it (a retroactive start from a case field,
+            counted under the status, priority and policy given at the
+            creation) or after it (nothing counted, and no mark reached,
+            until then). Next reply and periodic update run from their events.
 
     Raises:
         ConfigError: The first event is not ``CREATED``, or a ``POLICY`` event
