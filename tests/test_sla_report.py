@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -71,6 +72,12 @@ class TestReport:
         assert (first["median_us"], first["attainment"]) == (1_800_000_000, "100.00")
         empty = report([], start=MON, end=END)
         assert empty.text().endswith("no SLA metric runs in the period")
+        assert json.loads(empty.to_json())["left_out"] == []
+        told = attrs.evolve(empty, left_out=["c7", "c9"])
+        assert told.text().splitlines()[1:] == [
+            "no SLA metric runs in the period",
+            "left out: 2 case(s) with SLA events: c7, c9",
+        ]
 
     def test_bad_periods_and_timelines(self) -> None:
         tl = timeline(SETTINGS, replied(H), at=END)
@@ -118,6 +125,12 @@ class TestCommand:
             esc.record(
                 f"c{i}", SlaEvent(MON + timedelta(minutes=minutes), "agent reply")
             )
+        # a deleted case (its breach among them) is left out, and said to be
+        esc.add_case(
+            Case(id="gone", number="C-9", created_at=MON, priority="urgent"),
+            by=Actor("ann"),
+        )
+        esc.delete_case("gone", by=Actor("ann"))
         store.close()
         args = ["report", "--config", config, "--db", db]
         period = ["--from", MON.isoformat(), "--to", END.isoformat()]
@@ -125,9 +138,11 @@ class TestCommand:
         out = capsys.readouterr().out
         row = next(line for line in out.splitlines() if "first reply" in line)
         assert row.split()[:6] == ["standard", "first", "reply", "2", "1", "66.66%"]
+        assert out.splitlines()[-1] == "left out: 1 case(s) with SLA events: gone"
         assert main([*map(str, args), *period, "--json"]) == 0
         data = json.loads(capsys.readouterr().out)
         assert data["rows"][0]["median_us"] == 40 * 60 * 1_000_000
+        assert data["left_out"] == ["gone"]
 
     def test_what_it_cannot_do_is_named_and_prints_nothing(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -46,6 +46,13 @@ class SlaReportRow:
     p90: timedelta | None
 
 
+def _texts(value: Iterable[str]) -> tuple[str, ...]:
+    items = () if isinstance(value, str) else tuple(value)
+    if isinstance(value, str) or not all(isinstance(v, str) for v in items):
+        raise WrongTypeError(f"left_out: expected case ids, got {value!r}")
+    return items
+
+
 @attrs.frozen(kw_only=True)
 class SlaReport:
     """The service levels of a period: a row per policy and metric, by policy
@@ -54,6 +61,10 @@ class SlaReport:
     start: datetime
     end: datetime
     rows: tuple[SlaReportRow, ...]
+    left_out: tuple[str, ...] = attrs.field(default=(), converter=_texts)
+    """The ids of cases with SLA events whose timelines are not in the report,
+    as the caller says (``escalate report``: deleted cases, whose events stay
+    but whose case is gone), so that none is dropped without a word."""
 
     def text(self) -> str:
         """A table for people, one row per policy and metric."""
@@ -78,13 +89,19 @@ class SlaReport:
         widths = [max(len(row[i]) for row in table) for i in range(len(head))]
         lines = [f"SLA report {self.start.isoformat()} to {self.end.isoformat()}"]
         if not self.rows:
-            return lines[0] + "\nno SLA metric runs in the period"
-        lines += [
-            "  ".join(
-                cell.ljust(w) for cell, w in zip(row, widths, strict=True)
-            ).rstrip()
-            for row in table
-        ]
+            lines.append("no SLA metric runs in the period")
+        else:
+            lines += [
+                "  ".join(
+                    cell.ljust(w) for cell, w in zip(row, widths, strict=True)
+                ).rstrip()
+                for row in table
+            ]
+        if self.left_out:
+            lines.append(
+                f"left out: {len(self.left_out)} case(s) with SLA events: "
+                + ", ".join(self.left_out)
+            )
         return "\n".join(lines)
 
     def to_json(self) -> str:
@@ -95,6 +112,7 @@ class SlaReport:
                 "start": self.start.isoformat(),
                 "end": self.end.isoformat(),
                 "rows": [_row_json(r) for r in self.rows],
+                "left_out": list(self.left_out),
             },
             indent=2,
         )

@@ -841,14 +841,17 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     try:
         esc = _escalator(config, store, _NoMail(), _FixedClock(args.end))
         timelines = []
+        deleted = []
         for head in store.history_heads():  # every case, open, closed or deleted
             if not store.sla_events(head.case_id):
                 continue
             try:
                 timelines.append(esc.sla_timeline(head.case_id, at=args.end))
-            except NotFound:
-                continue  # deleted: its events stay, the case does not
+            except NotFound:  # deleted: its events stay, the case does not
+                deleted.append(head.case_id)  # (as Zendesk's reports leave
+                # out deleted tickets), and the report says which
         result = sla_report(timelines, start=args.start, end=args.end)
+        result = attrs.evolve(result, left_out=deleted)
     finally:
         store.close()
     if args.svg is not None:  # first: a file it cannot write prints nothing
