@@ -43,7 +43,7 @@ from escalate._sla_values import (
     Target,
 )
 from escalate.errors import ConfigError, NotFound, WrongTypeError
-from escalate.hours import _YEAR_STARTS, BusinessHours, _located
+from escalate.hours import BusinessHours, _located, _require_years
 
 _STATUS: Final = EventKind.STATUS
 _PRIORITY: Final = EventKind.PRIORITY
@@ -184,8 +184,7 @@ class _Walk:
     def position(self, hours: BusinessHours, x: int) -> int:
         if x == self.memo_x and hours is self.memo_hours:
             return self.memo_pos
-        flat = hours._flat[0]
-        pos = flat.position(x) if flat.lo <= x < flat.hi else hours._position(x)
+        pos = hours._position(x)
         self.memo_x, self.memo_hours, self.memo_pos = x, hours, pos
         return pos
 
@@ -309,9 +308,7 @@ class _Walk:
             elif kind is _PRIORITY:
                 to = state.by_priority.get(event.value)
             else:
-                x = event._us
-                if x > self.x:
-                    self.x = x
+                self.x = x = event._us  # not before it: the events are in order
                 apply(event, x)
                 state = self.state
                 continue
@@ -380,9 +377,6 @@ class _Walk:
 
 
 _AT: Final = attrgetter("_us")
-# The instants a calendar counts in (see ``escalate.hours._located``).
-_FIRST: Final = _YEAR_STARTS[0]
-_END: Final = _YEAR_STARTS[-1]
 
 
 def timeline(
@@ -416,8 +410,7 @@ def timeline(
     if not isinstance(settings, SlaSettings):
         raise WrongTypeError(f"settings: expected SlaSettings, got {settings!r}")
     now = to_us(at, "at")
-    if not _FIRST <= now < _END:  # where no calendar counts: the error
-        _located(at, "at")
+    _require_years(now, at, "at")
     ordered = sorted(_events(events), key=_AT)  # stable: ties as given
     if not ordered:
         raise ConfigError("events: expected at least the 'created' event, got none")
@@ -428,8 +421,8 @@ def timeline(
             f"{first.kind.value!r}"
         )
     created = first._us  # every event walked lies between it and ``at``
-    if created < _FIRST:
-        _located(first.at, "events: the created event's instant")  # the error
+    if created <= now:
+        _require_years(created, first.at, "events: the created event's instant")
     walk = _Walk(
         settings, created if start_at is None else _located(start_at, "start_at")[0]
     )

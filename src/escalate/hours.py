@@ -235,16 +235,21 @@ _YEAR_STARTS: Final = [_year_start(y) for y in range(MIN_YEAR, MAX_YEAR + 2)]
 
 def _located(t: datetime, name: str) -> tuple[int, int]:
     """``t`` in µs since the epoch (UTC) and its year, if a calendar can
-    count there (the argument ``name`` otherwise: a clear error at the entry
-    point, not a bare number from deep inside)."""
+    count there (see :func:`_require_years`)."""
     x = to_us(t, name)
-    i = bisect_right(_YEAR_STARTS, x)
-    if not 0 < i < len(_YEAR_STARTS):
+    _require_years(x, t, name)
+    return x, MIN_YEAR + bisect_right(_YEAR_STARTS, x) - 1
+
+
+def _require_years(x: int, t: datetime, name: str) -> None:
+    """Refuse ``t`` (``x`` µs since the epoch) if no calendar counts there,
+    naming the argument ``name``: a clear error at the entry point, not a bare
+    number from deep inside."""
+    if not _YEAR_STARTS[0] <= x < _YEAR_STARTS[-1]:
         raise ScheduleError(
             f"{name}: expected an instant in the years {MIN_YEAR}-{MAX_YEAR}, "
             f"got {t.isoformat()}"
         )
-    return x, MIN_YEAR + i - 1
 
 
 def _resolve(wall: datetime, tz: ZoneInfo) -> int:
