@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -415,32 +416,40 @@ class TestTickAndRun:
     @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
     def test_run_stops_cleanly_on_a_signal(self, tmp_path: Path, signum: int) -> None:
         """A signal between ticks ends the wait and the loop, with exit 0."""
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "escalate.cli",
-                "run",
-                "--config",
-                str(example_config()),
-                "--db",
-                str(tmp_path / "run.db"),
-                "--every",
-                "1h",
-                "--outbox",
-                str(tmp_path / "out"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert process.stdout is not None
-        assert process.stdout.readline().startswith("running: a tick every 1:00:00")
-        assert process.stdout.readline().startswith("tick at ")  # now waiting
-        process.send_signal(signum)
-        out, err = process.communicate(timeout=60)
-        assert process.returncode == 0, err
+        out, err, code = _signalled_run(tmp_path, signum)
+        assert code == 0, err
         assert "stopped after 1 ticks" in out
+
+    def test_run_hears_a_signal_its_parent_blocked(self, tmp_path: Path) -> None:
+        """A supervisor that starts the worker with SIGINT blocked (a mask survives
+        exec) left it deaf to Ctrl-C: it slept on and had to be killed."""
+
+        def block() -> None:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+        out, err, code = _signalled_run(tmp_path, signal.SIGINT, block)
+        assert code == 0, err
+        assert "stopped after 1 ticks" in out
+
+    @pytest.mark.parametrize("command", ["run", "tick"])
+    def test_an_outbox_that_cannot_be_a_folder(
+        self, tmp_path: Path, command: str
+    ) -> None:
+        """An --outbox under a file: an error naming the option, before the
+        database is made (it had been a traceback from ``run``, whose clean-up
+        met a name it had not set yet)."""
+        (tmp_path / "a-file").write_text("")
+        outbox = tmp_path / "a-file" / "out"
+        db = tmp_path / "r.db"
+        result = run(
+            command, "--config", example_config(), "--db", db, "--outbox", outbox
+        )
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"escalate: error: --outbox: cannot use {str(outbox)!r} as the mail "
+            "folder: Not a directory\n"
+        )
+        assert not db.exists()
 
     def test_run_refuses_zero_ticks(self, tmp_path: Path) -> None:
         """--max-ticks below 1 is refused before anything runs."""
@@ -605,3 +614,39 @@ class TestInspect:
         assert result.returncode == 1
         assert "no case with the id or number 'zz'" in result.stderr
         assert not out.exists()
+
+
+def _signalled_run(
+    tmp_path: Path, signum: int, before: Callable[[], None] | None = None
+) -> tuple[str, str, int | None]:
+    """``escalate run`` every hour: ``signum`` once the first tick is done (it
+    is then waiting); its output, errors and exit code."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "escalate.cli",
+            "run",
+            "--config",
+            str(example_config()),
+            "--db",
+            str(tmp_path / "run.db"),
+            "--every",
+            "1h",
+            "--outbox",
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=before,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("running: a tick every 1:00:00")
+    assert process.stdout.readline().startswith("tick at ")  # now waiting
+    process.send_signal(signum)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # not left running when the test fails
+    return out, err, process.returncode

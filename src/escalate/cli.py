@@ -15,14 +15,11 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from types import FrameType
 from typing import Final, Protocol, TextIO, cast
 from zoneinfo import ZoneInfo
 
@@ -30,6 +27,7 @@ import attrs
 
 from escalate import _logs
 from escalate._durations import format_duration
+from escalate._stop import StopOnSignal
 from escalate._toml import parse_duration
 from escalate.adapters._sql import SqlStore
 from escalate.adapters.folder import FolderMailer
@@ -398,7 +396,7 @@ def _version() -> str:
 
 def _mailer(config: Config, outbox: Path | None) -> Mailer:
     if outbox is not None:
-        return FolderMailer(outbox)
+        return _folder_mailer(outbox, "--outbox")
     smtp = config.mail.smtp
     if smtp is not None:
         password = os.environ.get(smtp.password_env) if smtp.password_env else None
@@ -415,8 +413,18 @@ def _mailer(config: Config, outbox: Path | None) -> Mailer:
             password=password,
         )
     if config.mail.folder is not None:
-        return FolderMailer(config.mail.folder)
+        return _folder_mailer(config.mail.folder, "mail.folder")
     raise ConfigError("mail: expected folder or [mail.smtp], got neither")
+
+
+def _folder_mailer(folder: Path, option: str) -> FolderMailer:
+    try:
+        return FolderMailer(folder)
+    except OSError as e:
+        raise ConfigError(
+            f"{option}: cannot use {str(folder)!r} as the mail folder: "
+            f"{e.strerror or e}"
+        ) from e
 
 
 def _escalator(
@@ -624,6 +632,7 @@ def _tick_once(esc: Escalator, out: TextIO, shown: bool) -> bool:
 def _tick(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config(args.config)
     clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
+    mailer = _mailer(config, args.outbox)
     store = _store(args.db, must_exist=False)
     try:
         last = store.last_tick()
@@ -633,7 +642,6 @@ def _tick(args: argparse.Namespace, out: TextIO) -> int:
                 f"{last.at.isoformat()}; ticks go forward (to see the past, use "
                 "explain --now or simulate)"
             )
-        mailer = _mailer(config, args.outbox)
         progress = _progress(sys.stderr)
         esc = _escalator(config, store, mailer, clock, progress)
         return 0 if _tick_once(esc, out, progress is not None) else 1
@@ -645,52 +653,44 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config(args.config)
     if args.max_ticks is not None and args.max_ticks < 1:
         raise ConfigError(f"--max-ticks: expected 1 or more, got {args.max_ticks}")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        # Finish the tick in progress, then stop. Set from another thread: the
-        # handler runs in the main thread, which may be inside stop.wait()
-        # holding the event's (non-reentrant) lock.
-        threading.Thread(target=stop.set, daemon=True).start()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    store = _store(args.db, must_exist=False)
     ok = True
     ticks = 0
-    server: MetricsServer | None = None
-    try:
-        mailer = _mailer(config, args.outbox)
-        progress = _progress(sys.stderr)
-        metrics = Metrics()
-        esc = Escalator.from_config(
-            config, store, mailer, SystemClock(), progress=progress, metrics=metrics
-        )
-        if args.metrics_port is not None:
-            server = MetricsServer(
-                metrics, port=args.metrics_port, host=args.metrics_host
+    mailer = _mailer(config, args.outbox)
+    with StopOnSignal() as stop:
+        store = _store(args.db, must_exist=False)
+        server: MetricsServer | None = None
+        listener: _Waiter | None = None
+        try:
+            progress = _progress(sys.stderr)
+            metrics = Metrics()
+            esc = Escalator.from_config(
+                config, store, mailer, SystemClock(), progress=progress, metrics=metrics
             )
-            out.write(f"metrics: http://{args.metrics_host}:{server.port}/metrics\n")
-        out.write(f"running: a tick every {args.every}; stop with Ctrl-C\n")
-        out.flush()
-        listener = _listener(store)
-        while not stop.is_set():
-            try:
-                ok = _tick_once(esc, out, progress is not None) and ok
-            except StoreError as e:  # the database went away: report, go on
-                _run_log.error("tick failed, retried after the wait: %s", e)
-                ok = False
-            ticks += 1
-            if args.max_ticks is not None and ticks >= args.max_ticks:
-                break
-            _sleep(esc, args.every, stop, listener)
-    finally:
-        if server is not None:
-            server.close()
-        if listener is not None:
-            listener.close()
-        store.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+            if args.metrics_port is not None:
+                server = MetricsServer(
+                    metrics, port=args.metrics_port, host=args.metrics_host
+                )
+                url = f"http://{args.metrics_host}:{server.port}/metrics"
+                out.write(f"metrics: {url}\n")
+            out.write(f"running: a tick every {args.every}; stop with Ctrl-C\n")
+            out.flush()
+            listener = _listener(store)
+            while not stop.is_set():
+                try:
+                    ok = _tick_once(esc, out, progress is not None) and ok
+                except StoreError as e:  # the database went away: report, go on
+                    _run_log.error("tick failed, retried after the wait: %s", e)
+                    ok = False
+                ticks += 1
+                if args.max_ticks is not None and ticks >= args.max_ticks:
+                    break
+                _sleep(esc, args.every, stop, listener)
+        finally:
+            if server is not None:
+                server.close()
+            if listener is not None:
+                listener.close()
+            store.close()
     out.write(f"stopped after {ticks} ticks\n")
     return 0 if ok else 1
 
@@ -706,8 +706,13 @@ def _listener(store: SqlStore) -> _Waiter | None:
     return None if listener is None else cast("_Waiter", listener())
 
 
+class _Stop(Protocol):
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float) -> bool: ...
+
+
 def _sleep(
-    esc: Escalator, every: timedelta, stop: threading.Event, listener: _Waiter | None
+    esc: Escalator, every: timedelta, stop: _Stop, listener: _Waiter | None
 ) -> None:
     """Until the earliest due instant (at most ``every``, the poll interval); on
     PostgreSQL, a case saved meanwhile with an earlier due instant wakes the
