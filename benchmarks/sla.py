@@ -3,8 +3,14 @@ three metrics in a business calendar (lunch break, Saturday, holidays).
 
 Run: ``python benchmarks/sla.py``
 
-Prints, separately (targets from the issue; each timed part is the best of
-three runs, each after a full collection: see ``best``):
+It measures the escalate it imports (pure Python in a checkout), then, when
+that is pure Python, compiles the SLA walk with mypyc as the opt-in compiled
+build does (``hatch_build.py``: a C compiler is needed) and measures that in a
+second process, so both builds print side by side. ``--this`` measures the
+imported one only.
+
+Prints, separately for each build (targets from the issue; each timed part is
+the best of three runs, each after a full collection: see ``best``):
 
 * computing the timelines of all cases at one instant (target: <= 2 s): each
   run counted, paused and its crossings so far, as integers;
@@ -18,15 +24,21 @@ three runs, each after a full collection: see ``best``):
 from __future__ import annotations
 
 import gc
+import os
 import random
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import holidays
 
+import escalate._sla_timeline
 from escalate import BusinessHours, SlaEvent, SlaPolicy, SlaSettings, Target, timeline
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -113,7 +125,16 @@ def spread(times: list[float]) -> str:
     return f"best of {len(times)}: {', '.join(f'{t:.3f}' for t in times)} s"
 
 
-def main() -> None:
+def build() -> str:
+    """Which build of the walk this process imported."""
+    where = Path(escalate._sla_timeline.__file__ or "")
+    if where.suffix in (".so", ".pyd"):
+        return "compiled with mypyc (the opt-in build)"
+    return "pure Python (a plain install)"
+
+
+def measure() -> None:
+    print(f"-- {build()}")
     rng = random.Random(20261204)
     cases = histories(rng)
     timelines, took, times = best(
@@ -140,6 +161,22 @@ def main() -> None:
         f"making the {sum(map(len, runs)):,} runs MetricRun values "
         f"(when first read): {made:.2f} s"
     )
+
+
+def main() -> None:
+    measure()
+    if "--this" in sys.argv or build().startswith("compiled"):
+        return
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root))
+    import hatch_build
+
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "compiled"
+        hatch_build.compile_walk(root / "src", out)
+        env = {**os.environ, "PYTHONPATH": str(out)}
+        sys.stdout.flush()
+        subprocess.run([sys.executable, __file__, "--this"], env=env, check=True)
 
 
 if __name__ == "__main__":
