@@ -144,6 +144,85 @@ class TestCommand:
         assert data["rows"][0]["median_us"] == 40 * 60 * 1_000_000
         assert data["left_out"] == ["gone"]
 
+    def test_by_default_the_policies_in_force_not_an_edited_file(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The file edited (urgent first reply: 1 h loosened to 2 h) and not yet
+        applied: the report is on the policies the ticks measure with, those
+        stored in the database; ``--config`` reports on the file's, as a what-if."""
+        from escalate.cli import main
+
+        config = example_config()
+        db = tmp_path / "escalate.db"
+        store = SqliteStore(db)
+        esc = Escalator.from_config(
+            load_config(config), store, RecordingMailer(), ManualClock(MON)
+        )
+        for i, minutes in enumerate((20, 40, 90)):
+            esc.add_case(
+                Case(id=f"c{i}", number=f"C-{i}", created_at=MON, priority="urgent"),
+                by=Actor("ann"),
+            )
+            esc.record(
+                f"c{i}", SlaEvent(MON + timedelta(minutes=minutes), "agent reply")
+            )
+        esc.tick()  # stores the settings in force
+        store.close()
+        edited = tmp_path / "edited.toml"
+        urgent = 'metric = "first reply"\n  priority = "urgent"\n  within = '
+        text = config.read_text(encoding="utf-8")
+        assert text.count(f'{urgent}"1h"') == 1
+        edited.write_text(text.replace(f'{urgent}"1h"', f'{urgent}"2h"'))
+        period = ["--from", MON.isoformat(), "--to", END.isoformat()]
+
+        def first_reply(*args: str) -> list[str]:
+            assert main(["report", "--db", str(db), *args, *period]) == 0
+            out = capsys.readouterr().out
+            row = next(line for line in out.splitlines() if "first reply" in line)
+            return row.split()[:6]
+
+        assert first_reply() == ["standard", "first", "reply", "2", "1", "66.66%"]
+        edit = first_reply("--config", str(edited))
+        assert edit == ["standard", "first", "reply", "3", "0", "100.00%"]
+
+    def test_without_stored_settings_or_sla_policies(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from escalate.cli import main
+
+        db = tmp_path / "escalate.db"
+        SqliteStore(db).close()
+        period = ["--from", MON.isoformat(), "--to", END.isoformat()]
+        assert main(["report", "--db", str(db), *period]) == 1
+        assert capsys.readouterr().err == (
+            f"escalate: error: --db: {str(db)!r} holds no settings yet; run a "
+            "tick first\n"
+        )
+        config = tmp_path / "no-sla.toml"
+        config.write_text(
+            example_config().read_text(encoding="utf-8").split("[sla]")[0]
+        )
+        assert (
+            main(
+                [
+                    "tick",
+                    "--config",
+                    str(config),
+                    "--db",
+                    str(db),
+                    "--outbox",
+                    str(tmp_path / "out"),
+                ]
+            )
+            == 0
+        )
+        capsys.readouterr()
+        assert main(["report", "--db", str(db), *period]) == 1
+        assert capsys.readouterr().err == (
+            f"escalate: error: --db: the settings stored in {str(db)!r} have no SLA "
+            "policies to report on (or give --config FILE with an [sla] section)\n"
+        )
+
     def test_what_it_cannot_do_is_named_and_prints_nothing(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -319,8 +319,8 @@ def _parser() -> argparse.ArgumentParser:
         _report,
         "SLA attainment over a period, per policy and metric (needs [sla])",
     )
-    config(rep)
     db(rep)
+    config(rep, required=False)  # its SLA policies instead of the stored ones
     rep.add_argument(
         "--from",
         dest="start",
@@ -835,8 +835,8 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
-    if config.sla is None:
+    config = load_config(args.config) if args.config else None
+    if config is not None and config.sla is None:
         raise ConfigError(
             f"--config: {str(args.config)!r} has no [sla] section: no SLA policies "
             "to report on"
@@ -844,7 +844,16 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
     _located(args.end, "--to")  # the timelines' instant: a calendar counts there
     store = _store(args.db)
     try:
-        esc = _escalator(config, store, _NoMail(), _FixedClock(args.end))
+        clock = _FixedClock(args.end)
+        if config is not None:  # the file's policies, as if in force
+            esc = _escalator(config, store, _NoMail(), clock)
+        else:
+            esc, _ = _stored_escalator(store, args.db, clock)
+        if esc.sla is None:
+            raise ConfigError(
+                f"--db: the settings stored in {str(args.db)!r} have no SLA "
+                "policies to report on (or give --config FILE with an [sla] section)"
+            )
         timelines = []
         deleted = []
         for head in store.history_heads():  # every case, open, closed or deleted
@@ -863,6 +872,28 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
         _write_atomically(args.svg, report_svg(result), "--svg")
     out.write((result.to_json() if args.json else result.text()) + "\n")
     return 0
+
+
+def _stored_escalator(
+    store: Store, db: Path | str, clock: Clock
+) -> tuple[Escalator, Settings]:
+    """An escalator under the settings stored in the database (what the last
+    tick or apply put in force), sending no mail; and those settings."""
+    record = store.settings_record()
+    if record is None:
+        raise ConfigError(f"--db: {str(db)!r} holds no settings yet; run a tick first")
+    stored = Settings.from_document(record.document)
+    esc = Escalator(
+        store,
+        _NoMail(),
+        clock,
+        book=stored.book,
+        calendars=stored.calendars,
+        leads=stored.leads,
+        changes=stored.changes,
+        sla=stored.sla,
+    )
+    return esc, stored
 
 
 def _no_case(args: argparse.Namespace) -> ConfigError:
@@ -964,22 +995,7 @@ def _write_atomically(path: Path, text: str, option: str) -> None:
 def _timeline(args: argparse.Namespace, out: TextIO) -> int:
     store = _store(args.db)
     try:
-        record = store.settings_record()
-        if record is None:
-            raise ConfigError(
-                f"--db: {str(args.db)!r} holds no settings yet; run a tick first"
-            )
-        stored = Settings.from_document(record.document)
-        esc = Escalator(
-            store,
-            _NoMail(),
-            SystemClock(),
-            book=stored.book,
-            calendars=stored.calendars,
-            leads=stored.leads,
-            changes=stored.changes,
-            sla=stored.sla,
-        )
+        esc, stored = _stored_escalator(store, args.db, SystemClock())
         try:
             case = esc.find_case(args.case)
         except NotFound as e:
