@@ -192,6 +192,7 @@ from escalate.sla import (
     MetricRun,
     SlaAction,
     SlaEvent,
+    SlaHead,
     SlaPolicy,
     SlaReport,
     SlaReportRow,
@@ -199,6 +200,7 @@ from escalate.sla import (
     SlaTimeline,
     Target,
     timeline,
+    verify_sla,
 )
 from escalate.svg import report_svg, timeline_svg
 from escalate.templates import Limits, Rendered, Templates
@@ -343,6 +345,7 @@ __all__ = [
     "Severity",
     "SlaAction",
     "SlaEvent",
+    "SlaHead",
     "SlaPolicy",
     "SlaReport",
     "SlaReportRow",
@@ -424,6 +427,7 @@ __all__ = [
     "unassigned_leads",
     "update_document",
     "verify",
+    "verify_sla",
     "work_list",
 ]
 

@@ -56,7 +56,7 @@ from escalate.ports import (
     TickLog,
     TickRecord,
 )
-from escalate.sla import SlaEvent
+from escalate.sla import SlaEvent, SlaHead
 
 __all__ = [
     "AssignmentLogContract",
@@ -817,6 +817,39 @@ class SlaEventLogContract:
             rolled_back()
         assert store.sla_events("c1") == first + later
         assert store.sla_events("c2") == [SlaEvent(_T0, "created")]
+
+    def test_sla_heads_chain_the_events_appended(self) -> None:
+        """Each case's head is the chain of its events in the order appended,
+        moved with each append (in one or several), by case id; an empty
+        append, or a rolled-back one, leaves it where it was."""
+        store = self.make_store()
+        assert store.sla_heads() == []
+        store.append_sla_events("c2", [])
+        assert store.sla_heads() == []
+        events = [
+            SlaEvent(_T0, "created"),
+            SlaEvent(_T0, "priority", "urgent"),
+            SlaEvent(_T0 + timedelta(hours=1), "agent reply"),
+        ]
+        store.append_sla_events("c2", events[:1])
+        store.append_sla_events("c2", events[1:])
+        store.append_sla_events("c1", events)
+        whole = SlaHead("c1").after(events)
+        other = SlaHead("c2").after(events)
+        assert whole.count == other.count == 3
+        assert whole.hash != other.hash  # the case is in each event's hash
+        assert store.sla_heads() == [whole, other]
+
+        def rolled_back() -> None:
+            with store.transaction():
+                store.append_sla_events("c1", [SlaEvent(_T0, "solved")])
+                raise RuntimeError("rolled back")
+
+        with pytest.raises(RuntimeError):
+            rolled_back()
+        assert store.sla_heads()[0] == whole
+        store.append_sla_events("c1", [SlaEvent(_T0, "solved")])
+        assert store.sla_heads()[0] == whole.after([SlaEvent(_T0, "solved")])
 
 
 class StoreContract(

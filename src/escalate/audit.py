@@ -19,6 +19,11 @@ What is checked, and by what (``docs/history.md`` has the threat model):
   case's head can then be proven against the root alone
   (:meth:`Checkpoint.proof`), with a path of ``log2(cases)`` hashes, without
   showing any other case.
+* Each case's **SLA events** are chained too (``escalate.sla.SlaHead``): the
+  audit checks them against the SLA head the store keeps apart, and a
+  checkpoint holds each case's SLA head as two more fields of its leaf,
+  ``[..., SLA event count, last SLA hash]`` (a case without SLA events has the
+  four fields only, so a checkpoint of a store without them is as before).
 
 Everything here reads through the store ports and is deterministic; the instant
 of a checkpoint is passed in.
@@ -37,7 +42,7 @@ from typing import Any, Final, Protocol
 import attrs
 
 from escalate._instants import require_aware
-from escalate.errors import ConfigError, UnreadableEntry
+from escalate.errors import ConfigError, EscalateError, UnreadableEntry
 from escalate.history import (
     HistoryHead,
     Problem,
@@ -45,7 +50,8 @@ from escalate.history import (
     Verification,
     verify,
 )
-from escalate.ports import CaseStore, HistoryStore
+from escalate.ports import CaseStore, HistoryStore, SlaEventLog
+from escalate.sla import SlaHead, verify_sla
 
 __all__ = [
     "AuditReport",
@@ -61,8 +67,9 @@ CHECKPOINT_FORMAT: Final = "escalate checkpoint 1"
 _EMPTY_ROOT: Final = hashlib.sha256(b"").hexdigest()
 
 
-class AuditedStore(HistoryStore, CaseStore, Protocol):
-    """What an audit reads: the history part and the case deletion records."""
+class AuditedStore(HistoryStore, CaseStore, SlaEventLog, Protocol):
+    """What an audit reads: the history part, the case deletion records and the
+    SLA events."""
 
 
 @attrs.frozen(kw_only=True)
@@ -73,15 +80,20 @@ class AuditReport:
         checked: How many case histories were checked.
         broken: One :class:`~escalate.history.Verification` per broken case, in
             case id order (the first break of each).
+        sla_checked: How many cases' SLA events were checked.
+        sla_broken: One verification per case whose SLA events are broken, in
+            case id order.
     """
 
     checked: int
     broken: tuple[Verification, ...] = ()
+    sla_checked: int = 0
+    sla_broken: tuple[Verification, ...] = ()
 
     @property
     def ok(self) -> bool:
         """Nothing is broken."""
-        return not self.broken
+        return not self.broken and not self.sla_broken
 
     def __bool__(self) -> bool:
         return self.ok
@@ -129,9 +141,35 @@ def audit(store: AuditedStore) -> AuditReport:
         check(case_id, entries)
     for case_id in cases - seen:  # a head (or deletion record) without entries
         check(case_id, [])
+    sla_heads = store.sla_heads()
     return AuditReport(
-        checked=len(cases), broken=tuple(broken[c] for c in sorted(broken))
+        checked=len(cases),
+        broken=tuple(broken[c] for c in sorted(broken)),
+        sla_checked=len(sla_heads),
+        sla_broken=_sla_broken(store, [(h, "") for h in sla_heads]),
     )
+
+
+def _sla_broken(
+    store: AuditedStore, heads: Iterable[tuple[SlaHead, str]]
+) -> tuple[Verification, ...]:
+    """The cases whose SLA events do not verify against the head given with
+    them (and the checkpoint named, if any: a store may extend it)."""
+    broken = []
+    for head, since in heads:
+        try:
+            result = verify_sla(store.sla_events(head.case_id), head, since=since)
+        except EscalateError as e:  # a stored event that cannot be read back
+            result = Verification(
+                ok=False,
+                case_id=head.case_id,
+                count=0,
+                problem=Problem.UNREADABLE,
+                reason=f"SLA events: an event cannot be read back: {e}",
+            )
+        if not result.ok:
+            broken.append(result)
+    return tuple(broken)
 
 
 def _by_case(
@@ -189,19 +227,32 @@ def _path(m: int, leaves: Sequence[bytes]) -> list[bytes]:
 
 @attrs.frozen
 class CheckpointLeaf:
-    """One case in a checkpoint: its head then, and whether it was deleted."""
+    """One case in a checkpoint: its head then, whether it was deleted, and
+    the head of its SLA events then (None: it had none)."""
 
     head: HistoryHead
     deleted: bool = False
+    sla: SlaHead | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.sla is not None and self.sla.case_id != self.head.case_id:
+            raise ConfigError(
+                f"sla: expected the head of case {self.head.case_id!r}'s SLA "
+                f"events, got case {self.sla.case_id!r}'s"
+            )
+
+    def fields(self) -> list[Any]:
+        """``[case id, count, hash, deleted]``, then ``SLA count, SLA hash``
+        if the case had SLA events."""
+        h = self.head
+        more = [] if self.sla is None else [self.sla.count, self.sla.hash]
+        return [h.case_id, h.count, h.hash, self.deleted, *more]
 
     def data(self) -> bytes:
-        """The leaf's bytes: the UTF-8 JSON array ``[case id, count, hash,
-        deleted]``, without spaces."""
-        h = self.head
+        """The leaf's bytes: the UTF-8 JSON array of its :meth:`fields`,
+        without spaces."""
         return json.dumps(
-            [h.case_id, h.count, h.hash, self.deleted],
-            separators=(",", ":"),
-            ensure_ascii=False,
+            self.fields(), separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")
 
 
@@ -303,10 +354,7 @@ class Checkpoint:
                 "format": CHECKPOINT_FORMAT,
                 "at": self.at.isoformat(),
                 "root": self.root,
-                "cases": [
-                    [leaf.head.case_id, leaf.head.count, leaf.head.hash, leaf.deleted]
-                    for leaf in self.leaves
-                ],
+                "cases": [leaf.fields() for leaf in self.leaves],
             },
             ensure_ascii=False,
             indent=1,
@@ -346,24 +394,40 @@ class Checkpoint:
 
 
 def _leaf(row: Any) -> CheckpointLeaf:
-    case_id, count, hash_, deleted = row
+    shape = (
+        "[id, count, hash, deleted] or [id, count, hash, deleted, SLA count, SLA hash]"
+    )
+    if not isinstance(row, list) or len(row) not in (4, 6):
+        raise ValueError(f"a case is {shape}, got {row!r}")
+    case_id, count, hash_, deleted, *sla = row
     if not (
         isinstance(case_id, str)
-        and isinstance(count, int)
-        and count >= 0
+        and _is_count(count)
         and isinstance(hash_, str)
         and isinstance(deleted, bool)
+        and (not sla or (_is_count(sla[0]) and isinstance(sla[1], str)))
     ):
-        raise ValueError(f"a case is [id, count, hash, deleted], got {row!r}")
-    return CheckpointLeaf(HistoryHead(case_id, count, hash_), deleted)
+        raise ValueError(f"a case is {shape}, got {row!r}")
+    head = HistoryHead(case_id, count, hash_)
+    return CheckpointLeaf(head, deleted, SlaHead(case_id, *sla) if sla else None)
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def take_checkpoint(store: AuditedStore, at: datetime) -> Checkpoint:
-    """A checkpoint of every head the store keeps, at ``at``."""
+    """A checkpoint of every head the store keeps (history and SLA events), at
+    ``at``."""
     deleted = {d.case_id for d in store.case_deletions()}
+    heads = {h.case_id: h for h in store.history_heads()}
+    sla = {h.case_id: h for h in store.sla_heads() if h.count}
     return Checkpoint(
         at=at,
-        leaves=[CheckpointLeaf(h, h.case_id in deleted) for h in store.history_heads()],
+        leaves=[
+            CheckpointLeaf(heads.get(c, HistoryHead(c)), c in deleted, sla.get(c))
+            for c in heads.keys() | sla.keys()
+        ],
     )
 
 
@@ -425,4 +489,11 @@ def check_against(store: AuditedStore, checkpoint: Checkpoint) -> AuditReport:
             result = check(leaf, [])
         if not result.ok:
             broken.append(result)
-    return AuditReport(checked=len(checkpoint.leaves), broken=tuple(broken))
+    since = f" (since the checkpoint of {when})"
+    sla = [(leaf.sla, since) for leaf in checkpoint.leaves if leaf.sla is not None]
+    return AuditReport(
+        checked=len(checkpoint.leaves),
+        broken=tuple(broken),
+        sla_checked=len(sla),
+        sla_broken=_sla_broken(store, sla),
+    )

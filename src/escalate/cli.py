@@ -926,7 +926,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _print_broken(report: AuditReport, out: TextIO) -> None:
-    for result in report.broken:
+    for result in (*report.broken, *report.sla_broken):
         where = f", entry {result.seq}" if result.seq is not None else ""
         out.write(f"TAMPERED case {result.case_id!r}{where}: {result.reason}\n")
 
@@ -943,6 +943,8 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
         _print_broken(report, out)
         out.write(
             f"{report.checked} case histories checked, {len(report.broken)} broken\n"
+            f"{report.sla_checked} cases' SLA events checked, "
+            f"{len(report.sla_broken)} broken\n"
         )
         ok = report.ok
         if before is not None:
@@ -954,7 +956,8 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
                 + (
                     "the database extends it\n"
                     if extends.ok
-                    else f"{len(extends.broken)} no longer as they were\n"
+                    else f"{len(extends.broken) + len(extends.sla_broken)} no longer "
+                    "as they were\n"
                 )
             )
             ok = ok and extends.ok

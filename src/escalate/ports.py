@@ -50,7 +50,7 @@ from escalate.leads import Lead
 from escalate.mail import Mailer, OutgoingMail
 from escalate.matching import AssignmentRecord
 from escalate.model import Case, Status, Task
-from escalate.sla import SlaEvent
+from escalate.sla import SlaEvent, SlaHead
 
 __all__ = [
     "AssignmentLog",
@@ -448,10 +448,16 @@ class AssignmentLog(_Transactional, Protocol):
 class SlaEventLog(_Transactional, Protocol):
     """The SLA events of each case (``docs/sla.md``), append-only: what a case's
     service level is computed from, again, whenever it is asked.
-    ``sla_events`` gives a case's events in the order appended."""
+    ``sla_events`` gives a case's events in the order appended. Each case's
+    events are chained (``SlaHead``): ``append_sla_events`` moves the case's
+    head, kept apart from the events, in the same transaction, starting from
+    the head kept (not from the events); ``sla_heads`` gives the head of every
+    case with SLA events, sorted by case id (an empty head for events that have
+    none, so that an audit shows them as added)."""
 
     def append_sla_events(self, case_id: str, events: Sequence[SlaEvent]) -> None: ...
     def sla_events(self, case_id: str) -> list[SlaEvent]: ...
+    def sla_heads(self) -> list[SlaHead]: ...
 
 
 @runtime_checkable

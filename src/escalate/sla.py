@@ -26,8 +26,12 @@ correction is computing again; nothing is kept in a counter.
   instant apply in the order given (an agent reply and a customer message at
   one instant: the reply fulfils the running next reply, then the message
   starts the next one).
+* **Chain.** A store chains each case's events (:class:`SlaHead`, kept apart
+  from the events), so that ``escalate verify`` finds one changed, removed or
+  added outside escalate (:func:`verify_sla`).
 """
 
+from escalate._sla_chain import SlaHead, sla_event_hash, verify_sla
 from escalate._sla_report import SlaReport, SlaReportRow, nearest_rank, report
 from escalate._sla_timeline import timeline
 from escalate._sla_values import (
@@ -48,6 +52,7 @@ __all__ = [
     "MetricRun",
     "SlaAction",
     "SlaEvent",
+    "SlaHead",
     "SlaPolicy",
     "SlaReport",
     "SlaReportRow",
@@ -56,5 +61,7 @@ __all__ = [
     "Target",
     "nearest_rank",
     "report",
+    "sla_event_hash",
     "timeline",
+    "verify_sla",
 ]

@@ -14,6 +14,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from escalate.adapters.postgres import SCHEMA_VERSION, PostgresStore
+from escalate.audit import audit
 from escalate.engine import Escalator
 from escalate.errors import (
     ConfigError,
@@ -28,7 +29,7 @@ from escalate.mail import OutgoingMail
 from escalate.model import Actor, Case, Task
 from escalate.ports import HistoryStore, Store
 from escalate.rules import RuleBook
-from escalate.sla import SlaEvent
+from escalate.sla import SlaEvent, SlaHead
 from escalate.testing import StoreContract, WorkersContract
 from escalate.timers import ManualClock
 
@@ -86,6 +87,7 @@ class TestPostgresStore(_OnServer, StoreContract):
             "DELETE FROM {s}.history_heads",
             "UPDATE {s}.sla_events SET kind = 'solved'",
             "DELETE FROM {s}.sla_events",
+            "DELETE FROM {s}.sla_heads",
         ):
             with pytest.raises(ConflictError, match="append-only"):
                 store._write(sql.replace("{s}.", ""))
@@ -94,6 +96,39 @@ class TestPostgresStore(_OnServer, StoreContract):
                 pytest.raises(psycopg.errors.IntegrityError),
             ):
                 db.execute(sql.replace("{s}", self.schema))
+
+    def test_sla_heads_only_move_forward(self) -> None:
+        store = self.make_store()
+        store.append_sla_events("c1", [SlaEvent(T, "created"), SlaEvent(T, "solved")])
+        for count in (1, 2):
+            with (
+                psycopg.connect(self.dsn, autocommit=True) as db,
+                pytest.raises(psycopg.errors.IntegrityError, match="move forward"),
+            ):
+                db.execute(f"UPDATE {self.schema}.sla_heads SET count = {count}")
+
+    def test_migration_4_chains_the_sla_events_stored_before(self) -> None:
+        """A version-3 schema's SLA events get their heads from the events as
+        stored; the audit then passes."""
+        PostgresStore(self.dsn, schema=self.schema).close()
+        s = self.schema
+        events = [SlaEvent(T, "created"), SlaEvent(T, "priority", "urgent")]
+        with psycopg.connect(self.dsn, autocommit=True) as db:  # back to version 3
+            db.execute(f"DROP TABLE {s}.sla_heads")
+            db.execute(f"DROP FUNCTION {s}.sla_heads_only_grow()")
+            db.execute(f"UPDATE {s}.schema_version SET version = 3")
+            for case_id in ("b", "a"):
+                for seq, e in enumerate(events, 1):
+                    db.execute(
+                        f"INSERT INTO {s}.sla_events VALUES (%s, %s, %s, %s, %s)",
+                        (case_id, seq, e._us, e.kind.value, e.value),
+                    )
+        store = PostgresStore(self.dsn, schema=s)
+        assert store.sla_heads() == [
+            SlaHead("a").after(events),
+            SlaHead("b").after(events),
+        ]
+        assert audit(store).ok
 
 
 class TestPostgresWorkers(_OnServer, WorkersContract):

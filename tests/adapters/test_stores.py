@@ -18,6 +18,7 @@ from escalate.adapters.sqlite import (
     SqliteStore,
     _statements,
 )
+from escalate.audit import audit
 from escalate.errors import StoreError
 from escalate.history import (
     add_line,
@@ -29,7 +30,7 @@ from escalate.history import (
 from escalate.matching import AssignmentRecord
 from escalate.model import Actor, Case, Status, Task
 from escalate.ports import HistoryStore, SettingsVersion, Store
-from escalate.sla import SlaEvent
+from escalate.sla import SlaEvent, SlaHead
 from escalate.testing import StoreContract, WorkersContract
 
 T = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -326,6 +327,35 @@ class TestSqliteStore(StoreContract):
             "queue", status=case.status.name, after=None, limit=5
         )
         assert waiting.version == 2
+
+    def test_migration_13_chains_the_sla_events_stored_before(self) -> None:
+        """A version-12 file's SLA events get their heads from the events as
+        stored; appends then chain after those heads, and an audit passes."""
+        db = sqlite3.connect(self.path)
+        for v in range(1, 13):
+            for statement in _statements(_MIGRATIONS[v]):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 12")
+        events = [SlaEvent(T, "created"), SlaEvent(T, "priority", "urgent")]
+        for case_id in ("b", "a"):
+            for seq, e in enumerate(events, 1):
+                db.execute(
+                    "INSERT INTO sla_events VALUES (?, ?, ?, ?, ?)",
+                    (case_id, seq, e._us, e.kind.value, e.value),
+                )
+        db.commit()
+        db.close()
+        store = SqliteStore(self.path)
+        assert store.sla_heads() == [
+            SlaHead("a").after(events),
+            SlaHead("b").after(events),
+        ]
+        store.append_sla_events("a", [SlaEvent(T, "agent reply")])
+        assert store.sla_heads()[0] == SlaHead("a").after(
+            [*events, SlaEvent(T, "agent reply")]
+        )
+        report = audit(store)
+        assert (report.ok, report.sla_checked) == (True, 2)
 
     def test_assignment_records_and_sla_events_are_append_only(self) -> None:
         """Triggers refuse to change or remove a kept assignment record or SLA

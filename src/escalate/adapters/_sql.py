@@ -15,10 +15,11 @@ isolation level.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
-from itertools import repeat
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Any, ClassVar, Final, Protocol
 
 from escalate._codec import (
@@ -66,7 +67,7 @@ from escalate.ports import (
     SettingsVersion,
     TickRecord,
 )
-from escalate.sla import SlaEvent
+from escalate.sla import SlaEvent, SlaHead
 
 _PER_QUERY: Final = 5_000  # keys per IN (...): far below SQLite's 32,766 variables
 _SCAN_FROM: Final = 200  # keys of one kind from which one range scan is cheaper
@@ -991,27 +992,54 @@ class SqlStore:
             )
 
     def append_sla_events(self, case_id: str, events: Sequence[SlaEvent]) -> None:
-        """Append a case's SLA events (append-only: triggers refuse changes)."""
+        """Append a case's SLA events (append-only: triggers refuse changes),
+        numbered and chained after the head kept in ``sla_heads``, which moves
+        in the same transaction.
+
+        Raises:
+            ConflictError: An event is stored beyond the case's head (another
+                writer was first, or it was added outside escalate).
+        """
         if not events:
             return
         with self.transaction():
-            rows = self._rows(
-                "SELECT COALESCE(MAX(seq), 0) FROM sla_events WHERE case_id = ?",
-                (case_id,),
+            head = self._sla_head(case_id)
+            for n, event in enumerate(events, head.count + 1):
+                try:
+                    self._write(
+                        "INSERT INTO sla_events (case_id, seq, at_us, kind, value) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (
+                            case_id,
+                            n,
+                            to_us(event.at, "at"),
+                            event.kind.value,
+                            event.value,
+                        ),
+                    )
+                except ConflictError as e:
+                    raise ConflictError(
+                        f"case {case_id!r}: SLA event {n} is stored already, beyond "
+                        f"the head ({head.count}): another writer was first, or it "
+                        f"was added outside escalate (escalate verify tells): {e}"
+                    ) from e
+            moved = head.after(events)
+            self._write(
+                "INSERT INTO sla_heads (case_id, count, hash) VALUES (?, ?, ?) "
+                "ON CONFLICT (case_id) DO UPDATE "
+                "SET count = excluded.count, hash = excluded.hash",
+                (case_id, moved.count, moved.hash),
             )
-            first = int(rows[0][0]) + 1
-            for n, event in enumerate(events, first):
-                self._write(
-                    "INSERT INTO sla_events (case_id, seq, at_us, kind, value) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (
-                        case_id,
-                        n,
-                        to_us(event.at, "at"),
-                        event.kind.value,
-                        event.value,
-                    ),
-                )
+
+    def _sla_head(self, case_id: str) -> SlaHead:
+        rows = self._rows(
+            "SELECT count, hash FROM sla_heads WHERE case_id = ?", (case_id,)
+        )
+        return (
+            SlaHead(case_id, int(rows[0][0]), str(rows[0][1]))
+            if rows
+            else (SlaHead(case_id))
+        )
 
     def sla_events(self, case_id: str) -> list[SlaEvent]:
         """A case's SLA events, in the order appended."""
@@ -1021,6 +1049,20 @@ class SqlStore:
         )
         return [
             SlaEvent(utc_from_us(at_us), kind, value) for at_us, kind, value in rows
+        ]
+
+    def sla_heads(self) -> list[SlaHead]:
+        """The head of every case with SLA events (or a head), by case id; a
+        case with events but no head gets an empty head."""
+        return [
+            SlaHead(case_id, int(count or 0), str(hash or GENESIS))
+            for case_id, count, hash in self._rows(
+                "SELECT ids.case_id, h.count, h.hash FROM "
+                "(SELECT case_id FROM sla_heads UNION "
+                "SELECT DISTINCT case_id FROM sla_events) AS ids "
+                "LEFT JOIN sla_heads AS h ON h.case_id = ids.case_id "
+                "ORDER BY ids.case_id"
+            )
         ]
 
     def record_assignment(self, record: AssignmentRecord) -> None:
@@ -1133,3 +1175,13 @@ def _head(case_id: str, count: Any, hash_: Any) -> HistoryHead:
             seq=None,
         )
     return HistoryHead(case_id, count, hash_)
+
+
+def sla_heads_of(rows: Iterable[Sequence[Any]]) -> Iterator[SlaHead]:
+    """The heads of stored SLA events, from rows ``(case id, at_us, kind,
+    value)`` by case id, then number (a migration's backfill)."""
+    for case_id, group in groupby(rows, key=itemgetter(0)):
+        events = [
+            SlaEvent(utc_from_us(at), kind, value) for _, at, kind, value in group
+        ]
+        yield SlaHead(case_id).after(events)

@@ -40,7 +40,7 @@ from escalate.ports import (
     SettingsVersion,
     TickRecord,
 )
-from escalate.sla import SlaEvent
+from escalate.sla import SlaEvent, SlaHead
 
 __all__ = ["MemoryNumbering", "MemoryStore"]
 
@@ -119,6 +119,7 @@ class MemoryStore:
         self._ticks: dict[str, TickRecord] = {}
         self._assignments: dict[str, list[AssignmentRecord]] = {}
         self._sla_events: dict[str, list[SlaEvent]] = {}
+        self._sla_heads: dict[str, SlaHead] = {}
         self._undo: list[Callable[[], object]] = []
 
     # -- transactions ------------------------------------------------------------
@@ -676,14 +677,23 @@ class MemoryStore:
     # -- assignments -----------------------------------------------------------------
 
     def append_sla_events(self, case_id: str, events: Sequence[SlaEvent]) -> None:
-        """Append a case's SLA events."""
+        """Append a case's SLA events, and move its head."""
+        if not events:
+            return
         with self.transaction():
+            head = self._sla_heads.get(case_id, SlaHead(case_id))
             for event in events:
                 self._add(self._sla_events, case_id, event)
+            self._put(self._sla_heads, case_id, head.after(events))
 
     def sla_events(self, case_id: str) -> list[SlaEvent]:
         """A case's SLA events, in the order appended."""
         return list(self._sla_events.get(case_id, ()))
+
+    def sla_heads(self) -> list[SlaHead]:
+        """The head of every case with SLA events, by case id."""
+        ids = self._sla_heads.keys() | self._sla_events.keys()
+        return [self._sla_heads.get(i, SlaHead(i)) for i in sorted(ids)]
 
     def record_assignment(self, record: AssignmentRecord) -> None:
         """Keep a manual assignment."""

@@ -39,13 +39,13 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from escalate._instants import utc_from_us
-from escalate.adapters._sql import SqlStore
+from escalate.adapters._sql import SqlStore, sla_heads_of
 from escalate.errors import ConfigError, ConflictError, InvalidOperation, StoreError
 from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "Listener", "PostgresStore"]
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _TABLES: Final = (
     "assignments",
@@ -63,6 +63,7 @@ _TABLES: Final = (
     "settings",
     "settings_versions",
     "sla_events",
+    "sla_heads",
     "tasks",
     "ticks",
 )
@@ -242,6 +243,25 @@ _MIGRATIONS[3] = """
         kind TEXT NOT NULL, value TEXT, PRIMARY KEY (case_id, seq)
     );
     CREATE TRIGGER sla_events_append_only BEFORE UPDATE OR DELETE ON {s}.sla_events
+        FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change();
+"""
+
+_MIGRATIONS[4] = """
+    CREATE TABLE {s}.sla_heads (
+        case_id TEXT COLLATE "C" PRIMARY KEY, count BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE FUNCTION {s}.sla_heads_only_grow() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.case_id != OLD.case_id OR NEW.count <= OLD.count THEN
+            RAISE EXCEPTION 'sla_heads only move forward'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER sla_heads_only_grow BEFORE UPDATE ON {s}.sla_heads
+        FOR EACH ROW EXECUTE FUNCTION {s}.sla_heads_only_grow();
+    CREATE TRIGGER sla_heads_no_delete BEFORE DELETE ON {s}.sla_heads
         FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change();
 """
 
@@ -448,6 +468,19 @@ class PostgresStore(SqlStore):
                         .replace("{genesis}", GENESIS)
                         .replace("{channel}", self.channel)
                     )
+                    if v == 4:  # the heads of the SLA events stored before it
+                        rows = conn.execute(
+                            f"SELECT case_id, at_us, kind, value FROM {s}.sla_events "
+                            "ORDER BY case_id, seq"
+                        ).fetchall()
+                        with conn.cursor() as cursor:
+                            cursor.executemany(
+                                f"INSERT INTO {s}.sla_heads VALUES (%s, %s, %s)",
+                                [
+                                    (h.case_id, h.count, h.hash)
+                                    for h in sla_heads_of(rows)
+                                ],
+                            )
                 if row is None:
                     conn.execute(
                         f"INSERT INTO {s}.schema_version VALUES (%s)", (SCHEMA_VERSION,)

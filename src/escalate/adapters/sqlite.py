@@ -8,7 +8,9 @@ head (count and last hash) is kept apart from the entries, in ``history_heads``:
 a trigger moves it with every entry inserted, in the same transaction, refuses an
 entry that does not follow it, and refuses to move it back or delete it. So an
 entry cut from the end, or the last entry rewritten with a recomputed hash, no
-longer agrees with the head, and ``verify`` says so. Transactions begin
+longer agrees with the head, and ``verify`` says so. The SLA events are chained
+the same way, their heads in ``sla_heads`` (moved by the store with each append;
+a trigger refuses to move one back or delete it). Transactions begin
 ``IMMEDIATE``, so the writes of concurrent workers (threads or processes, each
 with its own ``SqliteStore``) are serialised; a failed transaction rolls back.
 Driver errors are translated into :class:`~escalate.errors.StoreError`.
@@ -23,13 +25,13 @@ from contextlib import contextmanager
 from typing import Any, Final
 
 from escalate._codec import case_from_json
-from escalate.adapters._sql import SqlStore
+from escalate.adapters._sql import SqlStore, sla_heads_of
 from escalate.errors import ConflictError, StoreError
 from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 12
+SCHEMA_VERSION: Final = 13
 
 _MIGRATIONS: Final = {
     1: """
@@ -188,6 +190,16 @@ _MIGRATIONS: Final = {
     12: """
     CREATE INDEX outbox_order ON outbox (ord);
     """,
+    13: """
+    CREATE TABLE sla_heads (
+        case_id TEXT PRIMARY KEY, count INTEGER NOT NULL, hash TEXT NOT NULL
+    );
+    CREATE TRIGGER sla_heads_only_grow BEFORE UPDATE ON sla_heads
+    WHEN NEW.case_id != OLD.case_id OR NEW.count <= OLD.count
+    BEGIN SELECT RAISE(ABORT, 'sla_heads only move forward'); END;
+    CREATE TRIGGER sla_heads_no_delete BEFORE DELETE ON sla_heads
+    BEGIN SELECT RAISE(ABORT, 'sla_heads is append-only'); END;
+    """,
 }
 
 
@@ -223,8 +235,24 @@ def _backfill_case_keys(db: sqlite3.Connection) -> None:
     )
 
 
+def _backfill_sla_heads(db: sqlite3.Connection) -> None:
+    """Schema 13: the heads of the SLA events stored before it (chained as
+    they are now: the chain vouches for them from here on)."""
+    rows = db.execute(
+        "SELECT case_id, at_us, kind, value FROM sla_events ORDER BY case_id, seq"
+    ).fetchall()
+    db.executemany(
+        "INSERT INTO sla_heads (case_id, count, hash) VALUES (?, ?, ?)",
+        [(h.case_id, h.count, h.hash) for h in sla_heads_of(rows)],
+    )
+
+
 # Steps of a migration that SQL alone cannot take, run after its statements.
-_BACKFILLS: Final = {6: _backfill_case_states, 9: _backfill_case_keys}
+_BACKFILLS: Final = {
+    6: _backfill_case_states,
+    9: _backfill_case_keys,
+    13: _backfill_sla_heads,
+}
 
 
 class SqliteStore(SqlStore):

@@ -1,0 +1,112 @@
+"""The chain of a case's SLA events: each event's hash covers the one before,
+and the head (count, last hash) is kept apart from the events, as a case
+history's is (``docs/history.md``), so that an audit finds an event edited,
+removed or added outside escalate, and a checkpoint one rewritten with its head.
+
+A store keeps no hash beside each event: the head is the fold of the events in
+the order appended, and a check folds them again. Back-dating stays possible
+through the front door (a CRM may report an event late, ``Escalator.record``);
+what the chain adds is that what was recorded stays as recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from escalate._history_chain import GENESIS, Problem, Verification
+from escalate._sla_values import SlaEvent
+from escalate.errors import WrongTypeError
+
+SLA_ENCODING_VERSION: Final = 1
+
+_ENCODER: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False
+)
+
+
+def sla_event_hash(prev: str, case_id: str, seq: int, event: SlaEvent) -> str:
+    """The hash of a case's ``seq``-th SLA event after ``prev``: SHA-256 (hex)
+    of the UTF-8 JSON object ``{"at", "case", "kind", "prev", "seq", "v",
+    "value"}``, keys sorted, no spaces: the instant in µs since the epoch, the
+    case id, the kind's text, the previous hash (64 zeros for the first), the
+    number from 1, the encoding version (1) and the value (or null)."""
+    document = {
+        "at": event._us,
+        "case": case_id,
+        "kind": event.kind.value,
+        "prev": prev,
+        "seq": seq,
+        "v": SLA_ENCODING_VERSION,
+        "value": event.value,
+    }
+    return hashlib.sha256(_ENCODER.encode(document).encode()).hexdigest()
+
+
+@attrs.frozen
+class SlaHead:
+    """Where a case's chain of SLA events ends: its case, event count and last
+    hash (``GENESIS`` for none)."""
+
+    case_id: str
+    count: int = 0
+    hash: str = GENESIS
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.case_id, str):
+            raise WrongTypeError(f"case_id: expected text, got {self.case_id!r}")
+        if type(self.count) is not int or self.count < 0:
+            raise WrongTypeError(f"count: expected 0 or more, got {self.count!r}")
+        if not isinstance(self.hash, str) or len(self.hash) != 64:
+            raise WrongTypeError(
+                f"hash: expected 64 hex digits (SHA-256), got {self.hash!r}"
+            )
+
+    def after(self, events: Sequence[SlaEvent]) -> SlaHead:
+        """The head once ``events`` are appended."""
+        count, digest = self.count, self.hash
+        for event in events:
+            count += 1
+            digest = sla_event_hash(digest, self.case_id, count, event)
+        return SlaHead(self.case_id, count, digest)
+
+
+def verify_sla(
+    events: Sequence[SlaEvent], head: SlaHead, *, since: str = ""
+) -> Verification:
+    """Check a case's SLA events (as stored, in order) against ``head``: the
+    first ``head.count`` of them must give its hash, and (unless ``since`` names
+    a checkpoint, which a store may extend) there must be no more."""
+    case_id, count = head.case_id, len(events)
+
+    def broken(problem: Problem, reason: str) -> Verification:
+        return Verification(
+            ok=False,
+            case_id=case_id,
+            count=count,
+            problem=problem,
+            reason=f"SLA events: {reason}{since}",
+        )
+
+    if count < head.count:
+        return broken(
+            Problem.REMOVED,
+            f"{head.count} by their head, {count} stored: events were removed",
+        )
+    if SlaHead(case_id).after(events[: head.count]).hash != head.hash:
+        return broken(
+            Problem.EDITED,
+            f"the first {head.count} no longer give their head's hash: an event "
+            "was changed, removed or replaced",
+        )
+    if count > head.count and not since:
+        return broken(
+            Problem.INSERTED,
+            f"{count} stored, {head.count} by their head: events were added "
+            "outside escalate",
+        )
+    return Verification(ok=True, case_id=case_id, count=count)
