@@ -173,7 +173,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "compiled"
-        hatch_build.compile_walk(root / "src", out)
+        try:
+            hatch_build.compile_walk(root / "src", out)
+        except RuntimeError as e:
+            last = str(e).strip().splitlines()[-1]
+            sys.exit(
+                "-- the compiled walk was not measured: compiling it needs mypy, "
+                "setuptools (pip install -e '.[bench]') and a C compiler with "
+                f"the Python headers; mypyc said: {last}"
+            )
         env = {**os.environ, "PYTHONPATH": str(out)}
         sys.stdout.flush()
         subprocess.run([sys.executable, __file__, "--this"], env=env, check=True)

@@ -238,12 +238,12 @@ def _backfill_case_keys(db: sqlite3.Connection) -> None:
 def _backfill_sla_heads(db: sqlite3.Connection) -> None:
     """Schema 13: the heads of the SLA events stored before it (chained as
     they are now: the chain vouches for them from here on)."""
-    rows = db.execute(
+    rows = db.execute(  # read as the heads are written: one case's at a time
         "SELECT case_id, at_us, kind, value FROM sla_events ORDER BY case_id, seq"
-    ).fetchall()
+    )
     db.executemany(
         "INSERT INTO sla_heads (case_id, count, hash) VALUES (?, ?, ?)",
-        [(h.case_id, h.count, h.hash) for h in sla_heads_of(rows)],
+        ((h.case_id, h.count, h.hash) for h in sla_heads_of(rows)),
     )
 
 
