@@ -8,6 +8,10 @@ owner changes with their details). Targets: ``verify`` of entries in memory
 under 1.5 s; ``escalate verify --db`` of 100,000 stored entries (10,000 cases
 of 10) within 2x the raw floor measured in the same run: reading the rows and
 taking SHA-256 over their canonical bytes (the stored texts, concatenated).
+
+Then the SLA events' chains (no target in an issue; for reference): ``audit``
+of 200,000 stored SLA events (10,000 cases of 20) beside the floor of reading
+their rows and hashing them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from escalate.adapters.sqlite import SqliteStore
+from escalate.audit import audit
 from escalate.cli import main as cli
 from escalate.history import (
     HistoryAction,
@@ -32,6 +37,7 @@ from escalate.history import (
     verify,
 )
 from escalate.model import Actor, Case
+from escalate.sla import SlaEvent
 
 N = 100_000
 
@@ -65,6 +71,8 @@ def main() -> None:
     print(f"verify with head: {took:.2f} s (target < 1.5 s), {N / took:,.0f} entries/s")
     with tempfile.TemporaryDirectory() as folder:
         stored(Path(folder) / "escalate.db")
+    with tempfile.TemporaryDirectory() as folder:
+        sla_stored(Path(folder) / "escalate.db")
 
 
 def stored(db: Path) -> None:
@@ -120,6 +128,56 @@ def floor(db: Path) -> float:
                 f'"seq":{seq},"v":1}}'
             )
             hashlib.sha256(text.encode()).hexdigest() == digest  # noqa: B015
+    return time.perf_counter() - t0
+
+
+KINDS = ("customer message", "agent reply", "solved", "reopened")
+
+
+def sla_stored(db: Path) -> None:
+    """audit's check of 200,000 stored SLA events, beside the raw floor."""
+    store = SqliteStore(db)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    cases = N // 10
+    with store.transaction():
+        for c in range(cases):
+            events = [SlaEvent(start, "created"), SlaEvent(start, "status", "Open")]
+            events += [
+                SlaEvent(start + timedelta(minutes=i), KINDS[i % 4]) for i in range(18)
+            ]
+            store.append_sla_events(f"case-{c:05}", events)
+    floors, runs = [], []
+    for _ in range(3):
+        floors.append(sla_floor(db))
+        t0 = time.perf_counter()
+        report = audit(store)
+        runs.append(time.perf_counter() - t0)
+        assert report.ok
+        assert report.sla_checked == cases
+    store.close()
+    print(
+        f"audit of {cases * 20:,} stored SLA events in {cases:,} cases (and their "
+        f"empty histories): {min(runs):.2f} s; raw floor (read the rows, SHA-256 "
+        f"each) {min(floors):.2f} s: {min(runs) / min(floors):.2f}x"
+    )
+
+
+def sla_floor(db: Path) -> float:
+    """Read every SLA event row and chain its hash: nothing else."""
+    t0 = time.perf_counter()
+    with sqlite3.connect(db) as raw:
+        prev, last = "", None
+        for case_id, seq, at_us, kind, value in raw.execute(
+            "SELECT case_id, seq, at_us, kind, value FROM sla_events "
+            "ORDER BY case_id, seq"
+        ):
+            if case_id != last:
+                prev, last = "0" * 64, case_id
+            text = (
+                f'{{"at":{at_us},"case":"{case_id}","kind":"{kind}","prev":"{prev}",'
+                f'"seq":{seq},"v":1,"value":{"null" if value is None else value}}}'
+            )
+            prev = hashlib.sha256(text.encode()).hexdigest()
     return time.perf_counter() - t0
 
 

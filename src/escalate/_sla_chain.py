@@ -24,10 +24,6 @@ from escalate.errors import WrongTypeError
 
 SLA_ENCODING_VERSION: Final = 1
 
-_ENCODER: Final = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False
-)
-
 
 def sla_event_hash(prev: str, case_id: str, seq: int, event: SlaEvent) -> str:
     """The hash of a case's ``seq``-th SLA event after ``prev``: SHA-256 (hex)
@@ -35,16 +31,18 @@ def sla_event_hash(prev: str, case_id: str, seq: int, event: SlaEvent) -> str:
     "value"}``, keys sorted, no spaces: the instant in µs since the epoch, the
     case id, the kind's text, the previous hash (64 zeros for the first), the
     number from 1, the encoding version (1) and the value (or null)."""
-    document = {
-        "at": event._us,
-        "case": case_id,
-        "kind": event.kind.value,
-        "prev": prev,
-        "seq": seq,
-        "v": SLA_ENCODING_VERSION,
-        "value": event.value,
-    }
-    return hashlib.sha256(_ENCODER.encode(document).encode()).hexdigest()
+    # The text of json.dumps(document, sort_keys=True, separators=(",", ":"),
+    # ensure_ascii=False), written out (an audit hashes every stored event).
+    value = "null" if event.value is None else _string(event.value)
+    text = (
+        f'{{"at":{int(event._us)},"case":{_string(case_id)},'
+        f'"kind":{_string(event.kind.value)},"prev":{_string(prev)},'
+        f'"seq":{int(seq)},"v":{SLA_ENCODING_VERSION},"value":{value}}}'
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_string: Final = json.encoder.encode_basestring
 
 
 @attrs.frozen
