@@ -105,6 +105,25 @@ def test_nearest_rank_of_nothing() -> None:
     assert nearest_rank([], 50) is None
 
 
+def replied_cases(db: Path) -> Escalator:
+    """Under the example configuration (its standard policy: first reply,
+    urgent, 1 h), three urgent cases replied to after 20, 40 and 90 minutes, in
+    a SQLite file (the escalator's store is left open)."""
+    esc = Escalator.from_config(
+        load_config(example_config()),
+        SqliteStore(db),
+        RecordingMailer(),
+        ManualClock(MON),
+    )
+    for i, minutes in enumerate((20, 40, 90)):
+        esc.add_case(
+            Case(id=f"c{i}", number=f"C-{i}", created_at=MON, priority="urgent"),
+            by=Actor("ann"),
+        )
+        esc.record(f"c{i}", SlaEvent(MON + timedelta(minutes=minutes), "agent reply"))
+    return esc
+
+
 class TestCommand:
     def test_report_on_the_command_line(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -113,25 +132,14 @@ class TestCommand:
 
         config = example_config()  # its standard policy: first reply, urgent, 1h
         db = tmp_path / "escalate.db"
-        store = SqliteStore(db)
-        esc = Escalator.from_config(
-            load_config(config), store, RecordingMailer(), ManualClock(MON)
-        )
-        for i, minutes in enumerate((20, 40, 90)):
-            esc.add_case(
-                Case(id=f"c{i}", number=f"C-{i}", created_at=MON, priority="urgent"),
-                by=Actor("ann"),
-            )
-            esc.record(
-                f"c{i}", SlaEvent(MON + timedelta(minutes=minutes), "agent reply")
-            )
+        esc = replied_cases(db)
         # a deleted case (its breach among them) is left out, and said to be
         esc.add_case(
             Case(id="gone", number="C-9", created_at=MON, priority="urgent"),
             by=Actor("ann"),
         )
         esc.delete_case("gone", by=Actor("ann"))
-        store.close()
+        esc.store.close()
         args = ["report", "--config", config, "--db", db]
         period = ["--from", MON.isoformat(), "--to", END.isoformat()]
         assert main([*map(str, args), *period]) == 0
@@ -154,20 +162,9 @@ class TestCommand:
 
         config = example_config()
         db = tmp_path / "escalate.db"
-        store = SqliteStore(db)
-        esc = Escalator.from_config(
-            load_config(config), store, RecordingMailer(), ManualClock(MON)
-        )
-        for i, minutes in enumerate((20, 40, 90)):
-            esc.add_case(
-                Case(id=f"c{i}", number=f"C-{i}", created_at=MON, priority="urgent"),
-                by=Actor("ann"),
-            )
-            esc.record(
-                f"c{i}", SlaEvent(MON + timedelta(minutes=minutes), "agent reply")
-            )
+        esc = replied_cases(db)
         esc.tick()  # stores the settings in force
-        store.close()
+        esc.store.close()
         edited = tmp_path / "edited.toml"
         urgent = 'metric = "first reply"\n  priority = "urgent"\n  within = '
         text = config.read_text(encoding="utf-8")

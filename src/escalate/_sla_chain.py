@@ -74,12 +74,14 @@ class SlaHead:
 
 
 def verify_sla(
-    events: Sequence[SlaEvent], head: SlaHead, *, since: str = ""
+    events: Sequence[SlaEvent], head: SlaHead, *, since: str | None = None
 ) -> Verification:
     """Check a case's SLA events (as stored, in order) against ``head``: the
-    first ``head.count`` of them must give its hash, and (unless ``since`` names
-    a checkpoint, which a store may extend) there must be no more."""
+    first ``head.count`` of them must give its hash, and there must be no more,
+    unless ``head`` is a checkpoint's (``since``: its instant, as text), which a
+    store may extend."""
     case_id, count = head.case_id, len(events)
+    after = "" if since is None else f" (since the checkpoint of {since})"
 
     def broken(problem: Problem, reason: str) -> Verification:
         return Verification(
@@ -87,7 +89,7 @@ def verify_sla(
             case_id=case_id,
             count=count,
             problem=problem,
-            reason=f"SLA events: {reason}{since}",
+            reason=f"SLA events: {reason}{after}",
         )
 
     if count < head.count:
@@ -101,7 +103,7 @@ def verify_sla(
             f"the first {head.count} no longer give their head's hash: an event "
             "was changed, removed or replaced",
         )
-    if count > head.count and not since:
+    if count > head.count and since is None:
         return broken(
             Problem.INSERTED,
             f"{count} stored, {head.count} by their head: events were added "

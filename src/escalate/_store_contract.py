@@ -808,13 +808,7 @@ class SlaEventLogContract:
         store.append_sla_events("c2", [SlaEvent(_T0, "created")])
         store.append_sla_events("c2", [])
 
-        def rolled_back() -> None:
-            with store.transaction():
-                store.append_sla_events("c1", [SlaEvent(_T0, "solved")])
-                raise RuntimeError("rolled back")
-
-        with pytest.raises(RuntimeError):
-            rolled_back()
+        _append_rolled_back(store, "c1", [SlaEvent(_T0, "solved")])
         assert store.sla_events("c1") == first + later
         assert store.sla_events("c2") == [SlaEvent(_T0, "created")]
 
@@ -840,16 +834,24 @@ class SlaEventLogContract:
         assert whole.hash != other.hash  # the case is in each event's hash
         assert store.sla_heads() == [whole, other]
 
-        def rolled_back() -> None:
-            with store.transaction():
-                store.append_sla_events("c1", [SlaEvent(_T0, "solved")])
-                raise RuntimeError("rolled back")
-
-        with pytest.raises(RuntimeError):
-            rolled_back()
+        _append_rolled_back(store, "c1", [SlaEvent(_T0, "solved")])
         assert store.sla_heads()[0] == whole
         store.append_sla_events("c1", [SlaEvent(_T0, "solved")])
         assert store.sla_heads()[0] == whole.after([SlaEvent(_T0, "solved")])
+
+
+def _append_rolled_back(
+    store: SlaEventLog, case_id: str, events: list[SlaEvent]
+) -> None:
+    """Append ``events`` in a transaction that then fails."""
+
+    def append_then_fail() -> None:
+        with store.transaction():
+            store.append_sla_events(case_id, events)
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        append_then_fail()
 
 
 class StoreContract(

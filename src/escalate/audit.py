@@ -146,17 +146,17 @@ def audit(store: AuditedStore) -> AuditReport:
         checked=len(cases),
         broken=tuple(broken[c] for c in sorted(broken)),
         sla_checked=len(sla_heads),
-        sla_broken=_sla_broken(store, [(h, "") for h in sla_heads]),
+        sla_broken=_sla_broken(store, sla_heads),
     )
 
 
 def _sla_broken(
-    store: AuditedStore, heads: Iterable[tuple[SlaHead, str]]
+    store: AuditedStore, heads: Iterable[SlaHead], since: str | None = None
 ) -> tuple[Verification, ...]:
-    """The cases whose SLA events do not verify against the head given with
-    them (and the checkpoint named, if any: a store may extend it)."""
+    """The cases whose SLA events do not verify against their heads (those of
+    the checkpoint of ``since``, if given: a store may extend it)."""
     broken = []
-    for head, since in heads:
+    for head in heads:
         try:
             result = verify_sla(store.sla_events(head.case_id), head, since=since)
         except EscalateError as e:  # a stored event that cannot be read back
@@ -489,11 +489,10 @@ def check_against(store: AuditedStore, checkpoint: Checkpoint) -> AuditReport:
             result = check(leaf, [])
         if not result.ok:
             broken.append(result)
-    since = f" (since the checkpoint of {when})"
-    sla = [(leaf.sla, since) for leaf in checkpoint.leaves if leaf.sla is not None]
+    sla = [leaf.sla for leaf in checkpoint.leaves if leaf.sla is not None]
     return AuditReport(
         checked=len(checkpoint.leaves),
         broken=tuple(broken),
         sla_checked=len(sla),
-        sla_broken=_sla_broken(store, sla),
+        sla_broken=_sla_broken(store, sla, when),
     )

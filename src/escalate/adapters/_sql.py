@@ -1032,14 +1032,13 @@ class SqlStore:
             )
 
     def _sla_head(self, case_id: str) -> SlaHead:
+        """The case's SLA head as ``sla_heads`` keeps it (not from the events)."""
         rows = self._rows(
             "SELECT count, hash FROM sla_heads WHERE case_id = ?", (case_id,)
         )
-        return (
-            SlaHead(case_id, int(rows[0][0]), str(rows[0][1]))
-            if rows
-            else (SlaHead(case_id))
-        )
+        if not rows:
+            return SlaHead(case_id)
+        return SlaHead(case_id, int(rows[0][0]), str(rows[0][1]))
 
     def sla_events(self, case_id: str) -> list[SlaEvent]:
         """A case's SLA events, in the order appended."""
