@@ -15,7 +15,10 @@ construct that repeats or builds something charges it:
   inputs and is refused *before* it runs when that exceeds ``Limits.size``; every
   other operation builds at most a small multiple of inputs already measured, and
   its result is measured after;
-* numbers are kept under ``Limits.number_bits`` bits.
+* numbers are kept under ``Limits.number_bits`` bits;
+* the render's wall-clock deadline (``Limits.deadline``, on a monotonic
+  stopwatch) is looked at every few charges and iterations, so no render outlives
+  it by more than one bounded operation.
 
 So the memory a render allocates is bounded by what it may charge (see
 docs/templates.md for the figures), and its time by the iterations and the work.
@@ -24,7 +27,8 @@ docs/templates.md for the figures), and its time by the iterations and the work.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from jinja2.runtime import Undefined
@@ -49,30 +53,56 @@ _CONTAINERS: Final = _SIZED + _VIEWS
 #: Containers smaller than this are measured again rather than remembered.
 _REMEMBER: Final = 32
 _END: Final = object()
+_MICROSECOND: Final = timedelta(microseconds=1)
+#: The deadline is looked at every this many charges and iterations.
+_LOOK_EVERY: Final = 64
 
 
 class Budget:
     """What is left to one render. Not shared, not resettable from a template."""
 
-    __slots__ = ("iterations", "limits", "sizes", "work")
+    __slots__ = (
+        "_countdown",
+        "_ends_at",
+        "_stopwatch",
+        "iterations",
+        "limits",
+        "sizes",
+        "work",
+    )
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, stopwatch: Callable[[], int]) -> None:
         self.limits = limits
         self.iterations = limits.iterations
         self.work = limits.work
+        self._stopwatch = stopwatch
+        self._ends_at = stopwatch() + limits.deadline // _MICROSECOND * 1000
+        self._countdown = _LOOK_EVERY
         # Text sizes of containers measured in this render, by id; the container is
         # kept so its id stays its own. Templates cannot change a container (the
         # methods that would are not available), so a size stays true.
         self.sizes: dict[int, tuple[object, int]] = {}
 
-    def step(self) -> None:
-        """Take one iteration."""
-        self.iterations -= 1
+    def _look_at_the_time(self) -> None:
+        self._countdown -= 1
+        if self._countdown > 0:
+            return
+        self._countdown = _LOOK_EVERY
+        if self._stopwatch() > self._ends_at:
+            raise TemplateError(
+                f"the render took longer than its deadline of "
+                f"{self.limits.deadline.total_seconds():g} s (Limits.deadline)"
+            )
+
+    def step(self, count: int = 1) -> None:
+        """Take one iteration (or ``count``: a loop a filter runs inside)."""
+        self.iterations -= count
         if self.iterations < 0:
             raise TemplateError(
                 f"the loops of one render may run at most "
                 f"{self.limits.iterations:,} times in all (Limits.iterations)"
             )
+        self._look_at_the_time()
 
     def charge(self, units: int) -> None:
         """Take ``units`` of work: characters or items built or examined."""
@@ -82,6 +112,12 @@ class Budget:
                 f"one render may build or examine at most {self.limits.work:,} "
                 "characters and items in all (Limits.work)"
             )
+        self._look_at_the_time()
+
+    def charge_text(self, value: Any) -> None:
+        """Take the text size of ``value`` as work (what walking its text costs),
+        measured no further than the work left."""
+        self.charge(self.text_size(value, self.work + 1))
 
     def allow(self, what: str, size: int) -> None:
         """Refuse, before it is built, a value larger than ``Limits.size``."""
@@ -100,17 +136,20 @@ class Budget:
                 f"at most {self.limits.number_bits:,} (Limits.number_bits)"
             )
 
-    def text_size(self, value: Any, cap: int | None = None) -> int:
+    def text_size(self, value: Any, cap: int | None = None, *, indent: int = 0) -> int:
         """An upper bound of ``len(str(value))``, measured without building it.
 
         Stops, and returns a figure above ``cap`` (default ``Limits.size``), as soon as
         the bound passes it, so measuring costs at most about ``cap`` steps. Walks
         nested containers with a stack of its own (no recursion), and remembers the
-        size of each large container it walked through.
+        size of each large container it walked through. With ``indent``, the bound
+        is that of JSON indented so: each item on a line of its own, behind
+        ``indent`` spaces per level (sizes are then not remembered).
         """
         if isinstance(value, str):
             return len(value)
         limit = self.limits.size if cap is None else cap
+        remember = not indent
         grand = 0
         # Each frame: [the container to remember or None, its items, its size].
         frames: list[list[Any]] = [[None, iter((value,)), 0]]
@@ -120,7 +159,7 @@ class Budget:
             if v is _END:
                 frames.pop()
                 owner, _, size = frame
-                if owner is not None:
+                if owner is not None and remember:
                     self.sizes[id(owner)] = (owner, size)
                 if frames:
                     frames[-1][2] += size
@@ -136,7 +175,7 @@ class Budget:
             elif isinstance(v, range):
                 size = 8 * _len(v)  # as a list: the numbers and the commas
             elif isinstance(v, _CONTAINERS):
-                known = self.sizes.get(id(v))
+                known = self.sizes.get(id(v)) if remember else None
                 if known is not None and known[0] is v:
                     size = known[1]
                 else:
@@ -155,6 +194,8 @@ class Budget:
                     known = (v, len(repr(v)))
                     self.sizes[id(v)] = known
                 size = known[1]
+            if indent:  # a new line, indented to the item's level
+                size += 1 + indent * len(frames)
             frame[2] += size
             grand += size
             if grand > limit:
@@ -197,9 +238,10 @@ def _drawn(budget: Budget, items: Iterator[Any]) -> Iterator[Any]:
         yield item
 
 
-def start(limits: Limits) -> contextvars.Token[Budget]:
-    """Give the render about to start its own budget."""
-    return _CURRENT.set(Budget(limits))
+def start(limits: Limits, stopwatch: Callable[[], int]) -> contextvars.Token[Budget]:
+    """Give the render about to start its own budget (its deadline read on
+    ``stopwatch``, in nanoseconds)."""
+    return _CURRENT.set(Budget(limits, stopwatch))
 
 
 def stop(token: contextvars.Token[Budget]) -> None:
@@ -241,13 +283,22 @@ def concat_markup(first: Any, *rest: Any) -> str:
     return _concat((first, *rest), markup=True)
 
 
-def _in(budget: Budget, item: Any, container: Any) -> bool:
+def charge_search(budget: Budget, item: Any, container: Any) -> None:
+    """Charge ``item in container``: a text is searched through; a mapping or
+    set hashes the item; a sequence compares the item with each of its items,
+    each comparison costing up to the text of the shorter."""
     if isinstance(container, str):
-        budget.charge(len(container))
+        budget.charge(len(container) + budget.text_size(item, budget.work + 1))
     elif isinstance(container, Mapping | set | frozenset):
-        budget.charge(1)
+        budget.charge(budget.text_size(item, budget.work + 1) + 1)
     elif isinstance(container, _SIZED):
-        budget.charge(min(budget.text_size(container), _len(container)) + 1)
+        budget.charge_text(container)
+        budget.charge(_len(container) + 1)
+
+
+def _in(budget: Budget, item: Any, container: Any) -> bool:
+    if isinstance(container, (str, Mapping, set, frozenset, *_SIZED)):
+        charge_search(budget, item, container)
     else:
         container = budget.measure("'in'", container)
     return item in container

@@ -49,8 +49,81 @@ def _walk(b: Budget, value: Any, args: tuple[Any, ...], kw: Mapping[str, Any]) -
         b.allow("walking a value", budget_._len(value))
 
 
+def _looped(
+    b: Budget, value: Any, args: tuple[Any, ...], kw: Mapping[str, Any]
+) -> None:
+    """A filter that calls a test, a filter or an attribute lookup for every item
+    (``map``, ``select``, ``rejectattr``): an iteration per item, as a loop."""
+    _walk(b, value, args, kw)
+    if hasattr(value, "__len__"):
+        b.step(budget_._len(value))
+
+
+def _compared(
+    b: Budget, value: Any, args: tuple[Any, ...], kw: Mapping[str, Any]
+) -> None:
+    """A filter that compares or hashes every item (``sort``, ``unique``, ``max``):
+    its items' text (what comparing and, case-insensitively, lower-casing each
+    costs) and ``n log n`` comparisons."""
+    _walk(b, value, args, kw)
+    n = budget_._len(value) if hasattr(value, "__len__") else 0
+    b.charge_text(value)
+    b.charge(n * n.bit_length())
+
+
 def _text(b: Budget, value: Any, args: tuple[Any, ...], kw: Mapping[str, Any]) -> None:
     b.allow("making text", b.text_size(value))
+
+
+def _tojson(
+    b: Budget, value: Any, args: tuple[Any, ...], kw: Mapping[str, Any]
+) -> None:
+    indent = args[0] if args else kw.get("indent")
+    if indent is None:
+        width = 0
+    elif isinstance(indent, str):
+        width = len(indent)
+    elif isinstance(indent, int) and not isinstance(indent, bool) and indent >= 0:
+        width = indent
+    else:
+        raise TemplateError(
+            f"tojson: expected indent as a count or a text, got {indent!r}"
+        )
+    # escaping <, >, & and ' (and non-ASCII) writes up to 12 characters for one
+    b.allow("tojson", 12 * b.text_size(value, b.limits.size // 12 + 1, indent=width))
+
+
+MAX_ROUND_PRECISION: Final = 100
+"""The largest precision ``round`` takes, either way (``round(-2)`` rounds to
+hundreds): ``round`` computes ``10 ** precision``."""
+
+
+def _round(b: Budget, value: Any, args: tuple[Any, ...], kw: Mapping[str, Any]) -> None:
+    precision = args[0] if args else kw.get("precision", 0)
+    if (
+        not isinstance(precision, int)
+        or isinstance(precision, bool)
+        or abs(precision) > MAX_ROUND_PRECISION
+    ):
+        raise TemplateError(
+            f"round: expected a precision from -{MAX_ROUND_PRECISION} to "
+            f"{MAX_ROUND_PRECISION}, got {precision!r}"
+        )
+    b.charge(1)
+
+
+def _strip(b: Budget, s: Any, args: tuple[Any, ...], kw: Mapping[str, Any]) -> None:
+    """``trim`` and ``strip``: each character looked up among ``chars``."""
+    chars = _text_arg(args, kw, 0, "chars")
+    b.charge(b.text_size(s) * (1 + len(chars) // 64) + len(chars))
+
+
+def _search(b: Budget, s: Any, args: tuple[Any, ...], kw: Mapping[str, Any]) -> None:
+    """A text method that reads its text and its arguments (``find``, ``split``,
+    ``startswith`` with a tuple of prefixes)."""
+    b.charge(b.text_size(s))
+    for arg in (*args, *kw.values()):
+        b.charge_text(arg)
 
 
 def _int_arg(args: tuple[Any, ...], kw: Mapping[str, Any], i: int, key: str) -> int:
@@ -117,14 +190,14 @@ _FILTERS: Final[dict[str, _Check]] = {
     "count": _one,
     "d": _one,
     "default": _one,
-    "dictsort": _walk,
+    "dictsort": _compared,
     "duration": _one,
     "e": _text,
     "escape": _text,
     "first": _one,
     "float": _text,
     "forceescape": _text,
-    "groupby": _walk,
+    "groupby": _compared,
     "int": _text,
     "items": _walk,
     "join": _join,
@@ -133,26 +206,26 @@ _FILTERS: Final[dict[str, _Check]] = {
     "list": _walk,
     "local": _one,
     "lower": _text,
-    "map": _walk,
-    "max": _walk,
-    "min": _walk,
-    "reject": _walk,
-    "rejectattr": _walk,
+    "map": _looped,
+    "max": _compared,
+    "min": _compared,
+    "reject": _looped,
+    "rejectattr": _looped,
     "replace": _replace,
     "reverse": _walk,
-    "round": _one,
-    "select": _walk,
-    "selectattr": _walk,
+    "round": _round,
+    "select": _looped,
+    "selectattr": _looped,
     "slice": _slice,
-    "sort": _walk,
+    "sort": _compared,
     "string": _text,
     "striptags": _text,
     "sum": _sum,
     "title": _text,
-    "tojson": _text,
-    "trim": _text,
+    "tojson": _tojson,
+    "trim": _strip,
     "truncate": _text,
-    "unique": _walk,
+    "unique": _compared,
     "upper": _text,
     "urlencode": _text,
     "wordcount": _text,
@@ -168,17 +241,23 @@ _COMPARING_TESTS: Final = (
 _TESTS: Final[dict[str, _Check]] = {
     **dict.fromkeys(_READING_TESTS.split(), _one),
     **dict.fromkeys(_COMPARING_TESTS.split(), _text),
-    "in": lambda b, value, args, kw: _walk(b, args[0] if args else (), (), {}),
+    "in": lambda b, value, args, kw: budget_.charge_search(
+        b, value, args[0] if args else ()
+    ),
 }
 
 _READING_METHODS: Final = (
-    "upper lower title capitalize casefold swapcase strip lstrip rstrip startswith "
-    "endswith split rsplit splitlines partition rpartition count find rfind index "
-    "rindex isdigit isalpha isalnum isspace islower isupper isnumeric isdecimal "
-    "removeprefix removesuffix"
+    "upper lower title capitalize casefold swapcase splitlines isdigit isalpha "
+    "isalnum isspace islower isupper isnumeric isdecimal"
+)
+_SEARCHING_METHODS: Final = (
+    "startswith endswith split rsplit partition rpartition count find rfind index "
+    "rindex removeprefix removesuffix"
 )
 _STR: Final[dict[str, _Check]] = {
     **dict.fromkeys(_READING_METHODS.split(), _walk),
+    **dict.fromkeys(_SEARCHING_METHODS.split(), _search),
+    **dict.fromkeys(("strip", "lstrip", "rstrip"), _strip),
     "replace": _replace,
     "join": _joined,
     "ljust": _pad,
@@ -186,7 +265,15 @@ _STR: Final[dict[str, _Check]] = {
     "center": _pad,
     "zfill": _pad,
 }
-_SEQUENCE: Final[dict[str, _Check]] = {"index": _walk, "count": _walk}
+
+
+def _find_item(
+    b: Budget, seq: Any, args: tuple[Any, ...], kw: Mapping[str, Any]
+) -> None:
+    budget_.charge_search(b, args[0] if args else None, seq)
+
+
+_SEQUENCE: Final[dict[str, _Check]] = {"index": _find_item, "count": _find_item}
 _MAPPING: Final[dict[str, _Check]] = dict.fromkeys(
     ("get", "keys", "values", "items"), _one
 )

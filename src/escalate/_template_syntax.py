@@ -27,6 +27,7 @@ import jinja2
 from jinja2 import nodes
 from jinja2.visitor import NodeTransformer
 
+from escalate._text import describe_unsafe, unsafe_at
 from escalate.errors import TemplateError
 
 #: Names of the internal filters the rewrite calls; a space keeps them unwritable.
@@ -182,6 +183,14 @@ def check_tree(
             raise _refuse(name, line, f"{what} not allowed in templates")
         if isinstance(node, nodes.For) and node.recursive:
             raise _refuse(name, line, "recursive loops are not allowed in templates")
+        text = _literal_text(node)
+        if text is not None and (at := unsafe_at(text)) is not None:
+            raise _refuse(
+                name,
+                line,
+                f"its text holds {describe_unsafe(text, at)}, which no mail can "
+                "carry; expected valid Unicode text without NUL",
+            )
         if isinstance(node, nodes.Filter) and node.name not in known_filters:
             raise _refuse(
                 name,
@@ -197,6 +206,15 @@ def check_tree(
                 f"{', '.join(sorted(known_tests))}",
             )
         stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+
+
+def _literal_text(node: nodes.Node) -> str | None:
+    """The text a literal or the template's own text writes, if any."""
+    if isinstance(node, nodes.TemplateData):
+        return node.data
+    if isinstance(node, nodes.Const) and isinstance(node.value, str):
+        return node.value
+    return None
 
 
 def _internal(name: str, first: nodes.Expr, rest: list[nodes.Expr]) -> nodes.Filter:

@@ -23,7 +23,8 @@ known, the line; no other exception escapes compiling or rendering.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -31,7 +32,9 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from escalate import _template_budget, _template_calls, _template_syntax
+from escalate._text import describe_unsafe, unsafe_at
 from escalate.errors import TemplateError
+from escalate.timers import stopwatch
 
 __all__ = ["Limits", "Rendered", "Templates"]
 
@@ -50,6 +53,9 @@ class Limits:
             one render may run in all.
         work: How many characters and items one render may build or examine in all.
         number_bits: The largest number, in bits.
+        deadline: How long one render may take on the wall clock (a monotonic
+            stopwatch), looked at as it goes: the last guard, behind the counts,
+            that no filter can outlive by more than one bounded operation.
     """
 
     source: int = 100_000
@@ -59,6 +65,7 @@ class Limits:
     iterations: int = 100_000
     work: int = 2_000_000
     number_bits: int = 4_096
+    deadline: timedelta = timedelta(seconds=1)
 
 
 class _Environment(ImmutableSandboxedEnvironment):
@@ -147,9 +154,14 @@ class Templates:
     """
 
     def __init__(
-        self, sources: Mapping[str, str], *, limits: Limits | None = None
+        self,
+        sources: Mapping[str, str],
+        *,
+        limits: Limits | None = None,
+        stopwatch: Callable[[], int] = stopwatch,
     ) -> None:
         self.limits = limits or Limits()
+        self._stopwatch = stopwatch
         self.sources = dict(sources)
         self._text = _Environment(autoescape=False)
         self._html = _Environment(autoescape=True)
@@ -205,7 +217,7 @@ class Templates:
         limit = self.limits.output
         out: list[str] = []
         size = 0
-        token = _template_budget.start(self.limits)
+        token = _template_budget.start(self.limits, self._stopwatch)
         try:
             for chunk in template.generate(**context):
                 size += len(chunk)
@@ -226,7 +238,15 @@ class Templates:
             raise _located(e, name, f"{type(e).__name__}: {e}") from None
         finally:
             _template_budget.stop(token)
-        return "".join(out)
+        text = "".join(out)
+        at = unsafe_at(text)
+        if at is not None:
+            raise TemplateError(
+                f"template {name!r}: the output holds {describe_unsafe(text, at)}, "
+                "which no mail can carry; expected valid Unicode text without NUL",
+                template=name,
+            )
+        return text
 
     def render_mail(self, name: str, /, **context: Any) -> Rendered:
         """The parts ``name.subject``, ``name.txt`` and ``name.html`` (optional)."""
