@@ -215,3 +215,101 @@ class TestRestore:
                 version=1,
                 settings_version=None,
             )
+
+
+class TestValuesAStoreCanKeep:
+    """Every text, id and number of a case is checked in the core, so SQLite and
+    PostgreSQL accept the same cases and a bad value names its field."""
+
+    T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+    def make(self, **changes: object) -> Case:
+        values: dict[str, object] = {"id": "c1", "number": "C-1", "created_at": self.T0}
+        return Case(**(values | changes))  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"number": "C-\udc80"}, "Case.number"),
+            ({"id": "c\ud800"}, "Case.id"),
+            ({"owner": "ann\udfff"}, "Case.owner"),
+            ({"priority": "high\udc80"}, "Case.priority"),
+            ({"solution": "fixed \udc80"}, "Case.solution"),
+            ({"fields": {"note": "hi \udc80"}}, "Case.fields['note']"),
+            ({"fields": {"tags": ["ok", "\udc80"]}}, "Case.fields['tags'][1]"),
+            ({"fields": {"k\udc80": 1}}, "Case.fields key"),
+        ],
+    )
+    def test_a_lone_surrogate_is_refused_naming_the_field(
+        self, changes: dict[str, object], field: str
+    ) -> None:
+        """A lone surrogate (what a JSON API lets through as "\\udc80") is a
+        ConfigError naming the field and the position, never an encoding error
+        from a store later."""
+        with pytest.raises(ConfigError, match=r"lone surrogate \(U\+D[89A-F]") as e:
+            self.make(**changes)
+        assert str(e.value).startswith(field)
+
+    def test_a_status_name_is_checked(self) -> None:
+        """A custom status's name too."""
+        with pytest.raises(ConfigError, match=r"^Status\.name: .*lone surrogate"):
+            Status("On \udc80 hold")
+
+    @pytest.mark.parametrize(
+        "changes",
+        [
+            {"id": "c\x001"},
+            {"number": "C\x00"},
+            {"owner": "\x00"},
+            {"fields": {"note": "a\x00b"}},
+        ],
+    )
+    def test_nul_is_refused(self, changes: dict[str, object]) -> None:
+        """NUL, which SQLite keeps and PostgreSQL refuses, is refused by both."""
+        with pytest.raises(ConfigError, match="NUL character"):
+            self.make(**changes)
+
+    def test_an_id_or_number_longer_than_max_id_is_refused(self) -> None:
+        """A 10 MB case number is refused at once (before: kept by SQLite,
+        refused by PostgreSQL)."""
+        from escalate._text import MAX_ID
+
+        self.make(number="N" * MAX_ID)
+        with pytest.raises(ConfigError, match=r"Case\.number: expected at most 200"):
+            self.make(number="N" * 10_000_000)
+
+    def test_free_text_longer_than_max_text_is_refused(self) -> None:
+        """A custom field's text and a solution hold at most MAX_TEXT."""
+        from escalate._text import MAX_TEXT
+
+        self.make(fields={"note": "x" * MAX_TEXT})
+        with pytest.raises(ConfigError, match="note"):
+            self.make(fields={"note": "x" * (MAX_TEXT + 1)})
+
+    def test_numbers_beyond_64_bits_are_refused(self) -> None:
+        """A whole number every store keeps exactly: within PostgreSQL's bigint."""
+        from escalate.model import MAX_NUMBER
+
+        self.make(priority=MAX_NUMBER, fields={"n": -MAX_NUMBER})
+        with pytest.raises(ConfigError, match=r"Case\.priority: expected a whole"):
+            self.make(priority=MAX_NUMBER + 1)
+        with pytest.raises(ConfigError, match=r"Case\.fields\['n'\]"):
+            self.make(fields={"n": 2**70})
+
+    def test_nesting_and_count_of_field_values_are_bounded(self) -> None:
+        """Fields nested deeper than MAX_FIELD_DEPTH, or holding more than
+        MAX_FIELD_ITEMS values, are refused (a store's JSON encoder recurses)."""
+        from escalate.model import MAX_FIELD_DEPTH, MAX_FIELD_ITEMS
+
+        deep: object = 1
+        for _ in range(MAX_FIELD_DEPTH + 1):
+            deep = [deep]
+        with pytest.raises(ConfigError, match="nested at most 16 deep"):
+            self.make(fields={"deep": deep})
+        with pytest.raises(ConfigError, match="at most 10,000 values"):
+            self.make(fields={"many": list(range(MAX_FIELD_ITEMS + 1))})
+
+    def test_a_change_is_checked_too(self) -> None:
+        """Case.changed checks what it sets, as the constructor does."""
+        with pytest.raises(ConfigError, match="lone surrogate"):
+            self.make().changed(self.T0, by=None, fields={"x": "\udc80"})

@@ -137,6 +137,37 @@ class CaseStoreContract(_StoreFactory):
         assert store.get_case("c1") == saved
         assert dict(store.get_case("c1").fields) == dict(rich.fields)
 
+    def test_a_case_at_every_limit_round_trips(self) -> None:
+        """What the core lets a case hold, every store keeps exactly: ids and
+        names of MAX_ID characters outside the BMP, a text field of MAX_TEXT,
+        whole numbers at either end of MAX_NUMBER, fields nested
+        MAX_FIELD_DEPTH deep (docs/model.md, "Values a store can keep")."""
+        from escalate._text import MAX_ID, MAX_TEXT
+        from escalate.model import MAX_FIELD_DEPTH, MAX_NUMBER
+
+        store = self.make_store()
+        nested: Any = "deep"
+        for _ in range(MAX_FIELD_DEPTH):
+            nested = [nested]
+        wide = "\U0001f600é\u200b" * (MAX_ID // 3)
+        case = self.case(
+            wide[:MAX_ID],
+            number=wide[:MAX_ID],
+            owner=wide[:MAX_ID],
+            priority=-MAX_NUMBER,
+            status=Status(wide[:MAX_ID]),
+            fields={
+                wide[:MAX_ID]: "\u00e9" * MAX_TEXT,
+                "big": MAX_NUMBER,
+                "small": -MAX_NUMBER,
+                "nested": nested,
+            },
+            solution="x" * MAX_TEXT,
+        )
+        saved = store.save_case(case, next_due=None)
+        assert store.get_case(case.id) == saved
+        assert dict(store.get_case(case.id).fields) == dict(case.fields)
+
     def test_missing_case(self) -> None:
         """An unknown case is NotFound (a KeyError too)."""
         with pytest.raises(NotFound):

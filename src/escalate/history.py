@@ -48,6 +48,7 @@ from escalate._history_chain import (
     verify,
 )
 from escalate._instants import require_aware, require_duration, to_us, utc_from_us
+from escalate._text import check_text
 from escalate.errors import (
     ConfigError,
     ConflictError,
@@ -519,6 +520,7 @@ def add_line(
         raise WrongTypeError("by: a manual line needs its author, got None")
     if not isinstance(text, str):
         raise WrongTypeError(f"text: expected a text, got {type(text).__name__}")
+    check_text("text", text)
     if duration is not None:
         require_duration(duration, "duration")
         if duration < timedelta(0):

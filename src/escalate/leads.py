@@ -35,6 +35,7 @@ from escalate._frozen import FrozenMap
 from escalate._hours_spec import DayShifts, parse_day, parse_days
 from escalate._instants import require_aware, require_duration, to_us, utc_from_us
 from escalate._keys import action_key, basis_part
+from escalate._text import MAX_ID, check_text
 from escalate.errors import ConfigError, InvalidOperation, PermissionDenied
 from escalate.hours import BusinessHours
 from escalate.model import Actor
@@ -81,7 +82,7 @@ def team_admin(team: str) -> str:
 def _name(field: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{field}: expected a non-empty name, got {value!r}")
-    return value
+    return check_text(field, value, max_length=MAX_ID)
 
 
 def _within(field: str, value: object) -> timedelta:

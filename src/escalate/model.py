@@ -21,6 +21,7 @@ import attrs
 
 from escalate._frozen import FrozenMap
 from escalate._instants import require_aware, to_us
+from escalate._text import MAX_ID, MAX_TEXT, check_text
 from escalate.errors import (
     ConfigError,
     InvalidOperation,
@@ -45,10 +46,69 @@ def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 
 def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    """An id or a short name: non-empty text every store and mail header can
+    hold (valid Unicode, no NUL, at most ``MAX_ID`` characters)."""
+    where = f"{type(instance).__name__}.{attribute.name}"
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
+    check_text(where, value, max_length=MAX_ID)
+
+
+def _non_empty_text(
+    instance: object, attribute: attrs.Attribute[Any], value: Any
+) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
             f"{type(instance).__name__}.{attribute.name}: expected a non-empty "
             f"string, got {value!r}"
+        )
+
+
+def _optional_id(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _non_empty(instance, attribute, value)
+
+
+def _free_text(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Free text (a solution, a title): at most ``MAX_TEXT`` characters."""
+    where = f"{type(instance).__name__}.{attribute.name}"
+    if value is not None:
+        if not isinstance(value, str):
+            raise WrongTypeError(f"{where}: expected text, got {value!r}")
+        check_text(where, value)
+
+
+MAX_NUMBER: Final = 2**63 - 1
+"""The largest whole number (a priority, a field's value) every store keeps
+exactly, either sign: PostgreSQL's ``bigint``."""
+
+MAX_FIELD_DEPTH: Final = 16
+"""How deeply a custom field's lists and mappings may nest."""
+
+MAX_FIELD_ITEMS: Final = 10_000
+"""How many values (items of lists and mappings, counted together) all of a
+case's custom fields may hold."""
+
+
+def _priority(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, str):
+        _non_empty(instance, attribute, value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        _number(f"{type(instance).__name__}.{attribute.name}", value)
+    else:
+        raise WrongTypeError(
+            f"{type(instance).__name__}.{attribute.name}: expected text, a whole "
+            f"number or None, got {value!r}"
+        )
+
+
+def _number(where: str, value: int) -> None:
+    if not -MAX_NUMBER <= value <= MAX_NUMBER:
+        raise ConfigError(
+            f"{where}: expected a whole number from -{MAX_NUMBER} to {MAX_NUMBER} "
+            f"(what every store keeps exactly), got one of {value.bit_length()} bits"
         )
 
 
@@ -65,7 +125,7 @@ class Task:
     """
 
     id: str = attrs.field(validator=_non_empty)
-    title: str = attrs.field(validator=_non_empty)
+    title: str = attrs.field(validator=[_non_empty_text, _free_text])
     owner: str = attrs.field(validator=_non_empty)
     due_at: datetime = attrs.field(validator=_aware)
     done_at: datetime | None = attrs.field(default=None, validator=_aware)
@@ -228,12 +288,33 @@ _FIELD_VALUES: Final = (
 )
 
 
-def _field_value(where: str, value: object) -> None:
-    """Refuse a custom field value a store could not keep exactly."""
-    stack = [(where, value)]
+def _field_value(where: str, value: object) -> int:
+    """Refuse a custom field value a store could not keep exactly; the number of
+    values it holds."""
+    stack = [(where, value, 0)]
+    count = 0
     while stack:
-        at, v = stack.pop()
-        if isinstance(v, datetime):
+        at, v, depth = stack.pop()
+        count += 1
+        if count > MAX_FIELD_ITEMS:
+            raise ConfigError(
+                f"{where}: expected at most {MAX_FIELD_ITEMS:,} values in all the "
+                "custom fields of a case"
+            )
+        if depth > MAX_FIELD_DEPTH:
+            raise ConfigError(
+                f"{at}: expected lists and mappings nested at most "
+                f"{MAX_FIELD_DEPTH} deep"
+            )
+        if isinstance(v, str):
+            check_text(at, v)
+        elif isinstance(v, bool):
+            pass
+        elif isinstance(v, int):
+            _number(at, v)
+        elif isinstance(v, Decimal) and not v.is_finite():
+            raise ConfigError(f"{at}: expected a finite number, got {v!r}")
+        elif isinstance(v, datetime):
             require_aware(v, at)
         elif isinstance(v, float) and not math.isfinite(v):
             raise ConfigError(f"{at}: expected a finite number, got {v!r}")
@@ -241,14 +322,16 @@ def _field_value(where: str, value: object) -> None:
             for k, item in v.items():
                 if not isinstance(k, str):
                     raise ConfigError(f"{at}: expected text keys, got {k!r}")
-                stack.append((f"{at}[{k!r}]", item))
+                check_text(f"{at} key", k, max_length=MAX_ID)
+                stack.append((f"{at}[{k!r}]", item, depth + 1))
         elif isinstance(v, list | tuple):
-            stack.extend((f"{at}[{i}]", item) for i, item in enumerate(v))
+            stack.extend((f"{at}[{i}]", item, depth + 1) for i, item in enumerate(v))
         elif not isinstance(v, _FIELD_SCALARS):
             raise ConfigError(
                 f"{at}: expected {_FIELD_VALUES}; got {v!r} "
                 f"(of type {type(v).__name__})"
             )
+    return count
 
 
 def _fields(value: object) -> FrozenMap[str, Any]:
@@ -256,16 +339,21 @@ def _fields(value: object) -> FrozenMap[str, Any]:
         return FrozenMap()
     if not isinstance(value, Mapping):
         raise ConfigError(f"Case.fields: expected a mapping, got {value!r}")
+    count = 0
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise ConfigError(f"Case.fields: expected string keys, got {key!r}")
+        check_text("Case.fields key", key, max_length=MAX_ID)
         if key in CASE_ATTRIBUTES:
             raise ConfigError(
                 f"Case.fields: {key!r} is a case attribute, not a custom field; "
                 f"custom fields may not be named {sorted(CASE_ATTRIBUTES)}"
             )
-        if type(item) is not str:  # the common case, at once
-            _field_value(f"Case.fields[{key!r}]", item)
+        count += _field_value(f"Case.fields[{key!r}]", item)
+        if count > MAX_FIELD_ITEMS:
+            raise ConfigError(
+                f"Case.fields: expected at most {MAX_FIELD_ITEMS:,} values in all"
+            )
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
 
@@ -280,6 +368,7 @@ def _requirements(value: object) -> FrozenMap[str, int]:
     for name, level in value.items():
         if not isinstance(name, str) or not name:
             raise ConfigError(f"Case.requirements: expected names, got {name!r}")
+        check_text("Case.requirements key", name, max_length=MAX_ID)
         if isinstance(level, bool) or not isinstance(level, int):
             raise ConfigError(
                 f"Case.requirements[{name!r}]: expected a whole level, got {level!r}"
@@ -322,13 +411,13 @@ class Case:
     id: str = attrs.field(validator=_non_empty)
     number: str = attrs.field(validator=_non_empty)
     status: Status = attrs.field(default=Status.NEW, converter=_status)
-    priority: str | int | None = None
-    owner: str | None = None
+    priority: str | int | None = attrs.field(default=None, validator=_priority)
+    owner: str | None = attrs.field(default=None, validator=_optional_id)
     fields: FrozenMap[str, Any] = attrs.field(factory=FrozenMap, converter=_fields)
     created_at: datetime = attrs.field(validator=_aware)
     modified_at: datetime | None = attrs.field(default=None, validator=_aware)
     status_since: datetime = attrs.field(validator=_aware)
-    solution: str | None = None
+    solution: str | None = attrs.field(default=None, validator=_free_text)
     requirements: FrozenMap[str, int] = attrs.field(
         factory=FrozenMap, converter=_requirements
     )
