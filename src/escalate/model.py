@@ -21,7 +21,7 @@ import attrs
 
 from escalate._frozen import FrozenMap
 from escalate._instants import require_aware, to_us
-from escalate._text import MAX_ID, MAX_TEXT, check_text
+from escalate._text import MAX_ID, check_text
 from escalate.errors import (
     ConfigError,
     InvalidOperation,
