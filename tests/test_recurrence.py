@@ -105,7 +105,10 @@ class TestRefusals:
             ("FREQ=DAILY;INTERVAL=2", "expected a start date"),
             ("FREQ=MONTHLY;BYMONTHDAY=40", "BYMONTHDAY: expected numbers from 1 to 31"),
             ("FREQ=YEARLY;BYMONTH=-1;BYMONTHDAY=1", "BYMONTH: expected numbers"),
-            ("FREQ=MONTHLY;BYDAY=9MO", "expected an RFC 5545 recurrence rule"),
+            ("FREQ=MONTHLY;BYDAY=9MO", "BYDAY: expected numbers from 1 to 5"),
+            ("FREQ=MONTHLY;BYDAY=6MO", "BYDAY: expected numbers from 1 to 5"),
+            ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "gives no date within 30 years"),
+            ("FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31", "gives no date within 30 years"),
             ("FREQ=DAILY;FOO=1", "unknown parameter 'FOO'"),
             ("FREQ=DAILY;DTSTART=20260101", "give DTSTART as start"),
             ("nonsense", "got 'NONSENSE'"),
@@ -117,6 +120,37 @@ class TestRefusals:
         with pytest.raises(ScheduleError, match="rule") as info:
             Recurrence(rule=rule)  # type: ignore[arg-type]
         assert message in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("rule", "start", "message"),
+        [
+            ("FREQ=DAILY", date(1, 1, 1), "start: expected a date from 1900-01-01"),
+            ("FREQ=DAILY;COUNT=1000000000", date(2026, 1, 1), "COUNT: expected a"),
+            ("FREQ=DAILY;INTERVAL=1000000000", date(2026, 1, 1), "INTERVAL: expect"),
+            ("FREQ=DAILY;UNTIL=18000101", date(1990, 1, 1), "gives no date within"),
+        ],
+    )
+    def test_rules_that_would_walk_for_long_are_refused(
+        self, rule: str, start: date, message: str
+    ) -> None:
+        """A start before 1900 (a daily rule from the year 1 walked 700,000
+        dates per question), a huge COUNT or INTERVAL, a rule that ends before
+        it starts: refused when the rule is made, in a bounded walk."""
+        with pytest.raises(ScheduleError, match=message):
+            Recurrence(rule=rule, start=start)
+
+    def test_a_rule_that_never_occurs_is_found_in_a_bounded_walk(self) -> None:
+        """The sixth Monday of a month, February 30: refused at once, not after
+        dateutil searched up to the year 9999 (15 to 24 s per check before)."""
+        from escalate.recurrence import NEVER_WITHIN_YEARS
+
+        assert NEVER_WITHIN_YEARS == 30
+        with pytest.raises(ScheduleError, match="gives no date"):
+            Recurrence(
+                rule="FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", start=date(2026, 1, 1)
+            )
+        leap = Recurrence(rule="FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29")
+        assert leap.dates(date(2028, 1, 1), date(2028, 12, 31)) == [date(2028, 2, 29)]
 
     def test_bad_hours_and_start(self) -> None:
         """Hours use the weekly spec's syntax; start is a date."""

@@ -324,12 +324,28 @@ def _tokens(expression: str) -> list[tuple[str, str, int]]:
     return out
 
 
+MAX_LOGIC: Final = 1_000
+"""The longest logic string, in characters."""
+
+MAX_LOGIC_DEPTH: Final = 32
+"""How deeply brackets and NOTs may nest in a logic string."""
+
+
 class _Parser:
     def __init__(self, expression: str, count: int) -> None:
         self.expression = expression
         self.count = count
         self.tokens = _tokens(expression)
         self.i = 0
+        self.depth = 0
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_LOGIC_DEPTH:
+            raise self.error(
+                f"brackets and NOTs nest more than {MAX_LOGIC_DEPTH} deep; expected "
+                "a shallower expression"
+            )
 
     def error(self, message: str, position: int | None = None) -> CriteriaSyntaxError:
         if position is None:
@@ -370,7 +386,10 @@ class _Parser:
     def not_(self) -> Node:
         if self.peek() == "not":
             self.i += 1
-            return ("not", self.not_())
+            self.deeper()
+            node: Node = ("not", self.not_())
+            self.depth -= 1
+            return node
         return self.atom()
 
     def atom(self) -> Node:
@@ -388,10 +407,12 @@ class _Parser:
             return ("num", number)
         if kind_ == "(":
             self.i += 1
+            self.deeper()
             node = self.or_()
             if self.peek() != ")":
                 raise self.error("missing ')'")
             self.i += 1
+            self.depth -= 1
             return node
         if kind_ is None:
             raise self.error("unexpected end; expected a condition number or '('")
@@ -405,8 +426,16 @@ def parse_logic(expression: str, count: int) -> Node:
 
     Raises:
         CriteriaSyntaxError: A malformed string or a number with no condition,
-            with the position of the offending character.
+            with the position of the offending character; a string longer than
+            ``MAX_LOGIC`` characters or nested deeper than ``MAX_LOGIC_DEPTH``.
     """
+    if len(expression) > MAX_LOGIC:
+        raise CriteriaSyntaxError(
+            f"expected a logic string of at most {MAX_LOGIC:,} characters, got "
+            f"{len(expression):,}",
+            expression=expression[:40],
+            position=0,
+        )
     return _Parser(expression, count).parse()
 
 

@@ -8,11 +8,13 @@ and is also the fastest form for ``bisect``.
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from datetime import UTC, datetime, timedelta, tzinfo
 from fractions import Fraction
 from typing import Final
 
-from escalate.errors import NaiveDatetimeError, WrongTypeError
+from escalate.errors import ConfigError, NaiveDatetimeError, WrongTypeError
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND: Final = timedelta(microseconds=1)
@@ -72,3 +74,32 @@ def fraction_of(f: Fraction, total: int) -> int:
 def us_of(delta: timedelta) -> int:
     """A duration in whole microseconds."""
     return delta // MICROSECOND
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def zone_named(
+    name: object, where: str, error: type[ConfigError] = ConfigError
+) -> zoneinfo.ZoneInfo:
+    """The IANA zone ``name``, checked against the zone database's list of
+    names before a file is opened for it: ``"Europe"`` (a folder of the database)
+    or ``"../../etc/passwd"`` is an ``error`` naming ``where``, never an
+    ``OSError`` from reading it.
+    """
+    if not isinstance(name, str):
+        raise WrongTypeError(f"{where}: expected a zone name, got {name!r}")
+    if len(name) > 64 or name not in _zone_names():
+        raise error(
+            f"{where}: expected an IANA time zone name like 'Europe/Amsterdam', "
+            f"got {name[:64]!r}"
+        )
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as e:
+        raise error(
+            f"{where}: the time zone {name!r} cannot be read from the zone database: "
+            f"{e}"
+        ) from None

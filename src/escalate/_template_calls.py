@@ -22,7 +22,6 @@ import datetime as dt
 import decimal
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 import jinja2.filters
@@ -31,6 +30,7 @@ from jinja2.runtime import LoopContext, Undefined
 
 from escalate import _template_budget as budget_
 from escalate._durations import format_duration
+from escalate._instants import zone_named
 from escalate._template_budget import Budget
 from escalate.errors import TemplateError
 
@@ -323,13 +323,7 @@ def _local(context: Any, value: Any, zone: Any = None) -> dt.datetime:
     name = context.get("zone", "UTC") if zone is None else zone
     if not isinstance(name, str) or len(name) > 64:
         raise TemplateError(f"local: expected a zone name, got {name!r}")
-    try:
-        return value.astimezone(ZoneInfo(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise TemplateError(
-            f"local: expected an IANA time zone name like 'Europe/Amsterdam', "
-            f"got {name!r}"
-        ) from None
+    return value.astimezone(zone_named(name, "local", TemplateError))
 
 
 def _duration(value: Any, days: Any = False) -> str:

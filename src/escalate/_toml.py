@@ -77,6 +77,76 @@ def parse_duration(text: object, path: str) -> timedelta:
     raise fail(path, DURATION_SYNTAX, text)
 
 
+MAX_DEPTH: Final = 32
+"""How deeply tables, arrays and dotted keys may nest in a configuration."""
+
+# What the nesting scan looks at: strings and comments (skipped whole, so what
+# they hold does not count), brackets, dots, and what ends a key.
+_SCAN: Final = re.compile(
+    r'"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'{3}.*?'{3}"
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|'[^'\n]*'"
+    r"|#[^\n]*"
+    r"|[\[\]{}.=,\n]",
+    re.S,
+)
+
+
+def check_nesting(text: str, where: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse TOML text nested deeper than ``limit`` before it is parsed (the
+    parser and every walk after it recurse): brackets and braces open, plus the
+    dots of the key or header being read (``a.b.c = 1`` nests three deep).
+
+    A scan with one regular expression, linear in the text; strings and
+    comments are skipped whole.
+
+    Raises:
+        ConfigError: Naming the line and the limit.
+    """
+    depth = dots = 0
+    line = 1
+    for m in _SCAN.finditer(text):
+        token = m.group()
+        if len(token) > 1:  # a string or a comment
+            line += token.count("\n")
+            continue
+        if token == "\n":
+            line += 1
+            dots = 0
+        elif token in "[{":
+            depth += 1
+            dots = 0
+        elif token in "]}":
+            depth -= 1
+        elif token == ".":
+            dots += 1
+        else:  # = or ,: the key is read
+            dots = 0
+        if depth + dots > limit:
+            raise ConfigError(
+                f"{where}: line {line}: tables, arrays and dotted keys nest more "
+                f"than {limit} deep; expected at most {limit} levels"
+            )
+
+
+def check_depth(value: object, where: str, limit: int = MAX_DEPTH) -> None:
+    """Refuse parsed TOML (or a mapping built in Python) nested deeper than
+    ``limit``; iteratively, so the check itself cannot recurse."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > limit:
+            raise ConfigError(
+                f"{where}: tables and arrays nest more than {limit} deep; expected "
+                f"at most {limit} levels"
+            )
+        if isinstance(v, dict):
+            stack.extend((item, depth + 1) for item in v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend((item, depth + 1) for item in v)
+
+
 def check_offsets(value: object, path: str, *, dates: bool = False) -> None:
     """Refuse local (offset-less) date-times and times anywhere under ``value``:
     an instant in the file must say its offset. Under a key named ``dates``

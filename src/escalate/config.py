@@ -22,19 +22,30 @@ from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 import holidays as holidays_lib
 
 from escalate._config_sla import parse_sla
 from escalate._frozen import FrozenMap
-from escalate._toml import Table, check_offsets, describe, fail, key_path, wrapped
+from escalate._instants import zone_named
+from escalate._text import MAX_ID, check_text
+from escalate._toml import (
+    Table,
+    check_depth,
+    check_nesting,
+    check_offsets,
+    describe,
+    fail,
+    key_path,
+    wrapped,
+)
 from escalate.errors import ConfigError
 from escalate.fields import FieldSpec, FieldType, check_condition_value
 from escalate.hours import BusinessHours
 from escalate.ical import read_ical
 from escalate.leads import ExternalEscalation, LeadSettings, LeadType, TeamOverride
+from escalate.mail import check_address
 from escalate.matching import Agent, Qualification, QualificationCatalog, Relaxation
 from escalate.matching import Routing as _Routing
 from escalate.model import CASE_ATTRIBUTES, Status
@@ -193,6 +204,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     """
     file = Path(path)
     text = read_text(file, "configuration")
+    check_nesting(text, str(file))
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -204,6 +216,7 @@ def parse_config(
     data: Mapping[str, Any], *, base: Path, path: Path | None = None
 ) -> Config:
     """A :class:`Config` from parsed TOML (see :func:`load_config`)."""
+    check_depth(data, "configuration")
     check_offsets(dict(data), "")
     root = Table(dict(data), "")
     root.integer("format", 1)
@@ -459,7 +472,10 @@ def _action(t: Table, suggestion: str) -> EscalationAction:
         "escalation_template": t.text("escalation_template", None),
         "new_owner": t.text("new_owner", None),
         "notify_template": t.text("notify_template", None),
-        "extra_emails": t.texts("extra_emails"),
+        "extra_emails": tuple(
+            check_address(e, f"{t.at('extra_emails')}[{i}]")
+            for i, e in enumerate(t.texts("extra_emails"))
+        ),
         "warnings": tuple(warnings),
         "id": _id(t, "escalation action", suggestion),
     }
@@ -576,12 +592,11 @@ def _mail(t: Table, base: Path) -> MailSettings:
         s.done()
     addresses = t.table("addresses")
     for user in addresses.data:
-        address = addresses.text(user)
-        if "@" not in address:
-            raise fail(addresses.at(user), "an e-mail address", address)
+        check_text(addresses.at(user), user, max_length=MAX_ID)
+        check_address(addresses.text(user), addresses.at(user))
     addresses.done()
     settings = MailSettings(
-        sender=t.text("sender", "escalate@example.com"),
+        sender=check_address(t.text("sender", "escalate@example.com"), t.at("sender")),
         folder=None if folder is None else base / folder,
         smtp=smtp,
         addresses=addresses.data,
@@ -637,12 +652,7 @@ def _check_conditions(book: RuleBook, fields: Mapping[str, FieldSpec]) -> None:
 def _zone_key(t: Table, key: str) -> str | None:
     zone: str | None = t.text(key, None)
     if zone is not None:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise fail(
-                t.at(key), "an IANA time zone name like 'Europe/Amsterdam'", zone
-            ) from None
+        zone_named(zone, t.at(key))
     return zone
 
 

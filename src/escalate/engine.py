@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -45,7 +44,7 @@ from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_routing import _Assigning
 from escalate._engine_settings import _SettingsSync
 from escalate._engine_sla import _ServiceLevels
-from escalate._instants import require_duration, to_us
+from escalate._instants import require_duration, to_us, zone_named
 from escalate._template_context import case_action_context
 from escalate.changes import AppliedChange
 from escalate.config import Config
@@ -763,16 +762,8 @@ def _how_many(value: object, name: str) -> int:
 
 
 def _zone_name(zone: object) -> str:
-    if not isinstance(zone, str):
-        raise WrongTypeError(f"zone: expected a zone name, got {zone!r}")
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"zone: expected an IANA time zone name like 'Europe/Amsterdam', "
-            f"got {zone!r}"
-        ) from None
-    return zone
+    zone_named(zone, "zone")
+    return zone  # type: ignore[return-value]  # a str: zone_named checked it
 
 
 def _agents(agents: Iterable[Agent]) -> dict[str, Agent]:

@@ -32,7 +32,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -46,7 +46,7 @@ from escalate._hours_spec import (
     parse_special_days,
     parse_weekly,
 )
-from escalate._instants import EPOCH, MICROSECOND, from_us, to_us, us_of
+from escalate._instants import EPOCH, MICROSECOND, from_us, to_us, us_of, zone_named
 from escalate._instants import require_duration as _require_duration
 from escalate.errors import ScheduleError
 from escalate.recurrence import Recurrence
@@ -118,13 +118,7 @@ def _zone(value: object) -> ZoneInfo:
     if isinstance(value, ZoneInfo):
         return value
     if isinstance(value, str):
-        try:
-            return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ScheduleError(
-                f"tz: expected an IANA time zone name like 'Europe/Amsterdam', "
-                f"got {value!r}"
-            ) from e
+        return zone_named(value, "tz", ScheduleError)
     raise ScheduleError(
         f"tz: expected a zone name or zoneinfo.ZoneInfo, got {type(value).__name__}"
     )

@@ -47,20 +47,26 @@ def read_ical(data: str | bytes, *, where: str = "ical") -> tuple[Recurrence, ..
         raise ConfigError(f"{where}: expected iCalendar text, got {data!r}")
     try:
         calendar = icalendar.Calendar.from_ical(data)
-    except (ValueError, KeyError, IndexError, TypeError) as e:
+        events = list(calendar.walk("VEVENT"))
+    except Exception as e:  # icalendar's parser raises many kinds
+        # The text is not quoted: it may be a file that is not a calendar.
         raise ConfigError(
-            f"{where}: expected an iCalendar file (BEGIN:VCALENDAR ...), got "
-            f"{str(data)[:40]!r}: {e}"
-        ) from e
+            f"{where}: expected an iCalendar calendar (BEGIN:VCALENDAR ...); it "
+            f"could not be read ({type(e).__name__})"
+        ) from None
     out: list[Recurrence] = []
-    for n, event in enumerate(calendar.walk("VEVENT")):
-        label = f"{where}: event {n} ({str(event.get('SUMMARY', '')) or 'untitled'})"
+    for n, event in enumerate(events):
+        label = f"{where}: event {n}"
         try:
+            label += f" ({str(event.get('SUMMARY', ''))[:80] or 'untitled'})"
             out.extend(_closures(event))
         except EscalateError as e:
-            raise ConfigError(f"{label}: {e}") from e
-        except (ValueError, TypeError, AttributeError) as e:
-            raise ConfigError(f"{label}: {e}") from e
+            raise ConfigError(f"{label}: {e}") from None
+        except Exception as e:  # a property icalendar reads as something else
+            raise ConfigError(
+                f"{label}: cannot be read as closed dates: {type(e).__name__}: "
+                f"{str(e)[:200]}"
+            ) from None
     return tuple(out)
 
 

@@ -38,6 +38,7 @@ from escalate._keys import action_key, basis_part
 from escalate._text import MAX_ID, check_text
 from escalate.errors import ConfigError, InvalidOperation, PermissionDenied
 from escalate.hours import BusinessHours
+from escalate.mail import check_address
 from escalate.model import Actor
 from escalate.timers import Phase, TwoPhaseTimer
 
@@ -114,10 +115,7 @@ class ExternalEscalation:
 
     def __attrs_post_init__(self) -> None:
         _name("external.agency", self.agency)
-        if not isinstance(self.email, str) or "@" not in self.email:
-            raise ConfigError(
-                f"external.email: expected an e-mail address, got {self.email!r}"
-            )
+        check_address(self.email, "external.email")
         d = require_duration(self.after, "external.after")
         if d < timedelta(0):
             raise ConfigError(f"external.after: expected a duration >= 0, got {d}")

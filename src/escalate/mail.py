@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any, Final, Protocol, runtime_checkable
@@ -23,11 +25,20 @@ import attrs
 
 from escalate._frozen import FrozenMap
 from escalate._instants import require_aware
+from escalate._text import unsafe_at
 from escalate.errors import ConfigError
 
-__all__ = ["Mailer", "OutgoingMail", "message_id"]
+__all__ = ["MAX_ADDRESS", "Mailer", "OutgoingMail", "check_address", "message_id"]
 
-_ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>.]+$")
+# One address, nothing around it: no white space (so no CR or LF: no header
+# injection), no brackets, quotes, commas or semicolons (so no second address
+# in a To header), one @, a dot in the domain.
+_ADDRESS: Final = re.compile(
+    r'^[^@\s<>,;:"()\[\]\\]+@[^@\s<>,;:"()\[\]\\]+\.[^@\s<>,;:"()\[\]\\.]+$'
+)
+
+MAX_ADDRESS: Final = 254
+"""The longest e-mail address (RFC 5321's path limit, less its brackets)."""
 
 
 def message_id(
@@ -46,10 +57,35 @@ def message_id(
     return f"<{digest}@{domain}>"
 
 
-def _address(value: object, where: str) -> str:
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+def check_address(value: object, where: str) -> str:
+    """``value`` if it is one e-mail address the mail builder can put in a
+    header as it is: else a ConfigError naming ``where``.
+
+    Refused: CR, LF or any white space (a ``Bcc:`` smuggled into a header), a
+    second address (commas, semicolons, angle brackets, quotes), NUL or a lone
+    surrogate, and more than ``MAX_ADDRESS`` characters.
+    """
+    if (
+        not isinstance(value, str)
+        or len(value) > MAX_ADDRESS
+        or not _ADDRESS.match(value)
+        or unsafe_at(value) is not None
+    ):
         raise ConfigError(
-            f"{where}: expected an e-mail address like 'ann@example.com', got {value!r}"
+            f"{where}: expected one e-mail address like 'ann@example.com', got "
+            f"{value if not isinstance(value, str) else value[:MAX_ADDRESS]!r}"
+        )
+    try:
+        parsed = Address(addr_spec=value)
+    except (ValueError, IndexError, HeaderParseError) as e:
+        raise ConfigError(
+            f"{where}: expected one e-mail address like 'ann@example.com', got "
+            f"{value!r}: {e}"
+        ) from None
+    if parsed.addr_spec != value:
+        raise ConfigError(
+            f"{where}: expected an e-mail address that stands in a header as it is, "
+            f"got {value!r} (read as {parsed.addr_spec!r})"
         )
     return value
 
@@ -84,8 +120,10 @@ class OutgoingMail:
     """
 
     key: str
-    recipient: str = attrs.field(validator=lambda _, __, v: _address(v, "recipient"))
-    sender: str = attrs.field(validator=lambda _, __, v: _address(v, "sender"))
+    recipient: str = attrs.field(
+        validator=lambda _, __, v: check_address(v, "recipient")
+    )
+    sender: str = attrs.field(validator=lambda _, __, v: check_address(v, "sender"))
     subject: str
     text: str
     html: str | None = None

@@ -94,7 +94,9 @@ def _priority(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
     if value is None:
         return
     if isinstance(value, str):
-        _non_empty(instance, attribute, value)
+        check_text(
+            f"{type(instance).__name__}.{attribute.name}", value, max_length=MAX_ID
+        )
     elif isinstance(value, int) and not isinstance(value, bool):
         _number(f"{type(instance).__name__}.{attribute.name}", value)
     else:

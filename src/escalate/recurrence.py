@@ -7,6 +7,13 @@ recurring closure, or shifts like ``"09:00-12:00"`` for a recurring special day
 takes a tuple of them and expands them lazily, one year at a time, like the
 holidays.
 
+Rules are bounded so that expanding one is cheap whatever it says: a start not
+before :data:`MIN_START`, ``COUNT`` up to :data:`MAX_COUNT`, ``INTERVAL`` up to
+:data:`MAX_INTERVAL`, ordinals that can exist (a monthly ``BYDAY`` up to the 5th),
+and a rule that gives no date within :data:`NEVER_WITHIN_YEARS` years of its
+start is refused as one that never occurs (found in a bounded walk, not by
+dateutil searching up to the year 9999).
+
 A rule without a ``start`` is anchored nowhere: it must name its days itself
 (``BYDAY``, ``BYMONTHDAY``, ``BYYEARDAY``, ``BYWEEKNO`` or ``BYEASTER`` for a
 weekly, monthly or yearly rule) and may not count (``COUNT``, ``INTERVAL`` other
@@ -25,7 +32,20 @@ from dateutil import rrule as _rrule
 from escalate._hours_spec import DayShifts, format_day, parse_day
 from escalate.errors import ScheduleError
 
-__all__ = ["Recurrence"]
+__all__ = ["MAX_COUNT", "MAX_INTERVAL", "MIN_START", "NEVER_WITHIN_YEARS", "Recurrence"]
+
+MIN_START: Final = date(1900, 1, 1)
+"""The earliest start a rule may have (each expansion walks from it)."""
+
+MAX_COUNT: Final = 10_000
+"""The largest ``COUNT``."""
+
+MAX_INTERVAL: Final = 1_000
+"""The largest ``INTERVAL``."""
+
+NEVER_WITHIN_YEARS: Final = 30
+"""A rule that gives no date within this many years of its start never occurs
+(weekdays repeat every 28 years) and is refused."""
 
 _FREQUENCIES: Final = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 _DAY_PARTS: Final = ("BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYEASTER")
@@ -64,7 +84,22 @@ def _start(value: object) -> date | None:
         return None
     if not isinstance(value, date) or isinstance(value, datetime):
         raise ScheduleError(f"start: expected a datetime.date, got {value!r}")
+    if value < MIN_START:
+        raise ScheduleError(
+            f"start: expected a date from {MIN_START.isoformat()} on (every "
+            f"expansion walks the rule from its start), got {value.isoformat()}"
+        )
     return value
+
+
+def _bounded(where: str, parts: dict[str, str], name: str, high: int) -> None:
+    if name in parts:
+        value = parts[name]
+        if not value.isdigit() or not 1 <= int(value) <= high:
+            raise ScheduleError(
+                f"{where}: {name}: expected a whole number from 1 to {high}, got "
+                f"{value!r}"
+            )
 
 
 def _hours(value: object) -> DayShifts:
@@ -119,7 +154,12 @@ class Recurrence:
                     f"{where}: expected BYDAY, BYMONTHDAY, BYYEARDAY, BYWEEKNO or "
                     "BYEASTER to name its days, or a start date to take them from"
                 )
-        for part, (low, high) in _RANGES.items():
+        _bounded(where, parts, "COUNT", MAX_COUNT)
+        _bounded(where, parts, "INTERVAL", MAX_INTERVAL)
+        ranges = dict(_RANGES)
+        if parts["FREQ"] == "MONTHLY":  # no month has a 6th Monday
+            ranges["BYDAY"] = (1, 5)
+        for part, (low, high) in ranges.items():
             for v in parts.get(part, "").split(",") if part in parts else ():
                 n = v.rstrip("MOTUWEHFRSA") if part == "BYDAY" else v
                 digits = n if part == "BYMONTH" else n.lstrip("+-")
@@ -134,11 +174,26 @@ class Recurrence:
         text = ";".join(f"{k}={v}" for k, v in parts.items())
         anchor = datetime.combine(self.start or date(2000, 1, 1), time())
         try:
-            parsed = _rrule.rrulestr(text, dtstart=anchor)
-            parsed.between(anchor, anchor.replace(year=anchor.year + 2))  # trial run
-            return parsed
+            parsed: Any = _rrule.rrulestr(text, dtstart=anchor)  # one RRULE
+            # A bounded trial: dateutil looks for a first date up to the year
+            # 9999 (minutes of CPU for a rule that never occurs); with an UNTIL
+            # of its own the walk stops there. A rule without a start is tried
+            # from MIN_START: it takes each question's year as its start, so an
+            # early UNTIL may still occur.
+            begin = anchor if self.start else datetime.combine(MIN_START, time())
+            horizon = begin.replace(year=begin.year + NEVER_WITHIN_YEARS)
+            own = parsed._until  # the rule's own UNTIL, if any (dateutil's field)
+            until = horizon if own is None else min(own, horizon)
+            trial = parsed.replace(dtstart=begin, count=None, until=until)
+            first = next(iter(trial), None)
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
             raise ScheduleError(f"rule: {_EXAMPLE}, got {self.rule!r}: {e}") from e
+        if first is None:
+            raise ScheduleError(
+                f"{where}: gives no date within {NEVER_WITHIN_YEARS} years of "
+                f"{begin.date().isoformat()}; expected a rule that occurs"
+            )
+        return parsed
 
     def dates(self, first: date, last: date) -> list[date]:
         """The dates the rule gives from ``first`` to ``last``, both included,
