@@ -301,7 +301,8 @@ class TestErrors:
             (
                 "[rules.gold]",
                 '[mail.addresses]\nann = "not an address"\n[rules.gold]',
-                'mail.addresses.ann: expected an e-mail address, got "not an addr',
+                "mail.addresses.ann: expected one e-mail address like "
+                "'ann@example.com', got 'not an addr",
             ),
             (
                 "[rules.gold]",

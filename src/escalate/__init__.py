@@ -31,9 +31,9 @@ from escalate.check import ConfigProblem, Severity, config_problems
 from escalate.config import (
     Config,
     MailSettings,
-    SmtpSettings,
     example_config,
     load_config,
+    load_tenant_config,
 )
 from escalate.engine import DispatchReport, Escalator, Fired, TickReport
 from escalate.errors import (
@@ -134,6 +134,12 @@ from escalate.matching import (
 )
 from escalate.metrics import METRICS, MetricInfo, Metrics
 from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
+from escalate.operator import (
+    OPERATOR_KEYS,
+    OperatorSettings,
+    SmtpSettings,
+    load_operator_settings,
+)
 from escalate.ports import (
     Backlog,
     CaseState,
@@ -309,8 +315,10 @@ __all__ = [
     "NaiveDatetimeError",
     "NotFound",
     "Numbering",
+    "OPERATOR_KEYS",
     "OnChange",
     "Operator",
+    "OperatorSettings",
     "OutboxState",
     "OutboxStore",
     "Outcome",
@@ -407,7 +415,9 @@ __all__ = [
     "lead_deadlines",
     "lead_steps",
     "load_config",
+    "load_operator_settings",
     "load_scenario",
+    "load_tenant_config",
     "log_message",
     "message_id",
     "missing_first_activity",

@@ -43,13 +43,14 @@ from escalate.audit import (
     take_checkpoint,
 )
 from escalate.check import Severity
-from escalate.config import Config, example_config, load_config, read_text
+from escalate.config import Config, example_config, load_config, load_tenant_config
 from escalate.engine import Escalator, TickReport
 from escalate.errors import ConfigError, EscalateError, NotFound, StoreError
 from escalate.health import read_health
 from escalate.hours import _located
 from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
+from escalate.operator import load_operator_settings, read_text
 from escalate.ports import Store
 from escalate.rules import evaluate
 from escalate.scenario import example_scenario, load_scenario
@@ -177,7 +178,15 @@ def _parser() -> argparse.ArgumentParser:
             type=Path,
             required=required,
             metavar="FILE",
-            help="the configuration file (TOML)",
+            help="the configuration file (TOML); with --operator, a tenant's "
+            "settings, which may hold no operator key",
+        )
+        sub.add_argument(
+            "--operator",
+            type=Path,
+            metavar="FILE",
+            help="the operator's settings (TOML: [mail.smtp], mail.folder, "
+            "templates.folder); --config is then read as a tenant's",
         )
 
     def db(sub: argparse.ArgumentParser) -> None:
@@ -395,9 +404,10 @@ def _version() -> str:
 
 
 def _mailer(config: Config, outbox: Path | None) -> Mailer:
+    """The mailer of the operator's settings (``--outbox`` wins)."""
     if outbox is not None:
         return _folder_mailer(outbox, "--outbox")
-    smtp = config.mail.smtp
+    smtp = config.operator.smtp
     if smtp is not None:
         password = os.environ.get(smtp.password_env) if smtp.password_env else None
         if smtp.password_env and password is None:
@@ -408,13 +418,28 @@ def _mailer(config: Config, outbox: Path | None) -> Mailer:
         return SmtpMailer(
             smtp.host,
             smtp.port,
-            security=smtp.security,  # type: ignore[arg-type]
+            security=smtp.security,  # type: ignore[arg-type]  # checked: one of three
             username=smtp.username,
             password=password,
         )
-    if config.mail.folder is not None:
-        return _folder_mailer(config.mail.folder, "mail.folder")
-    raise ConfigError("mail: expected folder or [mail.smtp], got neither")
+    if config.operator.mail_folder is not None:
+        return _folder_mailer(config.operator.mail_folder, "mail.folder")
+    raise ConfigError(
+        "mail: expected folder or [mail.smtp] (the operator's), got neither"
+    )
+
+
+def _config(args: argparse.Namespace) -> Config:
+    """``--config``: a single-company file, or with ``--operator`` a tenant's
+    settings, read as such (no operator key), under the operator's file."""
+    operator_file = getattr(args, "operator", None)
+    if operator_file is None:
+        return load_config(args.config)
+    operator = load_operator_settings(operator_file)
+    config = load_tenant_config(
+        read_text(args.config, "tenant configuration"), operator=operator
+    )
+    return attrs.evolve(config, path=args.config)
 
 
 def _folder_mailer(folder: Path, option: str) -> FolderMailer:
@@ -562,7 +587,7 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _simulate(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
+    config = _config(args)
     scenario = load_scenario(args.case)
     first = scenario.first_instant() or args.start
     if first is None:
@@ -630,7 +655,7 @@ def _tick_once(esc: Escalator, out: TextIO, shown: bool) -> bool:
 
 
 def _tick(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
+    config = _config(args)
     clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
     mailer = _mailer(config, args.outbox)
     store = _store(args.db, must_exist=False)
@@ -650,7 +675,7 @@ def _tick(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
+    config = _config(args)
     if args.max_ticks is not None and args.max_ticks < 1:
         raise ConfigError(f"--max-ticks: expected 1 or more, got {args.max_ticks}")
     ok = True
@@ -754,7 +779,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _plan(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
+    config = _config(args)
     clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
     store = _store(args.db)
     try:
@@ -770,7 +795,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _apply(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
+    config = _config(args)
     clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
     store = _store(args.db)
     try:
@@ -794,7 +819,7 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
+    config = _config(args)
     store = _store(args.db)
     try:
         now = args.now or SystemClock().now()
@@ -835,7 +860,7 @@ def _explain(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _report(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config) if args.config else None
+    config = _config(args) if args.config else None
     if config is not None and config.sla is None:
         raise ConfigError(
             f"--config: {str(args.config)!r} has no [sla] section: no SLA policies "
@@ -903,7 +928,7 @@ def _no_case(args: argparse.Namespace) -> ConfigError:
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    config = load_config(args.config)
+    config = _config(args)
     s = config.settings
     items = sum(len(r.items) for r in s.book.rules)
     problems = config.problems(at=args.now or SystemClock().now())
@@ -1009,7 +1034,7 @@ def _timeline(args: argparse.Namespace, out: TextIO) -> int:
             [e.at for e in history], key=lambda t: t.timestamp(), default=None
         )
         until = now or case.created_at
-        sla = load_config(args.config).sla if args.config else None
+        sla = _config(args).sla if args.config else None
         svg = timeline_svg(
             case,
             history,

@@ -40,7 +40,7 @@ from escalate._toml import (
     key_path,
     wrapped,
 )
-from escalate.errors import ConfigError
+from escalate.errors import ConfigError, WrongTypeError
 from escalate.fields import FieldSpec, FieldType, check_condition_value
 from escalate.hours import BusinessHours
 from escalate.ical import read_ical
@@ -49,6 +49,15 @@ from escalate.mail import check_address
 from escalate.matching import Agent, Qualification, QualificationCatalog, Relaxation
 from escalate.matching import Routing as _Routing
 from escalate.model import CASE_ATTRIBUTES, Status
+from escalate.operator import (
+    MAX_CONFIG_BYTES,
+    OperatorSettings,
+    SmtpSettings,
+    inside,
+    operator_part,
+    read_text,
+    read_toml,
+)
 from escalate.recurrence import Recurrence
 from escalate.rules import (
     Condition,
@@ -66,10 +75,14 @@ from escalate.templates import Templates
 if TYPE_CHECKING:
     from escalate.check import ConfigProblem
 
-__all__ = ["Config", "MailSettings", "SmtpSettings", "example_config", "load_config"]
-
-MAX_CONFIG_BYTES: Final = 10_000_000
-"""A configuration file (or a template, or an iCalendar file) is at most this big."""
+__all__ = [
+    "Config",
+    "MailSettings",
+    "SmtpSettings",
+    "example_config",
+    "load_config",
+    "load_tenant_config",
+]
 
 _BASES: Final = {b.value: b for b in TimeBasis}
 _ON_CHANGE: Final = {o.value for o in OnChange}
@@ -81,34 +94,12 @@ def _texts(value: Mapping[str, str]) -> FrozenMap[str, str]:
 
 
 @attrs.frozen(kw_only=True)
-class SmtpSettings:
-    """How to reach the SMTP server (``[mail.smtp]``).
-
-    Attributes:
-        host: The server.
-        port: Its port, or None for the default of ``security``.
-        security: ``"none"``, ``"starttls"`` or ``"ssl"``.
-        username: The login, if any.
-        password_env: The environment variable holding the password (a
-            password never sits in the file).
-    """
-
-    host: str
-    port: int | None = None
-    security: str = "starttls"
-    username: str | None = None
-    password_env: str | None = None
-
-
-@attrs.frozen(kw_only=True)
 class MailSettings:
-    """Where mail goes (``[mail]``).
+    """Who mails come from and go to (the tenant's part of ``[mail]``; where
+    they are sent is the operator's: :class:`~escalate.operator.OperatorSettings`).
 
     Attributes:
         sender: The From address.
-        folder: Write mails as ``.eml`` files into this folder (local runs), or
-            None; relative to the configuration file.
-        smtp: Send through this SMTP server, or None.
         addresses: User id to e-mail address.
         warning_template: The template of warnings before a step.
         task_template: The template of a task's overdue reminder.
@@ -119,8 +110,6 @@ class MailSettings:
     """
 
     sender: str = "escalate@example.com"
-    folder: Path | None = None
-    smtp: SmtpSettings | None = None
     addresses: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_texts)
     warning_template: str = "warning"
     task_template: str = "task overdue"
@@ -137,6 +126,9 @@ class Config:
             store compares to know when to recompute).
         templates: Template name to source (compiled and checked when loaded).
         mail: Where mail goes.
+        operator: The operator's part (SMTP, folders): from a single-company
+            file, its ``[mail.smtp]``, ``[mail] folder`` and ``[templates]
+            folder``; empty for tenant settings, until the operator's are added.
         routing: The assignment settings (``[assignment]``), or None.
         agents: The agents and their qualification levels, by id.
         fields: The declared custom case fields (``[fields]``), or None when
@@ -148,6 +140,7 @@ class Config:
     settings: Settings
     templates: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_texts)
     mail: MailSettings = attrs.field(factory=MailSettings)
+    operator: OperatorSettings = attrs.field(factory=OperatorSettings)
     routing: _Routing | None = None
     agents: tuple[Agent, ...] = ()
     fields: FrozenMap[str, FieldSpec] | None = None
@@ -193,40 +186,128 @@ def example_config() -> Path:
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read a configuration file.
+    """Read a single-company configuration file: the tenant's settings and the
+    operator's (``[mail.smtp]``, ``[mail] folder``, ``[templates] folder``,
+    ``holidays.ical`` files) in one, written by the operator.
 
-    Relative paths in it (a template folder, a mail folder, an iCalendar file)
-    are relative to the file's folder.
+    Relative paths in it are relative to the file's folder; a template folder
+    and an iCalendar file must stay inside it. For settings a tenant writes, use
+    :func:`load_tenant_config`.
 
     Raises:
         ConfigError: The file cannot be read, is not TOML, or a value is not
             valid; the message starts with the value's TOML path.
     """
     file = Path(path)
-    text = read_text(file, "configuration")
-    check_nesting(text, str(file))
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{file}: not valid TOML: {e}") from e
-    return parse_config(data, base=file.parent, path=file)
+    return parse_config(read_toml(file, "configuration"), base=file.parent, path=file)
+
+
+def load_tenant_config(
+    source: str | Mapping[str, Any],
+    *,
+    templates: Mapping[str, str] | None = None,
+    operator: OperatorSettings | None = None,
+) -> Config:
+    """A tenant's settings, from TOML text or a mapping (say, a JSON API's):
+    rules, calendars, holidays (``ical_text`` inline), SLA, templates (inline),
+    users and addresses, fields, leads, routing.
+
+    They name no file, no folder, no host and no environment variable: the keys
+    that do (:data:`~escalate.operator.OPERATOR_KEYS`) are refused, each with a
+    clear error. The operator's part comes from ``operator`` (or stays empty);
+    its templates, and ``templates``, are the base the tenant's inline
+    templates build on (an inline template of the same name wins).
+
+    Raises:
+        ConfigError: The text is too large, nested too deeply or not TOML, it
+            holds an operator's key, or a value is not valid (named by its path).
+    """
+    if isinstance(source, str):
+        if len(source) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"tenant settings: expected at most {MAX_CONFIG_BYTES:,} characters, "
+                f"got {len(source):,}"
+            )
+        check_nesting(source, "tenant settings")
+        try:
+            data: Mapping[str, Any] = tomllib.loads(source)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"tenant settings: not valid TOML: {e}") from None
+    elif isinstance(source, Mapping):
+        data = source
+    else:
+        raise WrongTypeError(
+            f"source: expected TOML text or a mapping, got {type(source).__name__}"
+        )
+    operator = operator or OperatorSettings()
+    base = {**operator.templates, **(templates or {})}
+    return parse_config(data, base=None, operator=operator, base_templates=base)
+
+
+def _refuse_operator_keys(root: Table) -> None:
+    """Tenant settings hold none of the operator's keys."""
+
+    def refuse(path: str, names: str) -> ConfigError:
+        return ConfigError(
+            f"{path}: an operator setting (it names {names}); tenant settings may "
+            "not hold it. The operator sets it in the operator's file "
+            "(escalate --operator FILE, load_operator_settings)"
+        )
+
+    mail = root.data.get("mail")
+    if isinstance(mail, dict):
+        if "smtp" in mail:
+            raise refuse("mail.smtp", "a host, a login and an environment variable")
+        if "folder" in mail:
+            raise refuse("mail.folder", "a folder")
+    templates = root.data.get("templates")
+    if isinstance(templates, dict) and "folder" in templates:
+        raise refuse(
+            "templates.folder", "a folder; give templates inline, [templates.inline]"
+        )
+    calendars = root.data.get("calendars")
+    for name, cal in calendars.items() if isinstance(calendars, dict) else ():
+        holidays = cal.get("holidays") if isinstance(cal, dict) else None
+        if isinstance(holidays, dict) and "ical" in holidays:
+            where = key_path(key_path(key_path("calendars", name), "holidays"), "ical")
+            raise refuse(where, "a file; give the calendar's text as ical_text")
 
 
 def parse_config(
-    data: Mapping[str, Any], *, base: Path, path: Path | None = None
+    data: Mapping[str, Any],
+    *,
+    base: Path | None,
+    path: Path | None = None,
+    operator: OperatorSettings | None = None,
+    base_templates: Mapping[str, str] | None = None,
 ) -> Config:
-    """A :class:`Config` from parsed TOML (see :func:`load_config`)."""
+    """A :class:`Config` from parsed TOML (see :func:`load_config`).
+
+    With ``base`` (a single-company file's folder), the operator's keys are
+    read from ``data`` too; without it (tenant settings), they are refused and
+    ``operator`` is the operator's part.
+    """
     check_depth(data, "configuration")
     check_offsets(dict(data), "")
     root = Table(dict(data), "")
     root.integer("format", 1)
     if root.data.get("format", 1) != 1:
         raise fail("format", "1 (the only format so far)", root.data["format"])
+    mail_t, templates_t = root.table("mail"), root.table("templates")
+    if base is None:
+        _refuse_operator_keys(root)
+        operator = operator or OperatorSettings()
+    else:
+        operator = operator_part(mail_t, templates_t, base, path)
     calendars = _calendars(root.table("calendars"), base)
     book, changes = _book(root.table("escalation"), root.table("rules"))
     leads = _leads(root.table("leads"), calendars)
-    templates = _templates(root.table("templates"), base)
-    mail = _mail(root.table("mail"), base)
+    templates = {
+        **(base_templates or {}),
+        **operator.templates,
+        **_templates(templates_t),
+    }
+    mail = _mail(mail_t)
     routing, agents = _assignment(root.table("assignment"))
     fields = _fields(root.table("fields")) if root.has("fields") else None
     sla = (
@@ -251,6 +332,7 @@ def parse_config(
         settings=settings,
         templates=templates,
         mail=mail,
+        operator=operator,
         routing=routing,
         agents=agents,
         fields=fields,
@@ -258,31 +340,14 @@ def parse_config(
     )
 
 
-def read_text(file: Path, what: str) -> str:
-    """A UTF-8 text file of at most ``MAX_CONFIG_BYTES``, or a ConfigError."""
-    try:
-        with file.open("rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{file}: cannot read the {what} file: {e}") from e
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            f"{file}: expected a {what} file of at most {MAX_CONFIG_BYTES} bytes"
-        )
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{file}: expected UTF-8 text: {e}") from e
-
-
 # -- calendars ------------------------------------------------------------------------
 
 
-def _calendars(table: Table, base: Path) -> dict[str, BusinessHours]:
+def _calendars(table: Table, base: Path | None) -> dict[str, BusinessHours]:
     return {name: _calendar(t, base) for name, t in table.named()}
 
 
-def _calendar(t: Table, base: Path) -> BusinessHours:
+def _calendar(t: Table, base: Path | None) -> BusinessHours:
     tz = t.text("tz")
     weekly = t.mapping("weekly")
     special: dict[date, Any] = {}
@@ -321,7 +386,7 @@ def _recurrence(t: Table) -> Recurrence:
     return wrapped(t.path, Recurrence, **kwargs)
 
 
-def _holidays(t: Table, base: Path) -> tuple[Any, list[Recurrence]]:
+def _holidays(t: Table, base: Path | None) -> tuple[Any, list[Recurrence]]:
     country = t.text("country", None)
     subdiv = t.text("subdiv", None)
     categories = t.texts("categories")
@@ -331,12 +396,18 @@ def _holidays(t: Table, base: Path) -> tuple[Any, list[Recurrence]]:
         raise fail(t.at("dates"), "an array of dates", listed)
     dates = [_date_item(v, f"{t.at('dates')}[{i}]") for i, v in enumerate(listed)]
     ical = t.text("ical", None)
+    ical_text = t.text("ical_text", None)
     t.done()
     closures: list[Recurrence] = []
-    if ical is not None:
-        file = base / ical
+    if ical is not None and base is not None:  # tenant settings refused it
+        file = inside(base, ical, t.at("ical"), "an iCalendar file")
         text = read_text(file, "iCalendar")
         closures += wrapped(t.at("ical"), lambda: read_ical(text, where=str(file)))
+    if ical_text is not None:
+        closures += wrapped(
+            t.at("ical_text"),
+            lambda: read_ical(ical_text, where=t.at("ical_text")),
+        )
     if country is None:
         if subdiv is not None or categories:
             raise ConfigError(f"{t.at('country')}: expected a country with subdiv")
@@ -553,43 +624,19 @@ def _leads(t: Table, calendars: Mapping[str, BusinessHours]) -> LeadSettings:
 # -- templates and mail ---------------------------------------------------------------
 
 
-def _templates(t: Table, base: Path) -> dict[str, str]:
+def _templates(t: Table) -> dict[str, str]:
+    """The inline templates (the folder is the operator's key)."""
     sources: dict[str, str] = {}
-    folder = t.text("folder", None)
-    if folder is not None:
-        where = base / folder
-        if not where.is_dir():
-            raise fail(t.at("folder"), "a folder of templates", folder)
-        for file in sorted(where.iterdir()):
-            if file.is_file() and not file.name.startswith("."):
-                sources[file.name] = read_text(file, "template")
     inline = t.table("inline")
     for name in inline.data:
+        check_text(inline.at(name), name, max_length=MAX_ID)
         sources[name] = inline.text(name)
     inline.done()
     t.done()
     return sources
 
 
-def _mail(t: Table, base: Path) -> MailSettings:
-    folder = t.text("folder", None)
-    smtp = None
-    if t.has("smtp"):
-        s = t.table("smtp")
-        security = s.text("security", "starttls")
-        if security not in ("none", "starttls", "ssl"):
-            raise fail(s.at("security"), "'none', 'starttls' or 'ssl'", security)
-        port = s.integer("port", None)
-        if port is not None and not 0 < port < 65536:
-            raise fail(s.at("port"), "a port from 1 to 65535", port)
-        smtp = SmtpSettings(
-            host=s.text("host"),
-            port=port,
-            security=security,
-            username=s.text("username", None),
-            password_env=s.text("password_env", None),
-        )
-        s.done()
+def _mail(t: Table) -> MailSettings:
     addresses = t.table("addresses")
     for user in addresses.data:
         check_text(addresses.at(user), user, max_length=MAX_ID)
@@ -597,8 +644,6 @@ def _mail(t: Table, base: Path) -> MailSettings:
     addresses.done()
     settings = MailSettings(
         sender=check_address(t.text("sender", "escalate@example.com"), t.at("sender")),
-        folder=None if folder is None else base / folder,
-        smtp=smtp,
         addresses=addresses.data,
         warning_template=t.text("warning_template", "warning"),
         task_template=t.text("task_template", "task overdue"),

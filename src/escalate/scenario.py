@@ -20,10 +20,10 @@ import attrs
 
 from escalate._frozen import FrozenMap
 from escalate._toml import Table, check_offsets, fail, wrapped
-from escalate.config import read_text
 from escalate.errors import ConfigError
 from escalate.leads import Lead
 from escalate.model import Case, Status, Task
+from escalate.operator import read_text
 
 __all__ = ["CaseEvent", "LeadEvent", "Scenario", "example_scenario", "load_scenario"]
 

@@ -1,0 +1,351 @@
+"""Operator and tenant settings: what a tenant writes never reaches the
+operator's secrets, files, folders or hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from escalate.config import example_config, load_config, load_tenant_config
+from escalate.errors import ConfigError
+from escalate.operator import (
+    OPERATOR_KEYS,
+    OperatorSettings,
+    SmtpSettings,
+    load_operator_settings,
+)
+
+TENANT = """
+[calendars.office]
+tz = "Europe/Amsterdam"
+weekly = { mon-fri = "09:00-17:00" }
+
+[mail]
+sender = "helpdesk@tenant.example"
+[mail.addresses]
+lead = "lead@tenant.example"
+
+[templates.inline]
+"escalation.subject" = "Case {{ case.number }}"
+"escalation.txt" = "Case {{ case.number }} needs you."
+
+[rules.gold]
+[[rules.gold.items]]
+id = "all"
+hours = "office"
+[[rules.gold.items.actions]]
+id = "lead"
+after = "4h"
+escalate_to = "lead"
+"""
+
+ICAL = (
+    "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//t//EN\nBEGIN:VEVENT\n"
+    "UID:1\nDTSTART;VALUE=DATE:20261228\nSUMMARY:day off\nEND:VEVENT\n"
+    "END:VCALENDAR\n"
+)
+
+
+class TestTenantSettings:
+    def test_loaded_from_text_or_a_mapping_alike(self) -> None:
+        """TOML text and the same settings as a mapping (a JSON API's) load to
+        the same settings, with an empty operator part."""
+        from_text = load_tenant_config(TENANT)
+        from_dict = load_tenant_config(json.loads(json.dumps(tomllib.loads(TENANT))))
+        assert from_text.digest == from_dict.digest
+        assert from_text.operator == OperatorSettings()
+        assert from_text.mail.addresses["lead"] == "lead@tenant.example"
+
+    @pytest.mark.parametrize(
+        ("extra", "key"),
+        [
+            (
+                '[mail.smtp]\nhost = "smtp.evil.example"\nsecurity = "none"\n'
+                'password_env = "OPERATOR_DB_PASSWORD"\n',
+                "mail.smtp",
+            ),
+            ('[mail]\nfolder = "/etc/cron.d"\n', "mail.folder"),
+            ('[templates]\nfolder = "../secret"\n', "templates.folder"),
+            (
+                '[calendars.office.holidays]\nical = "/etc/shadow"\n',
+                "calendars.office.holidays.ical",
+            ),
+            (
+                '[calendars.office.holidays]\nical = "../../../etc/passwd"\n',
+                "calendars.office.holidays.ical",
+            ),
+            (
+                '[calendars.office.holidays]\nical = "/proc/self/environ"\n',
+                "calendars.office.holidays.ical",
+            ),
+        ],
+    )
+    def test_each_operator_key_is_refused(self, extra: str, key: str) -> None:
+        """A tenant who writes an operator's key (a host with the operator's
+        password variable, a mail folder, a template folder, a file to read) gets
+        a ConfigError naming it; nothing is read, nothing connects."""
+        data = tomllib.loads(TENANT)
+        for name, value in tomllib.loads(extra).items():
+            if isinstance(value, dict) and isinstance(data.get(name), dict):
+                _merge(data[name], value)
+            else:
+                data[name] = value
+        with pytest.raises(ConfigError, match="an operator setting") as e:
+            load_tenant_config(data)
+        assert str(e.value).startswith(key + ":")
+        assert "root:" not in str(e.value)
+
+    def test_the_operator_keys_are_listed(self) -> None:
+        """OPERATOR_KEYS names every key the tenant loader refuses."""
+        assert OPERATOR_KEYS == (
+            "mail.smtp",
+            "mail.folder",
+            "templates.folder",
+            "calendars.<name>.holidays.ical",
+        )
+
+    def test_ical_is_given_as_text(self) -> None:
+        """A tenant's iCalendar closures come as text (ical_text)."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        text = TENANT.replace(
+            'weekly = { mon-fri = "09:00-17:00" }',
+            'weekly = { mon-fri = "09:00-17:00" }\nholidays = { ical_text = '
+            + json.dumps(ICAL)
+            + " }",
+        )
+        office = load_tenant_config(text).settings.calendars["office"]
+        ams = ZoneInfo("Europe/Amsterdam")
+        assert not office.is_open(datetime(2026, 12, 28, 10, tzinfo=ams))
+        assert office.is_open(datetime(2026, 12, 29, 10, tzinfo=ams))
+
+    def test_templates_build_on_the_operators(self) -> None:
+        """The operator's base templates, under the tenant's inline ones."""
+        base = {"warning.txt": "base warning", "escalation.txt": "base"}
+        config = load_tenant_config(TENANT, templates=base)
+        assert config.templates["warning.txt"] == "base warning"
+        assert config.templates["escalation.txt"] == "Case {{ case.number }} needs you."
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("a" + ".a" * 50_000 + " = 1", "nest more than 32 deep"),
+            ("x = " + "[" * 1000 + "]" * 1000, "nest more than 32 deep"),
+            ("x = " + "{a = " * 1000 + "1" + "}" * 1000, "nest more than 32 deep"),
+            ("".join(f"[{'a.' * i}a]\n" for i in range(40)), "nest more than 32 deep"),
+            ("x = 'a\n", "not valid TOML"),
+        ],
+    )
+    def test_text_nested_too_deep_is_refused_before_parsing(
+        self, text: str, message: str
+    ) -> None:
+        """TOML nested 1,000 deep (inline tables, arrays, headers) or a 100 KB
+        dotted key: a clear error, found before tomllib recurses or allocates."""
+        with pytest.raises(ConfigError, match=message):
+            load_tenant_config(text)
+
+    def test_a_mapping_nested_too_deep_is_refused(self) -> None:
+        """The same for a mapping built in Python (no RecursionError)."""
+        deep: dict[str, object] = {}
+        for _ in range(5000):
+            deep = {"a": deep}
+        with pytest.raises(ConfigError, match="nest more than 32 deep"):
+            load_tenant_config({"fields": deep})
+
+    def test_too_large_is_refused(self) -> None:
+        """Text larger than the file limit is refused before it is parsed."""
+        from escalate.operator import MAX_CONFIG_BYTES
+
+        with pytest.raises(ConfigError, match="expected at most"):
+            load_tenant_config("#" * (MAX_CONFIG_BYTES + 1))
+
+    def test_a_zone_that_is_a_folder_is_refused(self) -> None:
+        """tz = "Europe" (a folder of the zone database): ConfigError, no
+        IsADirectoryError."""
+        with pytest.raises(ConfigError, match="IANA time zone name"):
+            load_tenant_config(TENANT.replace('"Europe/Amsterdam"', '"Europe"'))
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            (
+                'lead = "lead@tenant.example"',
+                'lead = "lead@example.com\\r\\nBcc: x@e.x"',
+            ),
+            (
+                'sender = "helpdesk@tenant.example"',
+                'sender = "a@b.example\\nBcc: x@e.x"',
+            ),
+            ('lead = "lead@tenant.example"', 'lead = "a@b.example, c@d.example"'),
+        ],
+    )
+    def test_addresses_are_checked_as_the_mail_builder_will(
+        self, old: str, new: str
+    ) -> None:
+        """A CR/LF (a smuggled Bcc) or a second address, in an address or the
+        sender, is refused when loaded (before: accepted, then every tick
+        failed every case)."""
+        assert old in TENANT
+        with pytest.raises(ConfigError, match="expected one e-mail address"):
+            load_tenant_config(TENANT.replace(old, new))
+
+    def test_a_logic_with_thousands_of_brackets_is_refused(self) -> None:
+        """A logic string of 5,000 parentheses: a ConfigError, no RecursionError."""
+        logic = "(" * 5000 + "1" + ")" * 5000
+        text = TENANT.replace('id = "all"', f'id = "all"\nlogic = "{logic}"')
+        text = text.replace(
+            'hours = "office"\n[[',
+            'hours = "office"\nconditions = [["priority", "=", "high"]]\n[[',
+            1,
+        )
+        with pytest.raises(ConfigError, match="at most 1,000 characters"):
+            load_tenant_config(text)
+
+
+def _merge(into: dict[str, object], extra: dict[str, object]) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)  # type: ignore[arg-type]
+        else:
+            into[k] = v
+
+
+class TestSingleCompanyFile:
+    """One file with both parts, written by the operator: its files stay in
+    its folder, and nothing it cannot read is quoted back."""
+
+    def write(self, folder: Path, extra: str) -> Path:
+        path = folder / "escalate.toml"
+        path.write_text(TENANT + extra)
+        return path
+
+    @pytest.mark.parametrize(
+        "ical",
+        ["/etc/shadow", "../../../../../../etc/passwd", "/proc/self/environ"],
+    )
+    def test_an_ical_file_outside_the_folder_is_refused(
+        self, tmp_path: Path, ical: str
+    ) -> None:
+        """holidays.ical is a file inside the configuration's folder; the error
+        quotes no line of the file named."""
+        path = self.write(tmp_path, f'[calendars.office.holidays]\nical = "{ical}"\n')
+        with pytest.raises(ConfigError, match="inside the configuration's folder") as e:
+            load_config(path)
+        assert "root:" not in str(e.value)
+
+    def test_an_ical_file_that_is_no_calendar_is_not_quoted(
+        self, tmp_path: Path
+    ) -> None:
+        """Inside the folder, a file that is not a calendar: the error says so
+        and quotes none of it."""
+        (tmp_path / "secret.ics").write_text("SECRET-LINE-1\nSECRET-LINE-2\n")
+        path = self.write(
+            tmp_path, '[calendars.office.holidays]\nical = "secret.ics"\n'
+        )
+        with pytest.raises(ConfigError, match="expected an iCalendar calendar") as e:
+            load_config(path)
+        assert "SECRET" not in str(e.value)
+
+    def test_a_template_folder_outside_is_refused(self, tmp_path: Path) -> None:
+        """templates.folder = "../secret" (or a link out) is refused."""
+        secret = tmp_path / "secret"
+        secret.mkdir()
+        (secret / "escalation.txt").write_text("operator's")
+        inner = tmp_path / "conf"
+        inner.mkdir()
+        path = self.write(inner, '[templates]\nfolder = "../secret"\n')
+        with pytest.raises(ConfigError, match=r"templates\.folder: expected a folder"):
+            load_config(path)
+        (inner / "link").symlink_to(secret)
+        path = self.write(inner, '[templates]\nfolder = "link"\n')
+        with pytest.raises(ConfigError, match="inside the configuration's folder"):
+            load_config(path)
+
+    def test_both_parts_as_today(self, tmp_path: Path) -> None:
+        """The example holds both parts: its mail folder is the operator's."""
+        config = load_config(example_config())
+        assert config.operator.mail_folder == example_config().parent / "mail"
+        assert config.operator.smtp is None
+
+
+class TestOperatorSettings:
+    def test_the_operators_file(self, tmp_path: Path) -> None:
+        """SMTP, the mail folder and the template folder, relative to the file."""
+        (tmp_path / "templates").mkdir()
+        (tmp_path / "templates" / "warning.txt").write_text("w")
+        (tmp_path / "operator.toml").write_text(
+            '[mail]\nfolder = "out"\n[mail.smtp]\nhost = "smtp.example"\n'
+            'username = "u"\npassword_env = "SMTP_PASSWORD"\n'
+            '[templates]\nfolder = "templates"\n'
+        )
+        operator = load_operator_settings(tmp_path / "operator.toml")
+        assert operator.mail_folder == tmp_path / "out"
+        assert operator.smtp == SmtpSettings(
+            host="smtp.example", username="u", password_env="SMTP_PASSWORD"
+        )
+        assert dict(operator.templates) == {"warning.txt": "w"}
+
+    def test_a_tenant_key_in_the_operators_file_is_refused(
+        self, tmp_path: Path
+    ) -> None:
+        """The operator's file holds only the operator's keys."""
+        (tmp_path / "operator.toml").write_text("[rules.gold]\n")
+        with pytest.raises(ConfigError, match="rules: not an operator setting"):
+            load_operator_settings(tmp_path / "operator.toml")
+        (tmp_path / "operator.toml").write_text('[mail]\nsender = "a@b.example"\n')
+        with pytest.raises(ConfigError, match=r"mail\.sender: not an operator"):
+            load_operator_settings(tmp_path / "operator.toml")
+
+    def test_a_login_without_tls_to_another_host_is_refused(self) -> None:
+        """security = "none" with a login sends the password in plain text:
+        refused but to this machine."""
+        with pytest.raises(ConfigError, match="in plain text"):
+            SmtpSettings(host="smtp.evil.example", security="none", password_env="P")
+        SmtpSettings(host="127.0.0.1", security="none", password_env="P")
+        SmtpSettings(host="localhost", security="none", username="u")
+
+
+class TestCommandLine:
+    def test_tick_with_operator_and_tenant_files(self, tmp_path: Path) -> None:
+        """--operator FILE: --config is a tenant's settings; an operator key in
+        it is refused before anything connects, and with none the mails go
+        where the operator says."""
+        tenant = tmp_path / "tenant.toml"
+        tenant.write_text(
+            TENANT + '[mail.smtp]\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\n'
+            'password_env = "OPERATOR_DB_PASSWORD"\n'
+        )
+        operator = tmp_path / "operator.toml"
+        operator.write_text('[mail]\nfolder = "out"\n')
+        db = tmp_path / "e.db"
+        env = {**os.environ, "OPERATOR_DB_PASSWORD": "s3cret"}
+        args = ["tick", "--config", tenant, "--operator", operator, "--db", db]
+        result = subprocess.run(
+            [sys.executable, "-m", "escalate.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+            timeout=120,
+        )
+        assert result.returncode == 1
+        assert "mail.smtp: an operator setting" in result.stderr
+        assert "s3cret" not in result.stderr + result.stdout
+        assert not db.exists()
+        tenant.write_text(TENANT)
+        result = subprocess.run(
+            [sys.executable, "-m", "escalate.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "out").is_dir()
