@@ -19,7 +19,7 @@ from escalate.errors import ConfigError
 from escalate.history import FollowUpKind
 from escalate.hours import BusinessHours
 from escalate.leads import Lead, LeadSettings, LeadType, TeamOverride
-from escalate.model import Actor, Case, Status
+from escalate.model import OPERATOR, Actor, Case, Status
 from escalate.rules import (
     ActionKind,
     EscalationAction,
@@ -190,7 +190,7 @@ class TestRows:
             "step 'manager'",
         ]
         assert [s.label for s in row.due_now] == ["step 'head'"]
-        esc.use_settings(settings(after("head", 2.5)))
+        esc.use_settings(settings(after("head", 2.5)), by=OPERATOR)
         assert len(esc.tick().fired) == 4
 
     def test_a_case_the_new_settings_cannot_evaluate(self, noon) -> None:  # type: ignore[no-untyped-def]
@@ -229,7 +229,7 @@ class TestLeads:
         assert row.subject is PlanSubject.LEAD
         assert row.governed_after == "accept phase"
         assert [s.label for s in row.due_now] == ["accept: internal reminder"]
-        esc.use_settings(settings(leads=shorter))
+        esc.use_settings(settings(leads=shorter), by=OPERATOR)
         assert [a.key for a in esc.tick().leads] == [s.key for s in row.due_now]
 
 
@@ -333,7 +333,7 @@ class TestApply:
         """on_change = "fire": the tick that applies the change fires the step
         it made due at once, and reports the plan it followed."""
         esc, _, _ = noon
-        esc.use_settings(settings(after("head", 2.5)))
+        esc.use_settings(settings(after("head", 2.5)), by=OPERATOR)
         report = esc.tick()
         assert report.change is not None
         assert (report.change.plan.summary.due_now, report.change.skipped) == (1, 0)
@@ -343,7 +343,9 @@ class TestApply:
         """on_change = "skip": the step is recorded as skipped, with a follow-up
         line on its case; it never fires, and the case waits for nothing more."""
         esc, store, clock = noon
-        esc.use_settings(attrs.evolve(settings(after("head", 2.5)), changes=SKIP))
+        esc.use_settings(
+            attrs.evolve(settings(after("head", 2.5)), changes=SKIP), by=OPERATOR
+        )
         report = esc.tick()
         assert report.fired == ()
         assert report.change is not None
@@ -368,14 +370,16 @@ class TestApply:
         clock = ManualClock(T0)
         store = MemoryStore()
         esc = escalator(store, clock)
-        esc.use_settings(settings(attrs.evolve(BOOK, expiry=ExpiryPolicy(after=8 * H))))
+        esc.use_settings(
+            settings(attrs.evolve(BOOK, expiry=ExpiryPolicy(after=8 * H))), by=OPERATOR
+        )
         esc.add_case(
             Case(id="p1", number="P-1", created_at=T0, status=Status.PENDING), by=None
         )
         esc.tick()
         clock.set(T0 + 2 * H)
         shorter = attrs.evolve(BOOK, expiry=ExpiryPolicy(after=H))
-        esc.use_settings(attrs.evolve(settings(shorter), changes=SKIP))
+        esc.use_settings(attrs.evolve(settings(shorter), changes=SKIP), by=OPERATOR)
         report = esc.tick()
         assert report.change is not None
         assert report.change.skipped == 0
@@ -387,7 +391,9 @@ class TestApply:
         store = MemoryStore()
         esc = lead_not_accepted_for_90_minutes(store)
         shorter = LEADS.update_type("web", accept_within=H, by=ADMIN)
-        esc.use_settings(attrs.evolve(settings(leads=shorter), changes=SKIP))
+        esc.use_settings(
+            attrs.evolve(settings(leads=shorter), changes=SKIP), by=OPERATOR
+        )
         report = esc.tick()
         assert report.leads == ()
         assert report.change is not None
@@ -418,14 +424,14 @@ class TestApply:
 
         dying = escalator(store, clock)
         dying.batch, dying.progress = 1, die
-        dying.use_settings(new)
+        dying.use_settings(new, by=OPERATOR)
         with pytest.raises(Killed):
             dying.apply()
         record = store.settings_record()
         assert record is not None
         assert (record.recomputed, record.through) == (False, "case/c1")
         again = escalator(store, clock)
-        again.use_settings(new)
+        again.use_settings(new, by=OPERATOR)
         applied = again.apply()
         assert applied is not None
         assert applied.recomputed == 1  # resumed after c1, the batch committed
@@ -547,7 +553,7 @@ class TestPinnedVersions:
         """By default a change applies to open cases: the case follows it."""
         esc, _, _ = noon
         assert head_due(esc, "c1") == T0 + 4 * H
-        esc.use_settings(settings(after("head", 6)))
+        esc.use_settings(settings(after("head", 6)), by=OPERATOR)
         esc.tick()
         assert esc.settings_for(esc.store.get_case("c1")) == esc.settings
         assert head_due(esc, "c1") == T0 + 6 * H
@@ -560,13 +566,13 @@ class TestPinnedVersions:
         store = MemoryStore()
         esc = escalator(store, clock)
         v1 = attrs.evolve(settings(), changes=NEW_CASES)
-        esc.use_settings(v1)
+        esc.use_settings(v1, by=OPERATOR)
         esc.add_case(urgent_case("old"), by=None)
         assert store.get_case("old").settings_version == v1.digest
         esc.tick()
         clock.set(T0 + H)
         v2 = attrs.evolve(settings(after("head", 2.5)), changes=NEW_CASES)
-        esc.use_settings(v2)
+        esc.use_settings(v2, by=OPERATOR)
         plan = esc.plan()
         assert plan.changes == ()  # the old case keeps v1: nothing moves
         esc.tick()
@@ -590,7 +596,7 @@ class TestPinnedVersions:
         new = attrs.evolve(settings(after("head", 2.5)), changes=NEW_CASES)
         plan = esc.plan(new)
         assert plan.changes == ()
-        esc.use_settings(new)
+        esc.use_settings(new, by=OPERATOR)
         report = esc.tick()
         assert report.change is not None
         assert report.fired == ()
@@ -602,7 +608,7 @@ class TestPinnedVersions:
         whatever version it kept; the plan shows it first."""
         clock = ManualClock(T0)
         esc = escalator(MemoryStore(), clock)
-        esc.use_settings(attrs.evolve(settings(), changes=NEW_CASES))
+        esc.use_settings(attrs.evolve(settings(), changes=NEW_CASES), by=OPERATOR)
         esc.add_case(urgent_case(), by=None)
         esc.tick()
         clock.set(T0 + 3 * H)
@@ -610,7 +616,7 @@ class TestPinnedVersions:
         back = settings(after("head", 2.5))  # open cases (the default)
         (row,) = esc.plan(back).changes
         assert [s.label for s in row.due_now] == ["step 'head'"]
-        esc.use_settings(back)
+        esc.use_settings(back, by=OPERATOR)
         assert [f.key.split("/")[3] for f in esc.tick().fired] == ["head"]
 
     def test_a_version_the_store_lacks(self) -> None:
@@ -620,7 +626,7 @@ class TestPinnedVersions:
         clock = ManualClock(T0)
         store = MemoryStore()
         esc = escalator(store, clock)
-        esc.use_settings(attrs.evolve(settings(), changes=NEW_CASES))
+        esc.use_settings(attrs.evolve(settings(), changes=NEW_CASES), by=OPERATOR)
         unknown = attrs.evolve(urgent_case(), settings_version="f" * 64)
         with pytest.raises(ConfigError, match="settings version ffffffffffff"):
             esc.add_case(unknown, by=None)

@@ -16,7 +16,7 @@ from escalate.adapters.sqlite import SqliteStore
 from escalate.config import load_config
 from escalate.engine import Escalator
 from escalate.hours import BusinessHours
-from escalate.model import Actor, Case
+from escalate.model import OPERATOR, Actor, Case
 from escalate.rules import EscalationAction, Rule, RuleBook, RuleItem
 from escalate.settings import Settings
 from escalate.templates import Templates
@@ -174,7 +174,7 @@ class TestThroughTheEngine:
         clock.set(T0 + 3 * H)  # noon: the warning, lead and manager are due
         before = {f.key for f in esc.tick().fired}
         assert {k.split("/")[3] for k in before} == {"lead", "manager"}
-        esc.use_settings(Settings(edit(BOOK), {"office": OFFICE}))
+        esc.use_settings(Settings(edit(BOOK), {"office": OFFICE}), by=OPERATOR)
         clock.advance(timedelta(seconds=1))
         after = esc.tick().fired
         assert {f.key for f in after} & before == set()

@@ -26,7 +26,7 @@ from escalate.errors import (
 from escalate.history import DocumentKind, DocumentSettings
 from escalate.hours import BusinessHours
 from escalate.mail import OutgoingMail
-from escalate.model import Actor, Case, Status, Task
+from escalate.model import OPERATOR, Actor, Case, Status, Task
 from escalate.rules import (
     EscalationAction,
     ExpiryPolicy,
@@ -254,7 +254,7 @@ class TestTick:
             ],
             active="m",
         )
-        esc.use_settings(Settings(bad_book, esc.calendars))
+        esc.use_settings(Settings(bad_book, esc.calendars), by=OPERATOR)
         clock.advance(H)
         report = esc.tick()
         assert report.recomputed == 1
@@ -290,7 +290,7 @@ class TestSettings:
         # count for the whole life of the case): the second step, 2h of office
         # time, moves from 11:00 to 14:00; the first, now at 13:00, stays fired
         late = BusinessHours.from_spec({"mon-fri": "12:00-17:00"}, tz="UTC")
-        esc.use_settings(Settings(BOOK, {"office": late}))
+        esc.use_settings(Settings(BOOK, {"office": late}), by=OPERATOR)
         clock.advance(H)  # 11:00: the second step was due under the old hours
         report = esc.tick()
         assert (report.recomputed, report.moved, report.fired) == (1, 1, ())
@@ -302,7 +302,7 @@ class TestSettings:
         assert fired.action is not None
         assert fired.action.basis_at == T0
         # the same hours under another name: recomputed, but no deadline moved
-        esc.use_settings(Settings(BOOK, {"office": late, "spare": late}))
+        esc.use_settings(Settings(BOOK, {"office": late, "spare": late}), by=OPERATOR)
         report = esc.tick()
         assert (report.recomputed, report.moved) == (1, 0)
 
@@ -327,7 +327,7 @@ class TestSettings:
         esc.sync_settings()
         first = esc.settings.digest
         late = BusinessHours.from_spec({"mon-fri": "12:00-17:00"}, tz="UTC")
-        esc.use_settings(Settings(BOOK, {"office": late}))
+        esc.use_settings(Settings(BOOK, {"office": late}), by=OPERATOR)
         esc.sync_settings()
         assert [v.digest for v in store.settings_versions()] == [
             first,
@@ -349,13 +349,13 @@ class TestSettings:
         esc.add_case(case(), by=Actor("ann"))
         esc.sync_settings()
         late = BusinessHours.from_spec({"mon-fri": "12:00-17:00"}, tz="UTC")
-        esc.use_settings(Settings(BOOK, {"office": late}))
+        esc.use_settings(Settings(BOOK, {"office": late}), by=OPERATOR)
         esc.sync_settings()
         record = store.settings_record()
         assert record is not None
         store.save_settings(attrs.evolve(record, recomputed=False))  # cut short
         again = escalator(store, clock)
-        again.use_settings(Settings(BOOK, {"office": late}))
+        again.use_settings(Settings(BOOK, {"office": late}), by=OPERATOR)
         report = again.tick()
         assert (report.recomputed, report.moved) == (1, 1)
 

@@ -14,7 +14,7 @@ from escalate.adapters.sqlite import SqliteStore
 from escalate.engine import Escalator
 from escalate.errors import ConfigError, InvalidOperation, NotFound, WrongTypeError
 from escalate.hours import BusinessHours
-from escalate.model import Actor, Case, Status
+from escalate.model import OPERATOR, Actor, Case, Status
 from escalate.rules import RuleBook
 from escalate.settings import Settings
 from escalate.sla import EventKind, SlaEvent, SlaPolicy, SlaSettings, Target
@@ -435,7 +435,7 @@ class TestSettingsEdits:
                 attrs.evolve(standard, targets=[attrs.evolve(resolution, within=2 * H)])
             ],
         )
-        esc.use_settings(attrs.evolve(esc.settings, sla=stricter))
+        esc.use_settings(attrs.evolve(esc.settings, sla=stricter), by=OPERATOR)
         clock.set(MON + H)
         report = esc.tick()
         assert report.recomputed == 1
@@ -453,7 +453,7 @@ class TestSettingsEdits:
         renamed = attrs.evolve(
             WARNED, policies=[attrs.evolve(WARNED.policies[0], id="basic")]
         )
-        esc.use_settings(attrs.evolve(esc.settings, sla=renamed))
+        esc.use_settings(attrs.evolve(esc.settings, sla=renamed), by=OPERATOR)
         assert esc.sla_timeline("c1").policy is None  # until it is recorded
         clock.set(MON + 3 * H)
         report = esc.tick()  # applies the edit: recomputes, records the policy
@@ -471,7 +471,8 @@ class TestUntrackedAndDamaged:
         esc = escalator(sla=None)
         esc.add_case(case(owner="kim"), by=ANN)
         esc.use_settings(
-            attrs.evolve(esc.settings, calendars={"office": OFFICE}, sla=SLA)
+            attrs.evolve(esc.settings, calendars={"office": OFFICE}, sla=SLA),
+            by=OPERATOR,
         )
         esc.update_case("c1", {"status": "Pending", "priority": "urgent"}, by=ANN)
         assert esc.store.sla_events("c1") == []

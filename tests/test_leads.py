@@ -28,7 +28,7 @@ from escalate.leads import (
     team_admin,
     unassigned_leads,
 )
-from escalate.model import Actor
+from escalate.model import OPERATOR, Actor
 from escalate.rules import RuleBook
 from escalate.settings import Settings
 from escalate.templates import Templates
@@ -527,7 +527,8 @@ class TestEngine:
             Settings(
                 RuleBook(),
                 leads=dealer().set_responsible("web", "east", ["bob"], by=ADMIN),
-            )
+            ),
+            by=OPERATOR,
         )
         report = esc.tick()
         assert (report.recomputed, len(report.leads)) == (1, 1)

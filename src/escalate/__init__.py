@@ -133,7 +133,15 @@ from escalate.matching import (
     suggest,
 )
 from escalate.metrics import METRICS, MetricInfo, Metrics
-from escalate.model import BUILTIN_STATUSES, Actor, Case, Permission, Status, Task
+from escalate.model import (
+    BUILTIN_STATUSES,
+    OPERATOR,
+    Actor,
+    Case,
+    Permission,
+    Status,
+    Task,
+)
 from escalate.operator import (
     OPERATOR_KEYS,
     OperatorSettings,
@@ -315,6 +323,7 @@ __all__ = [
     "NaiveDatetimeError",
     "NotFound",
     "Numbering",
+    "OPERATOR",
     "OPERATOR_KEYS",
     "OnChange",
     "Operator",

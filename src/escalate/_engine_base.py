@@ -18,10 +18,10 @@ from escalate.hours import BusinessHours
 from escalate.leads import Lead, lead_steps
 from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
-from escalate.model import Case
+from escalate.model import Actor, Case
 from escalate.ports import CaseState, Governed, SettingsVersion, Store
 from escalate.rules import DueAction, Evaluation, RuleBook, evaluate
-from escalate.settings import ChangesApplyTo, Settings
+from escalate.settings import ChangesApplyTo, Settings, check_change
 from escalate.templates import Templates
 from escalate.timers import Clock
 
@@ -48,6 +48,7 @@ class _Engine:
     _queued: list[OutgoingMail]  # queued in the transaction under way
     _after_commit: list[Callable[[], None]]  # to do once it committed
     _settings: Settings
+    configured_by: Actor | None  # who put the settings in force, if anyone
     _digest: str
     _versions: dict[str, Settings]  # settings versions read from the store
     _kept: str | None  # the digest of the version known to be kept in the store
@@ -69,11 +70,24 @@ class _Engine:
         """Calendar name to business hours."""
         return self._settings.calendars
 
-    def use_settings(self, settings: Settings) -> None:
+    def use_settings(self, settings: Settings, *, by: Actor) -> None:
         """Work under other settings from now on (the next :meth:`tick`, or
-        :meth:`sync_settings`, stores them and recomputes the open cases)."""
+        :meth:`apply`, stores them and recomputes the open cases), put in force
+        by ``by``.
+
+        Raises:
+            PermissionDenied: ``by`` may not make this change of the settings
+                in force (``settings.check_change``: the rules, calendars and
+                SLA need ``configure case escalation``; leads, an administrator
+                or the team's admin).
+        """
         if not isinstance(settings, Settings):
             raise WrongTypeError(f"settings: expected a Settings, got {settings!r}")
+        check_change(self._settings, settings, by, "use_settings")
+        self.configured_by = by
+        self._use(settings)
+
+    def _use(self, settings: Settings) -> None:
         self._settings = settings
         self._digest = settings.digest
         self._versions[self._digest] = settings

@@ -28,10 +28,10 @@ from escalate.changes import (
 )
 from escalate.errors import ConflictError, EscalateError, NotFound, WrongTypeError
 from escalate.history import note_skipped
-from escalate.model import Case
+from escalate.model import Actor, Case
 from escalate.ports import CaseState, OutboxStore, SettingsRecord, SettingsVersion
 from escalate.rules import ActionKind
-from escalate.settings import ChangesApplyTo, OnChange, Settings
+from escalate.settings import ChangesApplyTo, OnChange, Settings, check_change
 
 _log: Final = logging.getLogger("escalate.engine")
 
@@ -219,7 +219,7 @@ class _SettingsSync(_Engine):
             ready.append((state.id, planner, p))
         return ready
 
-    def apply(self) -> AppliedChange | None:
+    def apply(self, *, by: Actor | None = None) -> AppliedChange | None:
         """Bring the store to this escalator's settings: keep them (every version
         is kept by digest), and recompute every open case's and lead's next due
         instant, following the settings' ``on_change``: steps the change makes
@@ -234,6 +234,15 @@ class _SettingsSync(_Engine):
         each batch done once, and a worker that dies in the middle leaves the
         next one to resume after the last batch that committed, against the
         same settings before.
+
+        Args:
+            by: Who puts them in force; default: who configured this escalator
+                (``Escalator(by=...)``, ``use_settings(..., by=...)``).
+
+        Raises:
+            PermissionDenied: The store holds other settings, and ``by`` may not
+                change them to these (none given, or without the permission the
+                change needs: ``settings.check_change``). Nothing is written.
         """
         record = self.store.settings_record()
         if record is not None and record.digest == self._digest and record.recomputed:
@@ -246,6 +255,8 @@ class _SettingsSync(_Engine):
             previous = record.previous  # a recompute cut short: finish it
         now = self.clock.now()
         before = self._stored_settings(previous)
+        if record is not None and record.digest != self._digest:
+            check_change(before, self._settings, by or self.configured_by, "apply")
         plan = self._planned(before, previous, self._settings, now)
         stored = SettingsRecord(
             digest=self._digest,

@@ -17,11 +17,12 @@ from typing import Any, Final
 import attrs
 import pytest
 
-from escalate.errors import ConflictError, NotFound
+from escalate.errors import ConflictError, InvalidOperation, NotFound
 from escalate.history import (
     CaseFile,
     DocumentKind,
     HistoryHead,
+    LineDeletion,
     Problem,
     add_line,
     apply_change,
@@ -432,8 +433,10 @@ class HistoryStoreContract(_StoreFactory):
             at=_T0,
             duration=timedelta(minutes=5),
         )
+        store.append_history([*change.entries, *f.entries])
         store.append_lines([*change.lines, *f.lines])
         gone = delete_line(f.file, 2, by=Actor("ann"), at=_T0)
+        store.append_history(gone.entries)
         store.append_deletions(gone.deletions)
         assert store.lines("c1") == [*change.lines, *f.lines]
         assert store.deletions("c1") == list(gone.deletions)
@@ -441,6 +444,29 @@ class HistoryStoreContract(_StoreFactory):
             store.append_deletions(gone.deletions)
         with pytest.raises(ConflictError):
             store.append_lines(f.lines)
+
+    def test_a_deletion_without_its_history_entry_is_refused(self) -> None:
+        """The raw write is no way around delete_line: a marker for an
+        automatic line, for another user's line with no history entry, or for
+        a line that does not exist is refused, and nothing is written."""
+        store = self.make_store()
+        change = create_case(self.case(), by=Actor("ann"))
+        f = add_line(change.file, "called", by=Actor("ann"), at=_T0)
+        store.append_history([*change.entries, *f.entries])
+        store.append_lines([*change.lines, *f.lines])
+        forged = [
+            LineDeletion(case_id="c1", line_seq=1, by="mallory", at=_T0),  # automatic
+            LineDeletion(case_id="c1", line_seq=2, by="mallory", at=_T0),  # ann's
+            LineDeletion(case_id="c1", line_seq=9, by="mallory", at=_T0),  # none
+        ]
+        for d in forged:
+            with pytest.raises(InvalidOperation, match="line"):
+                store.append_deletions([d])
+        assert store.deletions("c1") == []
+        gone = delete_line(f.file, 2, by=Actor("ann"), at=_T0)
+        with pytest.raises(InvalidOperation, match="history entry"):
+            store.append_deletions(gone.deletions)  # its entry not appended first
+        assert store.deletions("c1") == []
 
 
 class OutboxStoreContract(_StoreFactory):

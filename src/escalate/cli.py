@@ -50,6 +50,7 @@ from escalate.health import read_health
 from escalate.hours import _located
 from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
+from escalate.model import OPERATOR
 from escalate.operator import load_operator_settings, read_text
 from escalate.ports import Store
 from escalate.rules import evaluate
@@ -459,7 +460,11 @@ def _escalator(
     clock: Clock,
     progress: Callable[[str], None] | None = None,
 ) -> Escalator:
-    return Escalator.from_config(config, store, mailer, clock, progress=progress)
+    # The command is the operator's own code: it puts the file's settings in
+    # force with every permission (docs/model.md, "Who may change what").
+    return Escalator.from_config(
+        config, store, mailer, clock, progress=progress, by=OPERATOR
+    )
 
 
 class _NoMail:
@@ -689,7 +694,13 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             progress = _progress(sys.stderr)
             metrics = Metrics()
             esc = Escalator.from_config(
-                config, store, mailer, SystemClock(), progress=progress, metrics=metrics
+                config,
+                store,
+                mailer,
+                SystemClock(),
+                progress=progress,
+                metrics=metrics,
+                by=OPERATOR,
             )
             if args.metrics_port is not None:
                 server = MetricsServer(
@@ -1057,7 +1068,7 @@ def _sla_timeline(
     """The case's SLA timeline at ``at`` under ``sla`` (default: the stored
     settings'), if there are policies and events."""
     if sla is not None:
-        esc.use_settings(attrs.evolve(esc.settings, sla=sla))
+        esc.use_settings(attrs.evolve(esc.settings, sla=sla), by=OPERATOR)
     if esc.sla is None or not esc.store.sla_events(case_id):
         return None
     return esc.sla_timeline(case_id, at=at)

@@ -263,6 +263,7 @@ class Escalator(
         lease: timedelta = timedelta(minutes=5),
         progress: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
+        by: Actor | None = None,
     ) -> None:
         self.store = store
         self.mailer = mailer
@@ -271,7 +272,10 @@ class Escalator(
         self._kept = None
         if sla is not None and not isinstance(sla, SlaSettings):
             raise WrongTypeError(f"sla: expected SlaSettings, got {sla!r}")
-        self.use_settings(
+        if by is not None and not isinstance(by, Actor):
+            raise WrongTypeError(f"by: expected an Actor, got {by!r}")
+        self.configured_by = by
+        self._use(
             Settings(
                 book,
                 # the SLA settings' calendars too (the ones given win a name)

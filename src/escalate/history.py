@@ -29,7 +29,7 @@ operation writes, and the canonical encoding):
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -83,6 +83,7 @@ __all__ = [
     "delete_case",
     "delete_line",
     "canonical_details",
+    "check_deletion",
     "encode_entry",
     "escalate_to_document",
     "expire",
@@ -533,6 +534,51 @@ def add_line(
     b = _Builder(file)
     b.line(FollowUpKind.MANUAL, require_aware(at, "at"), author, text, duration)
     return b.done()
+
+
+def check_deletion(
+    deletion: LineDeletion,
+    lines: Sequence[FollowUpLine],
+    entries: Sequence[HistoryEntry],
+    deleted: Collection[int],
+) -> None:
+    """Refuse a deletion marker that :func:`delete_line` would not have made:
+    what a store checks before it appends one, so that its raw write is not a
+    way around the rules.
+
+    Args:
+        deletion: The marker.
+        lines: The case's follow-up lines.
+        entries: The case's history (the marker's entry appended first, in the
+            same transaction).
+        deleted: The lines deleted already.
+
+    Raises:
+        InvalidOperation: No such line, an automatic line, a line deleted
+            already, or no *follow-up line deleted* history entry by the same
+            person for it.
+    """
+    where = f"case {deletion.case_id!r}, line {deletion.line_seq}"
+    line = next((x for x in lines if x.seq == deletion.line_seq), None)
+    if line is None:
+        raise InvalidOperation(f"{where}: there is no such follow-up line to delete")
+    if line.kind.automatic:
+        raise InvalidOperation(
+            f"{where}: the line ({line.kind.value}) was written by the library; only "
+            "manual lines can be deleted"
+        )
+    if deletion.line_seq in deleted:
+        raise InvalidOperation(f"{where}: the line is deleted already")
+    if not any(
+        e.action is HistoryAction.FOLLOW_UP_LINE_DELETED
+        and e.details.get("line") == deletion.line_seq
+        and e.actor == deletion.by
+        for e in reversed(entries)
+    ):
+        raise InvalidOperation(
+            f"{where}: a deletion needs its 'follow-up line deleted' history entry "
+            f"by {deletion.by!r}, appended first; delete lines with delete_line"
+        )
 
 
 def delete_line(file: CaseFile, line_seq: int, *, by: Actor, at: datetime) -> Change:

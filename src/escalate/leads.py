@@ -39,7 +39,7 @@ from escalate._text import MAX_ID, check_text
 from escalate.errors import ConfigError, InvalidOperation, PermissionDenied
 from escalate.hours import BusinessHours
 from escalate.mail import check_address
-from escalate.model import Actor
+from escalate.model import Actor, Permission
 from escalate.timers import Phase, TwoPhaseTimer
 
 __all__ = [
@@ -65,7 +65,7 @@ __all__ = [
     "unassigned_leads",
 ]
 
-ADMINISTER_LEADS: Final = "administer lead types"
+ADMINISTER_LEADS: Final = str(Permission.ADMINISTER_LEAD_TYPES)
 """The administrator's permission: every lead setting, company-wide."""
 
 COUNTING_ACTIVITIES: Final = frozenset({"e-mail", "call", "meeting", "letter"})
@@ -506,6 +506,46 @@ class LeadSettings:
         self.lead_type(lead_type)
         _team(by, team, f"set_responsible {lead_type!r}")
         return self._with_override(lead_type, team, responsible=_users(users))
+
+    def check_change(self, after: LeadSettings, *, by: Actor, action: str) -> None:
+        """Refuse ``after`` unless ``by`` could have made it from these settings
+        with the permission-checked methods above: an administrator any change;
+        a team admin the lead types and overrides of their own team, as
+        :meth:`define_type`, :meth:`set_team_hours`, :meth:`set_team_times` and
+        :meth:`set_responsible` allow. So settings built some other way (a
+        ``LeadSettings(...)`` with another team's overrides) cannot be put in
+        force by someone who could not have made them.
+
+        Raises:
+            PermissionDenied: Naming the first change ``by`` may not make.
+        """
+        if after == self or (isinstance(by, Actor) and by.can(ADMINISTER_LEADS)):
+            return
+        if after.team_types_allowed != self.team_types_allowed:
+            _admin(by, f"{action}: the team lead type policy")
+        for name in sorted(self.types.keys() | after.types.keys()):
+            old, new = self.types.get(name), after.types.get(name)
+            if old == new:
+                continue
+            if new is None:
+                _admin(by, f"{action}: removing lead type {name!r}")
+            else:
+                self.define_type(new, by=by)  # its checks, or PermissionDenied
+        for key in sorted(self.teams.keys() | after.teams.keys()):
+            old_o, new_o = self.override(*key), after.override(*key)
+            if old_o == new_o:
+                continue
+            lead_type, team = key
+            what = f"{action}: the {lead_type!r} settings of team {team!r}"
+            _team(by, team, what)
+            times = ("accept_within", "first_activity_within")
+            if any(getattr(old_o, f) != getattr(new_o, f) for f in times):
+                t = after.types.get(lead_type) or self.types.get(lead_type)
+                if t is None or not (t.team_admins_may_edit or t.team == team):
+                    raise PermissionDenied(
+                        f"{what}: lead type {lead_type!r} does not let team admins "
+                        "edit its escalation times"
+                    )
 
     def _with_override(self, lead_type: str, team: str, **changes: Any) -> LeadSettings:
         new = attrs.evolve(self.override(lead_type, team), **changes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, Final
@@ -32,6 +32,7 @@ from escalate.errors import (
 __all__ = [
     "BUILTIN_STATUSES",
     "CASE_ATTRIBUTES",
+    "OPERATOR",
     "Actor",
     "Case",
     "Permission",
@@ -164,11 +165,16 @@ class Task:
         return attrs.evolve(self, done_at=at)
 
 
+def _names(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
 class Permission(enum.StrEnum):
     """Permissions the library checks (an actor holds them as strings)."""
 
     CONFIGURE_CASE_ESCALATION = "configure case escalation"
     DELETE_FOLLOW_UP_LINES = "delete follow-up lines"
+    ADMINISTER_LEAD_TYPES = "administer lead types"
 
 
 @attrs.frozen
@@ -182,8 +188,8 @@ class Actor:
     """
 
     id: str = attrs.field(validator=_non_empty)
-    permissions: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
-    roles: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    permissions: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    roles: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
     def can(self, permission: str) -> bool:
         """Whether the actor holds ``permission``."""
@@ -195,6 +201,14 @@ class Actor:
             raise PermissionDenied(
                 f"{action}: actor {self.id!r} lacks the permission {str(permission)!r}"
             )
+
+
+_EVERY_PERMISSION: Final[frozenset[str]] = frozenset(str(p) for p in Permission)
+OPERATOR: Final = Actor("operator", _EVERY_PERMISSION, ("operator",))
+"""The operator's own code (the ``escalate`` command, a worker's set-up): every
+permission escalate checks. Never hand it to a request made for a tenant's user:
+that request names its own :class:`Actor` (``docs/model.md``, "Who may change
+what")."""
 
 
 @attrs.frozen

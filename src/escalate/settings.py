@@ -34,9 +34,10 @@ import holidays as holidays_lib
 from escalate._codec import dumps, loads
 from escalate._enums import member
 from escalate._frozen import FrozenMap
-from escalate.errors import ConfigError, EscalateError
+from escalate.errors import ConfigError, EscalateError, PermissionDenied
 from escalate.hours import BusinessHours
 from escalate.leads import ExternalEscalation, LeadSettings, LeadType, TeamOverride
+from escalate.model import Actor, Permission
 from escalate.recurrence import Recurrence
 from escalate.rules import (
     Condition,
@@ -530,3 +531,48 @@ def _load_leads(data: dict[str, Any]) -> LeadSettings:
     return LeadSettings(
         types=types, teams=teams, team_types_allowed=data["team_types_allowed"]
     )
+
+
+def check_change(
+    before: Settings | None, after: Settings, by: Actor | None, action: str
+) -> None:
+    """Refuse putting ``after`` in force over ``before`` unless ``by`` may: the
+    one check every path that changes a store's settings goes through
+    (``Escalator.use_settings``, ``apply``, and so ``tick``).
+
+    * A store with no settings yet takes its first ones from the operator's
+      code, without an actor.
+    * The rule book, calendars, change policy and SLA policies: the permission
+      ``configure case escalation``.
+    * Lead types and team overrides: as :meth:`LeadSettings.check_change`
+      (administrators, and team admins for their own team).
+
+    Raises:
+        PermissionDenied: ``by`` is None, or lacks what the change needs;
+            the message names the part that changed.
+    """
+    if before is None or before.digest == after.digest:
+        return
+    case_part = _case_part(before) != _case_part(after)
+    leads_part = before.leads != after.leads
+    if by is None:
+        parts = " and ".join(
+            p for p, changed in (("rules", case_part), ("leads", leads_part)) if changed
+        )
+        raise PermissionDenied(
+            f"{action}: the store holds other settings; changing its "
+            f"{parts or 'settings'} takes an actor (Escalator(by=...), "
+            "use_settings(..., by=...) or apply(by=...)) with the permission "
+            f"{str(Permission.CONFIGURE_CASE_ESCALATION)!r}"
+        )
+    if not isinstance(by, Actor):
+        raise PermissionDenied(f"{action}: by: expected an Actor, got {by!r}")
+    if case_part:
+        by.require(Permission.CONFIGURE_CASE_ESCALATION, action)
+    if leads_part:
+        before.leads.check_change(after.leads, by=by, action=action)
+
+
+def _case_part(settings: Settings) -> str:
+    """The digest of the settings but their lead part."""
+    return attrs.evolve(settings, leads=LeadSettings()).digest

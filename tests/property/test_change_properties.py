@@ -13,7 +13,7 @@ from escalate._engine_settings import _FiredKeys
 from escalate.adapters.memory import MemoryStore
 from escalate.changes import SubjectPlan, _Planner, _row
 from escalate.engine import Escalator
-from escalate.model import Case
+from escalate.model import OPERATOR, Case
 from escalate.rules import EscalationAction, Rule, RuleBook, TimeBasis
 from escalate.settings import ChangePolicy, Settings
 from escalate.testing import RecordingMailer
@@ -127,7 +127,7 @@ class TestPlanAndTick:
         esc, _ = ticked_under(old, cs, start, start + later)
         plan = esc.plan(Settings(new, CALENDARS))
         assert all(not row.overdue for row in plan.rows)
-        esc.use_settings(Settings(new, CALENDARS))
+        esc.use_settings(Settings(new, CALENDARS), by=OPERATOR)
         report = esc.tick()
         assert report.errors == ()
         fired = {f.key for f in report.fired}
@@ -142,7 +142,7 @@ class TestPlanAndTick:
         esc, _ = ticked_under(old, cs, start, start + later)
         skipping = Settings(new, CALENDARS, changes=ChangePolicy(on_change="skip"))
         plan = esc.plan(skipping)
-        esc.use_settings(skipping)
+        esc.use_settings(skipping, by=OPERATOR)
         report = esc.tick()
         due_now = {s.key for row in plan.rows for s in row.due_now}
         assert report.fired == ()
@@ -162,7 +162,7 @@ class TestPlanAndTick:
         esc, _ = ticked_under(old, cs, start, start + later)
         before = {c.id: esc.next_due(esc.store.get_case(c.id)) for c in cs}
         plan = esc.plan(Settings(new, CALENDARS))
-        esc.use_settings(Settings(new, CALENDARS))
+        esc.use_settings(Settings(new, CALENDARS), by=OPERATOR)
         after = {c.id: esc.next_due(esc.store.get_case(c.id)) for c in cs}
         rows = {row.id: row for row in plan.rows}
         for c in cs:

@@ -50,6 +50,7 @@ from escalate.history import (
     HistoryHead,
     LineDeletion,
     StoredEntry,
+    check_deletion,
 )
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
@@ -751,6 +752,14 @@ class SqlStore:
         """Append deletion markers (one per line)."""
         with self.transaction():
             for d in deletions:
+                stored = {x.line_seq for x in self.deletions(d.case_id)}
+                if d.line_seq in stored:
+                    raise ConflictError(
+                        f"case {d.case_id!r}: line {d.line_seq} is deleted already"
+                    )
+                check_deletion(
+                    d, self.lines(d.case_id), self.history(d.case_id), stored
+                )
                 self._write(
                     "INSERT INTO line_deletions (case_id, line_seq, by_actor, at) "
                     "VALUES (?, ?, ?, ?)",

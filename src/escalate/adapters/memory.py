@@ -23,6 +23,7 @@ from escalate.history import (
     HistoryHead,
     LineDeletion,
     StoredEntry,
+    check_deletion,
 )
 from escalate.leads import Lead
 from escalate.mail import OutgoingMail
@@ -511,6 +512,12 @@ class MemoryStore:
                     raise ConflictError(
                         f"case {d.case_id!r}: line {d.line_seq} is deleted already"
                     )
+                check_deletion(
+                    d,
+                    self.lines(d.case_id),
+                    self.history(d.case_id),
+                    {x.line_seq for x in stored},
+                )
                 self._add(self._deletions, d.case_id, d)
 
     def lines(self, case_id: str) -> list[FollowUpLine]:
