@@ -25,12 +25,16 @@ _instants = st.datetimes(
     max_value=datetime(2100, 1, 1),
     timezones=st.sampled_from([UTC, ZoneInfo("Europe/Amsterdam")]),
 )
+# What a case may hold (docs/model.md, "Values a store can keep"): whole numbers
+# of 64 bits, text without NUL (hypothesis draws no lone surrogates).
+_integers = st.integers(-(2**63), 2**63 - 1)
+_texts = st.text(st.characters(blacklist_characters="\x00"), max_size=5)
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(),
+    _integers,
     st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=5),
+    _texts,
     _instants,
     st.dates(),
     st.timedeltas(),
@@ -40,7 +44,13 @@ _values = st.recursive(
     _scalars,
     lambda inner: (
         st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(min_size=1, max_size=3), inner, max_size=3)
+        | st.dictionaries(
+            st.text(
+                st.characters(blacklist_characters="\x00$"), min_size=1, max_size=3
+            ),
+            inner,
+            max_size=3,
+        )
     ),
     max_leaves=6,
 )
@@ -56,7 +66,7 @@ def _cases(draw: st.DrawFn) -> Case:
         id=draw(st.sampled_from(["c1", "ç-2", 'c"3'])),
         number="C-1",
         created_at=created,
-        priority=draw(st.one_of(st.none(), st.integers(), st.text(max_size=3))),
+        priority=draw(st.one_of(st.none(), _integers, _texts)),
         owner=draw(st.one_of(st.none(), st.just("ann"))),
         fields=draw(_fields),
         requirements=draw(

@@ -309,6 +309,18 @@ class TestValuesAStoreCanKeep:
         with pytest.raises(ConfigError, match="at most 10,000 values"):
             self.make(fields={"many": list(range(MAX_FIELD_ITEMS + 1))})
 
+    @pytest.mark.parametrize(
+        "fields",
+        [{"$us": 5}, {"note": {"$datetime": "2026-01-01"}}, {"x": [{"$date": 1}]}],
+    )
+    def test_names_starting_with_a_dollar_are_refused(
+        self, fields: dict[str, object]
+    ) -> None:
+        """A mapping key like "$us" would be read back by a store as a tagged
+        duration (a TypeError when the case is read): refused when built."""
+        with pytest.raises(ConfigError, match="not starting with '\\$'"):
+            self.make(fields=fields)
+
     def test_a_change_is_checked_too(self) -> None:
         """Case.changed checks what it sets, as the constructor does."""
         with pytest.raises(ConfigError, match="lone surrogate"):

@@ -349,3 +349,45 @@ class TestCommandLine:
         )
         assert result.returncode == 0, result.stderr
         assert (tmp_path / "out").is_dir()
+
+    def test_check_finds_a_lone_surrogate_in_a_template(self, tmp_path: Path) -> None:
+        """`escalate check` says a template with '\\udc80' is invalid (before:
+        valid, then every tick failed every case with an encoding error)."""
+        config = tmp_path / "escalate.toml"
+        config.write_text(
+            TENANT.replace(
+                '"escalation.txt" = "Case {{ case.number }} needs you."',
+                '"escalation.txt" = "{{ \'\\\\udc80\' }}"',
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "escalate.cli", "check", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert result.returncode == 1
+        assert "lone surrogate (U+DC80)" in result.stderr + result.stdout
+
+
+class TestEscalatorAddresses:
+    def test_the_python_api_checks_addresses_as_the_loader_does(self) -> None:
+        """Escalator(addresses=..., sender=...) refuses a smuggled header too."""
+        from datetime import UTC, datetime
+
+        from escalate.adapters.memory import MemoryStore
+        from escalate.engine import Escalator
+        from escalate.rules import RuleBook
+        from escalate.testing import RecordingMailer
+        from escalate.timers import ManualClock
+
+        clock = ManualClock(datetime(2026, 11, 23, tzinfo=UTC))
+        for kwargs in (
+            {"addresses": {"lead": "lead@example.com\r\nBcc: x@evil.example"}},
+            {"sender": "a@b.example\nBcc: x@evil.example"},
+        ):
+            with pytest.raises(ConfigError, match="expected one e-mail address"):
+                Escalator(
+                    MemoryStore(), RecordingMailer(), clock, book=RuleBook(), **kwargs
+                )

@@ -201,7 +201,7 @@ class TestIcal:
     @pytest.mark.parametrize(
         ("text", "message"),
         [
-            ("not a calendar", "expected an iCalendar file"),
+            ("not a calendar", "expected an iCalendar calendar"),
             (ICS.replace("UID:2\n", "UID:2\nEXDATE:20280101\n"), "EXDATE is not"),
             (
                 ICS.replace(

@@ -160,7 +160,7 @@ class CaseStoreContract(_StoreFactory):
             fields={
                 wide[:MAX_ID]: "\u00e9" * MAX_TEXT,
                 "big": MAX_NUMBER,
-                "small": -MAX_NUMBER,
+                "small": -MAX_NUMBER - 1,
                 "nested": nested,
             },
             solution="x" * MAX_TEXT,

@@ -73,7 +73,7 @@ from escalate.leads import (
     LeadAction,
     LeadSettings,
 )
-from escalate.mail import OutgoingMail
+from escalate.mail import OutgoingMail, check_address
 from escalate.matching import Agent, Routing
 from escalate.metrics import Metrics
 from escalate.model import Actor, Case
@@ -286,8 +286,11 @@ class Escalator(
             )
         )
         self.templates = templates or Templates({})
-        self.addresses = dict(addresses or {})
-        self.sender = sender
+        self.addresses = {
+            user: check_address(address, f"addresses[{user!r}]")
+            for user, address in (addresses or {}).items()
+        }
+        self.sender = check_address(sender, "sender")
         self.warning_template = warning_template
         self.task_template = task_template
         self.lead_templates = lead_templates

@@ -81,7 +81,7 @@ def _free_text(instance: object, attribute: attrs.Attribute[Any], value: Any) ->
 
 MAX_NUMBER: Final = 2**63 - 1
 """The largest whole number (a priority, a field's value) every store keeps
-exactly, either sign: PostgreSQL's ``bigint``."""
+exactly; the smallest is ``-MAX_NUMBER - 1``: PostgreSQL's ``bigint``."""
 
 MAX_FIELD_DEPTH: Final = 16
 """How deeply a custom field's lists and mappings may nest."""
@@ -108,9 +108,9 @@ def _priority(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
 
 
 def _number(where: str, value: int) -> None:
-    if not -MAX_NUMBER <= value <= MAX_NUMBER:
+    if not -MAX_NUMBER - 1 <= value <= MAX_NUMBER:
         raise ConfigError(
-            f"{where}: expected a whole number from -{MAX_NUMBER} to {MAX_NUMBER} "
+            f"{where}: expected a whole number from {-MAX_NUMBER - 1} to {MAX_NUMBER} "
             f"(what every store keeps exactly), got one of {value.bit_length()} bits"
         )
 
@@ -338,7 +338,7 @@ def _field_value(where: str, value: object) -> int:
             for k, item in v.items():
                 if not isinstance(k, str):
                     raise ConfigError(f"{at}: expected text keys, got {k!r}")
-                check_text(f"{at} key", k, max_length=MAX_ID)
+                _field_key(f"{at} key", k)
                 stack.append((f"{at}[{k!r}]", item, depth + 1))
         elif isinstance(v, list | tuple):
             stack.extend((f"{at}[{i}]", item, depth + 1) for i, item in enumerate(v))
@@ -350,6 +350,17 @@ def _field_value(where: str, value: object) -> int:
     return count
 
 
+def _field_key(where: str, key: str) -> None:
+    """A name in custom fields: an id-like text not starting with ``$`` (the
+    stores' encoding tags its values with such keys: ``{"$us": ...}``)."""
+    check_text(where, key, max_length=MAX_ID)
+    if key.startswith("$"):
+        raise ConfigError(
+            f"{where}: expected a name not starting with '$' (reserved for the "
+            f"stores' encoding of instants, dates and durations), got {key!r}"
+        )
+
+
 def _fields(value: object) -> FrozenMap[str, Any]:
     if value is None:
         return FrozenMap()
@@ -359,7 +370,7 @@ def _fields(value: object) -> FrozenMap[str, Any]:
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise ConfigError(f"Case.fields: expected string keys, got {key!r}")
-        check_text("Case.fields key", key, max_length=MAX_ID)
+        _field_key("Case.fields key", key)
         if key in CASE_ATTRIBUTES:
             raise ConfigError(
                 f"Case.fields: {key!r} is a case attribute, not a custom field; "

@@ -240,7 +240,7 @@ class TestOutgoingMail:
 
     def test_bad_addresses_and_subjects(self) -> None:
         """A malformed address or a multi-line subject is refused."""
-        with pytest.raises(ConfigError, match="recipient: expected an e-mail address"):
+        with pytest.raises(ConfigError, match="recipient: expected one e-mail address"):
             example_mail(recipient="not an address")
         with pytest.raises(ConfigError, match="subject: expected one line"):
             example_mail(subject="a\nBcc: victim@example.com")
