@@ -55,16 +55,21 @@ def settings(book: RuleBook = BOOK, leads: LeadSettings = LEADS) -> Settings:
     return Settings(book, {"office": OFFICE}, leads)
 
 
-def in_force(store: MemoryStore) -> Escalator:
-    """A store whose settings are BOOK and LEADS (its first ones: no actor)."""
-    esc = Escalator(
+def escalator(store: MemoryStore, book: RuleBook, **kw: object) -> Escalator:
+    return Escalator(
         store,
         RecordingMailer(),
         ManualClock(T0),
-        book=BOOK,
+        book=book,
         calendars={"office": OFFICE},
         leads=LEADS,
+        **kw,  # type: ignore[arg-type]
     )
+
+
+def in_force(store: MemoryStore) -> Escalator:
+    """A store whose settings are BOOK and LEADS (its first ones: no actor)."""
+    esc = escalator(store, BOOK)
     esc.apply()
     return esc
 
@@ -94,14 +99,7 @@ class TestSettingsOfAStore:
         store = MemoryStore()
         in_force(store)
         before = store.settings_record()
-        other = Escalator(
-            store,
-            RecordingMailer(),
-            ManualClock(T0),
-            book=OFF,
-            calendars={"office": OFFICE},
-            leads=LEADS,
-        )
+        other = escalator(store, OFF)
         for call in (other.apply, other.tick, other.sync_settings):
             with pytest.raises(
                 PermissionDenied, match="the store holds other settings"
@@ -120,15 +118,7 @@ class TestSettingsOfAStore:
         """Escalator(by=...) names who put its settings in force."""
         store = MemoryStore()
         in_force(store)
-        esc = Escalator(
-            store,
-            RecordingMailer(),
-            ManualClock(T0),
-            book=OFF,
-            calendars={"office": OFFICE},
-            leads=LEADS,
-            by=OPERATOR,
-        )
+        esc = escalator(store, OFF, by=OPERATOR)
         esc.tick()
         record = store.settings_record()
         assert record is not None
