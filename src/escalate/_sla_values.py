@@ -15,6 +15,7 @@ from escalate._criteria import Node, Predicate, compile_criteria
 from escalate._enums import member
 from escalate._frozen import FrozenMap
 from escalate._instants import require_aware, to_us, us_of
+from escalate._text import MAX_ID, check_text
 from escalate.errors import ConfigError, NotFound, WrongTypeError
 from escalate.hours import BusinessHours
 from escalate.model import Case
@@ -103,6 +104,10 @@ class SlaEvent:
             raise ConfigError(
                 f"value: {self.kind.value!r} events take no value, got {self.value!r}"
             )
+        if self.value is not None:
+            if not isinstance(self.value, str):
+                raise ConfigError(f"value: expected a text, got {self.value!r}")
+            check_text("value", self.value, max_length=MAX_ID)
 
 
 def _within(value: object) -> timedelta:

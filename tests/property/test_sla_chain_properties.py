@@ -14,6 +14,10 @@ from hypothesis import strategies as st
 from escalate.history import GENESIS
 from escalate.sla import SlaEvent, SlaHead, sla_event_hash
 
+# What an event's value may be (a name: not blank, no NUL, at most 200 characters).
+NAMES = st.text(
+    st.characters(blacklist_characters="\x00"), min_size=1, max_size=200
+).filter(str.strip)
 INSTANTS = st.datetimes(
     min_value=datetime(1900, 1, 1),
     max_value=datetime(2200, 1, 1),
@@ -21,8 +25,8 @@ INSTANTS = st.datetimes(
 )
 EVENTS = st.one_of(
     st.builds(lambda at: SlaEvent(at, "agent reply"), INSTANTS),
-    st.builds(lambda at, v: SlaEvent(at, "status", v), INSTANTS, st.text(min_size=1)),
-    st.builds(lambda at, v: SlaEvent(at, "priority", v), INSTANTS, st.text(min_size=1)),
+    st.builds(lambda at, v: SlaEvent(at, "status", v), INSTANTS, NAMES),
+    st.builds(lambda at, v: SlaEvent(at, "priority", v), INSTANTS, NAMES),
 )
 
 
