@@ -127,11 +127,16 @@ class TestTenantSettings:
         assert office.is_open(datetime(2026, 12, 29, 10, tzinfo=ams))
 
     def test_templates_build_on_the_operators(self) -> None:
-        """The operator's base templates, under the tenant's inline ones."""
+        """The operator's base templates, then templates=, under the tenant's
+        inline ones."""
         base = {"warning.txt": "base warning", "escalation.txt": "base"}
         config = load_tenant_config(TENANT, templates=base)
         assert config.templates["warning.txt"] == "base warning"
         assert config.templates["escalation.txt"] == "Case {{ case.number }} needs you."
+        operator = OperatorSettings(templates={"warning.txt": "op", "task.txt": "op"})
+        both = load_tenant_config(TENANT, templates=base, operator=operator)
+        assert both.templates["warning.txt"] == "base warning"
+        assert both.templates["task.txt"] == "op"
 
     @pytest.mark.parametrize(
         ("text", "message"),

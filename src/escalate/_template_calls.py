@@ -89,8 +89,10 @@ def _tojson(
         raise TemplateError(
             f"tojson: expected indent as a count or a text, got {indent!r}"
         )
-    # escaping <, >, & and ' (and non-ASCII) writes up to 12 characters for one
-    b.allow("tojson", 12 * b.text_size(value, b.limits.size // 12 + 1, indent=width))
+    # The indent is what amplifies: it is in the size worked out before. Escaping
+    # (<, >, &, ' and non-ASCII as \u escapes) writes at most 12 characters for
+    # one, a small multiple measured after, as for the other text filters.
+    b.allow("tojson", b.text_size(value, indent=width))
 
 
 MAX_ROUND_PRECISION: Final = 100

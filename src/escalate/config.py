@@ -302,11 +302,9 @@ def parse_config(
     calendars = _calendars(root.table("calendars"), base)
     book, changes = _book(root.table("escalation"), root.table("rules"))
     leads = _leads(root.table("leads"), calendars)
-    templates = {
-        **(base_templates or {}),
-        **operator.templates,
-        **_templates(templates_t),
-    }
+    if base is not None:  # a single-company file: its folder's templates
+        base_templates = operator.templates
+    templates = {**(base_templates or {}), **_templates(templates_t)}
     mail = _mail(mail_t)
     routing, agents = _assignment(root.table("assignment"))
     fields = _fields(root.table("fields")) if root.has("fields") else None
