@@ -272,6 +272,11 @@ class TestSingleCompanyFile:
         path = self.write(inner, '[templates]\nfolder = "link"\n')
         with pytest.raises(ConfigError, match="inside the configuration's folder"):
             load_config(path)
+        (inner / "templates").mkdir()
+        (inner / "templates" / "escalation.txt").symlink_to(secret / "escalation.txt")
+        path = self.write(inner, '[templates]\nfolder = "templates"\n')
+        with pytest.raises(ConfigError, match="expected a template inside"):
+            load_config(path)
 
     def test_both_parts_as_today(self, tmp_path: Path) -> None:
         """The example holds both parts: its mail folder is the operator's."""

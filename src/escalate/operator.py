@@ -182,8 +182,12 @@ def read_template_folder(folder: Path, where: str) -> dict[str, str]:
         raise ConfigError(
             f"{where}: expected a folder of templates, got {str(folder)!r}"
         )
+    # each file resolved too: a link in the folder may not lead out of it
     return {
-        file.name: read_text(file, "template")
+        file.name: read_text(
+            inside(folder, file.name, f"{where}: {file.name}", "a template"),
+            "template",
+        )
         for file in sorted(folder.iterdir())
         if file.is_file() and not file.name.startswith(".")
     }
