@@ -28,7 +28,9 @@ _instants = st.datetimes(
 # What a case may hold (docs/model.md, "Values a store can keep"): whole numbers
 # of 64 bits, text without NUL (hypothesis draws no lone surrogates).
 _integers = st.integers(-(2**63), 2**63 - 1)
-_texts = st.text(st.characters(blacklist_characters="\x00"), max_size=5)
+_texts = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=5
+)
 _scalars = st.one_of(
     st.none(),
     st.booleans(),
@@ -46,7 +48,11 @@ _values = st.recursive(
         st.lists(inner, max_size=3)
         | st.dictionaries(
             st.text(
-                st.characters(blacklist_characters="\x00$"), min_size=1, max_size=3
+                st.characters(
+                    blacklist_categories=("Cs",), blacklist_characters="\x00$"
+                ),
+                min_size=1,
+                max_size=3,
             ),
             inner,
             max_size=3,

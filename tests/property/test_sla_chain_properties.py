@@ -16,7 +16,9 @@ from escalate.sla import SlaEvent, SlaHead, sla_event_hash
 
 # What an event's value may be (a name: not blank, no NUL, at most 200 characters).
 NAMES = st.text(
-    st.characters(blacklist_characters="\x00"), min_size=1, max_size=200
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=200,
 ).filter(str.strip)
 INSTANTS = st.datetimes(
     min_value=datetime(1900, 1, 1),
