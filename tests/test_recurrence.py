@@ -223,3 +223,20 @@ class TestIcal:
         with pytest.raises(ConfigError, match=r"holidays\.ics") as info:
             read_ical(text, where="holidays.ics")
         assert message in str(info.value)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            ICS.replace("DTSTART;VALUE=DATE:20270101", "DTSTART;VALUE=DATE,X:20270101"),
+            "root:x:0:0:root:/root:/bin/bash\n",
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nDTSTART;VALUE=DATE:00010101\n"
+            "RRULE:FREQ=DAILY\nEND:VEVENT\nEND:VCALENDAR\n",
+        ],
+    )
+    def test_whatever_the_text_only_a_config_error(self, text: str) -> None:
+        """DTSTART;VALUE=DATE,X:... (an AttributeError from icalendar before),
+        a file that is no calendar (not quoted back), a rule from the year 1:
+        each a ConfigError."""
+        with pytest.raises(ConfigError, match=r"holidays\.ics") as info:
+            read_ical(text, where="holidays.ics")
+        assert "root:" not in str(info.value)
