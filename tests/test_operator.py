@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,6 +164,32 @@ class TestTenantSettings:
             deep = {"a": deep}
         with pytest.raises(ConfigError, match="nest more than 32 deep"):
             load_tenant_config({"fields": deep})
+
+    @pytest.mark.parametrize(
+        ("path", "value"),
+        [
+            (("rules", "gold", "items", 0, "name"), "gold \udc80"),
+            (("rules", "gold", "items", 0, "id"), "all\x00"),
+            (("calendars", "office", "weekly", "mon-fri"), "09:00-17:00\udfff"),
+        ],
+    )
+    def test_a_text_no_store_keeps_is_refused_wherever_it_stands(
+        self, path: tuple[object, ...], value: str
+    ) -> None:
+        """A lone surrogate or NUL anywhere in a mapping from a JSON API (a rule
+        item's name, an id that becomes part of idempotency keys): refused with
+        its path, not an encoding error when the settings are stored."""
+        data = tomllib.loads(TENANT)
+        target: Any = data
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+        with pytest.raises(
+            ConfigError, match="expected valid Unicode text without NUL"
+        ):
+            load_tenant_config(data)
+        with pytest.raises(ConfigError, match="lone surrogate"):
+            load_tenant_config({**data, "fields": {"\udc80": "text"}})
 
     def test_too_large_is_refused(self) -> None:
         """Text larger than the file limit is refused before it is parsed."""

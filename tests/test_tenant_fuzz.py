@@ -86,6 +86,10 @@ def _loads(source: str | dict[str, Any]) -> None:
     except EscalateError:
         return
     assert isinstance(result, Config)
+    # what a store writes of it: UTF-8 text without NUL (SQLite and PostgreSQL)
+    document = result.settings.document()
+    assert "\x00" not in document
+    document.encode("utf-8")
 
 
 @given(DATA)
@@ -130,3 +134,63 @@ FRAGMENTS = st.sampled_from(
 def test_any_text_loads_or_is_an_escalate_error(text: str) -> None:
     """TOML text of any shape, valid or not: a Config or an escalate error."""
     _loads(text)
+
+
+#: Texts no store keeps, drawn often: a lone surrogate, NUL.
+UNSTORABLE = st.sampled_from(["\udc80", "a\x00b", "ok \ud800"])
+
+BASE = """
+[calendars.office]
+tz = "Europe/Amsterdam"
+weekly = { mon-fri = "09:00-17:00", sat = "10:00-12:00" }
+holidays = { country = "NL", dates = [2026-12-28] }
+[mail]
+sender = "helpdesk@tenant.example"
+[mail.addresses]
+lead = "lead@tenant.example"
+[templates.inline]
+"escalation.subject" = "Case {{ case.number }}"
+"escalation.txt" = "Case {{ case.number }} needs you."
+[rules.gold]
+[[rules.gold.items]]
+id = "all"
+name = "every case"
+hours = "office"
+conditions = [["priority", "=", "high"]]
+[[rules.gold.items.actions]]
+id = "lead"
+after = "4h"
+escalate_to = "lead"
+"""
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+@given(st.data())
+@settings(
+    max_examples=300, deadline=BOUND, suppress_health_check=[HealthCheck.too_slow]
+)
+def test_a_valid_mapping_with_one_value_changed(data: st.DataObject) -> None:
+    """A valid tenant's settings with any one value (or key) replaced by
+    anything: a Config whose document every store can write, or an escalate
+    error. (Most shapes above fail early; this reaches every loader.)"""
+    import copy
+    import tomllib
+
+    base = tomllib.loads(BASE)
+    mapping = copy.deepcopy(base)
+    path = data.draw(st.sampled_from(_leaves(base)))
+    target: Any = mapping
+    for step in path[:-1]:
+        target = target[step]
+    if data.draw(st.booleans()) and isinstance(path[-1], str):
+        target[data.draw(st.sampled_from(KEYS))] = target.pop(path[-1])
+    else:
+        target[path[-1]] = data.draw(st.one_of(UNSTORABLE, VALUES))
+    _loads(mapping)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final, TypeVar
 
+from escalate._text import describe_unsafe, unsafe_at
 from escalate.errors import ConfigError, EscalateError
 
 _T = TypeVar("_T")
@@ -131,20 +132,37 @@ def check_nesting(text: str, where: str, limit: int = MAX_DEPTH) -> None:
 
 
 def check_depth(value: object, where: str, limit: int = MAX_DEPTH) -> None:
-    """Refuse parsed TOML (or a mapping built in Python) nested deeper than
-    ``limit``; iteratively, so the check itself cannot recurse."""
-    stack: list[tuple[object, int]] = [(value, 0)]
+    """Refuse parsed TOML (or a mapping built in Python, say from a JSON API)
+    nested deeper than ``limit``, or holding a key or text no store can keep (a
+    lone surrogate, NUL: ``_text``), named by its path; iteratively, so the
+    check itself cannot recurse."""
+    stack: list[tuple[object, int, str]] = [(value, 0, "")]
     while stack:
-        v, depth = stack.pop()
+        v, depth, path = stack.pop()
         if depth > limit:
             raise ConfigError(
                 f"{where}: tables and arrays nest more than {limit} deep; expected "
                 f"at most {limit} levels"
             )
-        if isinstance(v, dict):
-            stack.extend((item, depth + 1) for item in v.values())
+        if isinstance(v, str):
+            _safe(path or where, v)
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                at = key_path(path, k)
+                if isinstance(k, str):
+                    _safe(at, k)
+                stack.append((item, depth + 1, at))
         elif isinstance(v, list | tuple):
-            stack.extend((item, depth + 1) for item in v)
+            stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(v))
+
+
+def _safe(path: str, text: str) -> None:
+    at = unsafe_at(text)
+    if at is not None:
+        raise ConfigError(
+            f"{path}: expected valid Unicode text without NUL, got "
+            f"{describe_unsafe(text, at)}"
+        )
 
 
 def check_offsets(value: object, path: str, *, dates: bool = False) -> None:
