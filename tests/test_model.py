@@ -325,3 +325,22 @@ class TestValuesAStoreCanKeep:
         """Case.changed checks what it sets, as the constructor does."""
         with pytest.raises(ConfigError, match="lone surrogate"):
             self.make().changed(self.T0, by=None, fields={"x": "\udc80"})
+
+
+class TestLeadValues:
+    """A lead's ids and names are checked as a case's are."""
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("id", "L\udc80"), ("lead_type", "web\x00"), ("team", "x" * 201)],
+    )
+    def test_refused_naming_the_field(self, field: str, value: str) -> None:
+        from escalate.leads import Lead
+
+        values: dict[str, object] = {
+            "id": "L1",
+            "lead_type": "web",
+            "received_at": datetime(2026, 11, 23, 9, tzinfo=UTC),
+        }
+        with pytest.raises(ConfigError, match=f"^{field}: expected"):
+            Lead(**(values | {field: value}))  # type: ignore[arg-type]

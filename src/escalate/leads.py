@@ -654,6 +654,8 @@ class Lead:
                     f"({last.isoformat()}), got {value.isoformat()}"
                 )
             last_name, last = name, value
+        if self.first_activity_kind is not None:
+            _name("first_activity_kind", self.first_activity_kind)
         if (self.first_activity_at is None) != (self.first_activity_kind is None):
             raise ConfigError(
                 "first_activity_kind: expected a kind exactly when first_activity_at "
