@@ -98,14 +98,11 @@ class SmtpSettings:
 
     def __attrs_post_init__(self) -> None:
         if self.security not in _SECURITY:
-            raise ConfigError(
-                f"mail.smtp.security: expected 'none', 'starttls' or 'ssl', got "
-                f"{self.security!r}"
+            raise fail(
+                "mail.smtp.security", "'none', 'starttls' or 'ssl'", self.security
             )
         if self.port is not None and not 0 < self.port < 65536:
-            raise ConfigError(
-                f"mail.smtp.port: expected a port from 1 to 65535, got {self.port}"
-            )
+            raise fail("mail.smtp.port", "a port from 1 to 65535", self.port)
         login = self.username is not None or self.password_env is not None
         if login and self.security == "none" and not _loopback(self.host):
             raise ConfigError(
@@ -255,16 +252,11 @@ def operator_part(
 
 
 def _smtp(s: Table) -> SmtpSettings:
-    security = s.text("security", "starttls")
-    if security not in _SECURITY:
-        raise fail(s.at("security"), "'none', 'starttls' or 'ssl'", security)
-    port = s.integer("port", None)
-    if port is not None and not 0 < port < 65536:
-        raise fail(s.at("port"), "a port from 1 to 65535", port)
+    """``[mail.smtp]``; SmtpSettings checks the values, naming their keys."""
     smtp = SmtpSettings(
         host=s.text("host"),
-        port=port,
-        security=security,
+        port=s.integer("port", None),
+        security=s.text("security", "starttls"),
         username=s.text("username", None),
         password_env=s.text("password_env", None),
     )
