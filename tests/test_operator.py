@@ -21,12 +21,11 @@ from escalate.operator import (
     SmtpSettings,
     load_operator_settings,
 )
+from tests.test_config import MINIMAL
 
-TENANT = """
-[calendars.office]
-tz = "Europe/Amsterdam"
-weekly = { mon-fri = "09:00-17:00" }
-
+TENANT = (
+    MINIMAL
+    + """
 [mail]
 sender = "helpdesk@tenant.example"
 [mail.addresses]
@@ -35,16 +34,8 @@ lead = "lead@tenant.example"
 [templates.inline]
 "escalation.subject" = "Case {{ case.number }}"
 "escalation.txt" = "Case {{ case.number }} needs you."
-
-[rules.gold]
-[[rules.gold.items]]
-id = "all"
-hours = "office"
-[[rules.gold.items.actions]]
-id = "lead"
-after = "4h"
-escalate_to = "lead"
 """
+)
 
 ICAL = (
     "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//t//EN\nBEGIN:VEVENT\n"

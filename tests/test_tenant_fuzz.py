@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from escalate.config import Config, load_tenant_config
 from escalate.errors import EscalateError
+from tests.test_operator import TENANT
 
 #: Keys of every level of the configuration, and some that are not keys.
 KEYS = [
@@ -139,29 +140,14 @@ def test_any_text_loads_or_is_an_escalate_error(text: str) -> None:
 #: Texts no store keeps, drawn often: a lone surrogate, NUL.
 UNSTORABLE = st.sampled_from(["\udc80", "a\x00b", "ok \ud800"])
 
-BASE = """
-[calendars.office]
-tz = "Europe/Amsterdam"
-weekly = { mon-fri = "09:00-17:00", sat = "10:00-12:00" }
-holidays = { country = "NL", dates = [2026-12-28] }
-[mail]
-sender = "helpdesk@tenant.example"
-[mail.addresses]
-lead = "lead@tenant.example"
-[templates.inline]
-"escalation.subject" = "Case {{ case.number }}"
-"escalation.txt" = "Case {{ case.number }} needs you."
-[rules.gold]
-[[rules.gold.items]]
-id = "all"
-name = "every case"
-hours = "office"
-conditions = [["priority", "=", "high"]]
-[[rules.gold.items.actions]]
-id = "lead"
-after = "4h"
-escalate_to = "lead"
-"""
+BASE = TENANT.replace(
+    'id = "all"\n',
+    'id = "all"\nname = "every case"\nconditions = [["priority", "=", "high"]]\n',
+).replace(
+    'weekly = { mon-fri = "09:00-17:00" }',
+    'weekly = { mon-fri = "09:00-17:00", sat = "10:00-12:00" }\n'
+    'holidays = { country = "NL", dates = [2026-12-28] }',
+)
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
