@@ -107,6 +107,38 @@ ATTACKS: dict[str, tuple[str, str]] = {
         "{{ (['y' * 100000] * 100)|map('join')|map('length')|sum }}",
         WORK,
     ),
+    "sort by a long attribute path": (
+        "{{ (['x'] * 1000)|sort(attribute='0' ~ '.0' * 20000)|length }}",
+        WORK,
+    ),
+    "join by a long attribute path": (
+        "{{ (['x'] * 1000)|join(attribute='0' ~ '.0' * 20000)|length }}",
+        WORK,
+    ),
+    "map by a long attribute path": (
+        "{{ (['x'] * 1000)|map(attribute='0' ~ '.0' * 20000)|list|length }}",
+        WORK,
+    ),
+    "selectattr by a long attribute path": (
+        "{{ (['x'] * 1000)|selectattr('0' ~ '.0' * 20000)|list|length }}",
+        WORK,
+    ),
+    "unique by a long attribute path": (
+        "{{ (['x'] * 1000)|unique(attribute='0' ~ '.0' * 20000)|list|length }}",
+        WORK,
+    ),
+    "max by a long attribute path": (
+        "{{ (['x'] * 1000)|max(attribute='0' ~ '.0' * 20000) }}",
+        WORK,
+    ),
+    "groupby by a long attribute path": (
+        "{{ (['x'] * 1000)|groupby('0' ~ '.0' * 20000)|list|length }}",
+        WORK,
+    ),
+    "sum by a long attribute path": (
+        "{{ (['x'] * 1000)|sum(attribute='0' ~ '.0' * 20000) }}",
+        WORK,
+    ),
     "center filter": ("{{ 'a'|center(1000000000) }}", NO_FILTER),
     "indent filter": ("{{ 'a'|indent(1000000000) }}", NO_FILTER),
     "wordwrap filter": ("{{ ('a ' * 50000)|wordwrap(1) }}", NO_FILTER),

@@ -306,6 +306,42 @@ _METHODS: Final[tuple[tuple[type | tuple[type, ...], dict[str, _Check]], ...]] =
 )
 
 
+#: The filters that look an ``attribute`` up on every item, and where it stands
+#: among their positional arguments (after the value). jinja2 splits it at dots
+#: (and, for ``sort``, commas) and looks each part up: ``'a.b.c'`` is three
+#: lookups per item, so a long path is work the filter's other checks miss.
+_ATTRIBUTE_AT: Final = {
+    "groupby": 0,
+    "join": 1,
+    "map": None,  # by keyword only: map's first argument is a filter's name
+    "max": 1,
+    "min": 1,
+    "rejectattr": 0,
+    "selectattr": 0,
+    "sort": 2,
+    "sum": 0,
+    "unique": 1,
+}
+
+
+def _attribute_lookups(
+    name: str, value: Any, args: tuple[Any, ...], kw: Mapping[str, Any]
+) -> int:
+    """How many lookups the filter's ``attribute`` costs in all: one per part
+    of its path, per item."""
+    if name not in _ATTRIBUTE_AT:
+        return 0
+    at = _ATTRIBUTE_AT[name]
+    attribute = kw.get("attribute")
+    if attribute is None and at is not None and len(args) > at:
+        attribute = args[at]
+    if not isinstance(attribute, str):
+        return 0
+    parts = attribute.count(".") + attribute.count(",") + 1
+    items = budget_._len(value) if hasattr(value, "__len__") else 1
+    return parts * items
+
+
 def _charged(name: str, fn: Callable[..., Any], check: _Check) -> Callable[..., Any]:
     """``fn`` (a jinja2 filter or test) with its check before and measure after."""
     passes = 1 if hasattr(fn, "jinja_pass_arg") else 0
@@ -317,7 +353,9 @@ def _charged(name: str, fn: Callable[..., Any], check: _Check) -> Callable[..., 
             value = list(value)
             b.allow(f"the filter {name!r}", len(value))
             args = (*args[:passes], value, *args[passes + 1 :])
-        check(b, value, args[passes + 1 :], kwargs)
+        rest = args[passes + 1 :]
+        check(b, value, rest, kwargs)
+        b.charge(_attribute_lookups(name, value, rest, kwargs))
         return b.measure(f"the filter {name!r}", fn(*args, **kwargs))
 
     if passes:
