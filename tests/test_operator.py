@@ -183,11 +183,19 @@ class TestTenantSettings:
             load_tenant_config({**data, "fields": {"\udc80": "text"}})
 
     def test_too_large_is_refused(self) -> None:
-        """Text larger than the file limit is refused before it is parsed."""
-        from escalate.operator import MAX_CONFIG_BYTES
+        """Text larger than the tenant limit is refused before it is parsed, and
+        so are more calendars than a load may build (2,000 calendars with a
+        country's holidays took 0.8 s: a 10 MB file about 40 s)."""
+        from escalate.config import MAX_CALENDARS, MAX_TENANT_CHARS
 
-        with pytest.raises(ConfigError, match="expected at most"):
-            load_tenant_config("#" * (MAX_CONFIG_BYTES + 1))
+        with pytest.raises(ConfigError, match="expected at most 2,000,000 char"):
+            load_tenant_config("#" * (MAX_TENANT_CHARS + 1))
+        calendars = {
+            f"c{i}": {"tz": "UTC", "weekly": {"mon": "09:00-17:00"}}
+            for i in range(MAX_CALENDARS + 1)
+        }
+        with pytest.raises(ConfigError, match="at most 1,000 calendars"):
+            load_tenant_config({"calendars": calendars})
 
     def test_a_zone_that_is_a_folder_is_refused(self) -> None:
         """tz = "Europe" (a folder of the zone database): ConfigError, no

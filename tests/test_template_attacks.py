@@ -509,6 +509,15 @@ def test_each_filter_and_test_is_held_to_the_budget(name: str) -> None:
     assert "MemoryError" not in report["message"], report["message"]
 
 
+def test_all_templates_together_are_bounded() -> None:
+    """Twenty templates at their own limit would take about 20 s to compile:
+    together they may have at most Limits.sources characters."""
+    one = "{{ x }}" * (100_000 // 7)
+    Templates({"a.txt": one, "b.txt": one})
+    with pytest.raises(TemplateError, match=r"Limits\.sources"):
+        Templates({f"t{i}.txt": one for i in range(20)})
+
+
 class TestDeadline:
     def test_a_render_past_its_deadline_is_refused(self) -> None:
         """The stopwatch is looked at as the render goes: a render whose counts

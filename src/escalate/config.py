@@ -50,7 +50,6 @@ from escalate.matching import Agent, Qualification, QualificationCatalog, Relaxa
 from escalate.matching import Routing as _Routing
 from escalate.model import CASE_ATTRIBUTES, Status
 from escalate.operator import (
-    MAX_CONFIG_BYTES,
     OperatorSettings,
     SmtpSettings,
     inside,
@@ -83,6 +82,10 @@ __all__ = [
     "load_config",
     "load_tenant_config",
 ]
+
+MAX_TENANT_CHARS: Final = 2_000_000
+"""A tenant's settings as text are at most this long (the example is 8,000
+characters; twenty templates at their own limit fit)."""
 
 _BASES: Final = {b.value: b for b in TimeBasis}
 _ON_CHANGE: Final = {o.value for o in OnChange}
@@ -223,9 +226,9 @@ def load_tenant_config(
             holds an operator's key, or a value is not valid (named by its path).
     """
     if isinstance(source, str):
-        if len(source) > MAX_CONFIG_BYTES:
+        if len(source) > MAX_TENANT_CHARS:
             raise ConfigError(
-                f"tenant settings: expected at most {MAX_CONFIG_BYTES:,} characters, "
+                f"tenant settings: expected at most {MAX_TENANT_CHARS:,} characters, "
                 f"got {len(source):,}"
             )
         check_nesting(source, "tenant settings")
@@ -341,7 +344,17 @@ def parse_config(
 # -- calendars ------------------------------------------------------------------------
 
 
+MAX_CALENDARS: Final = 1_000
+"""The most calendars one configuration may define (each costs a few tenths of a
+millisecond to build, a country's holidays more)."""
+
+
 def _calendars(table: Table, base: Path | None) -> dict[str, BusinessHours]:
+    if len(table.data) > MAX_CALENDARS:
+        raise ConfigError(
+            f"{table.path}: expected at most {MAX_CALENDARS:,} calendars, got "
+            f"{len(table.data):,}"
+        )
     return {name: _calendar(t, base) for name, t in table.named()}
 
 

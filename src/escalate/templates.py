@@ -45,6 +45,8 @@ class Limits:
 
     Attributes:
         source: The longest template source, in characters.
+        sources: The most characters all the templates of one ``Templates``
+            may have together (compiling costs up to about 10 µs a character).
         depth: How deeply brackets, blocks and expressions may nest.
         size: The largest value an operation may build: characters of text, or
             items of a container.
@@ -59,6 +61,7 @@ class Limits:
     """
 
     source: int = 100_000
+    sources: int = 300_000
     depth: int = 32
     size: int = 100_000
     output: int = 1_000_000
@@ -163,6 +166,12 @@ class Templates:
         self.limits = limits or Limits()
         self._stopwatch = stopwatch
         self.sources = dict(sources)
+        total = sum(len(v) for v in self.sources.values() if isinstance(v, str))
+        if total > self.limits.sources:
+            raise TemplateError(
+                f"the templates have {total:,} characters together; at most "
+                f"{self.limits.sources:,} are compiled (Limits.sources)"
+            )
         self._text = _Environment(autoescape=False)
         self._html = _Environment(autoescape=True)
         self._compiled = {
