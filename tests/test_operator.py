@@ -93,6 +93,20 @@ class TestTenantSettings:
         assert str(e.value).startswith(key + ":")
         assert "root:" not in str(e.value)
 
+    @pytest.mark.parametrize(
+        "kwargs",
+        [{"templates": ["a"]}, {"templates": {"a.txt": 1}}, {"operator": {"smtp": 1}}],
+    )
+    def test_bad_arguments_are_refused(self, kwargs: dict[str, object]) -> None:
+        """The loader's other arguments are checked too (a WrongTypeError, not
+        an AttributeError from inside)."""
+        from escalate.errors import WrongTypeError
+
+        with pytest.raises(WrongTypeError):
+            load_tenant_config(TENANT, **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(WrongTypeError, match="source: expected TOML text"):
+            load_tenant_config(42)  # type: ignore[arg-type]
+
     def test_the_operator_keys_are_listed(self) -> None:
         """OPERATOR_KEYS names every key the tenant loader refuses."""
         assert OPERATOR_KEYS == (

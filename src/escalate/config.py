@@ -242,6 +242,16 @@ def load_tenant_config(
         raise WrongTypeError(
             f"source: expected TOML text or a mapping, got {type(source).__name__}"
         )
+    if operator is not None and not isinstance(operator, OperatorSettings):
+        raise WrongTypeError(f"operator: expected OperatorSettings, got {operator!r}")
+    if templates is not None and not (
+        isinstance(templates, Mapping)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in templates.items())
+    ):
+        raise WrongTypeError(
+            f"templates: expected a mapping of template names to texts, got "
+            f"{type(templates).__name__}"
+        )
     operator = operator or OperatorSettings()
     base = {**operator.templates, **(templates or {})}
     return parse_config(data, base=None, operator=operator, base_templates=base)
