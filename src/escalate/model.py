@@ -46,15 +46,6 @@ def _aware(instance: object, attribute: attrs.Attribute[Any], value: object) -> 
         require_aware(value, f"{type(instance).__name__}.{attribute.name}")
 
 
-def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    """An id or a short name: non-empty text every store and mail header can
-    hold (valid Unicode, no NUL, at most ``MAX_ID`` characters)."""
-    where = f"{type(instance).__name__}.{attribute.name}"
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
-    check_text(where, value, max_length=MAX_ID)
-
-
 def _non_empty_text(
     instance: object, attribute: attrs.Attribute[Any], value: Any
 ) -> None:
@@ -63,6 +54,13 @@ def _non_empty_text(
             f"{type(instance).__name__}.{attribute.name}: expected a non-empty "
             f"string, got {value!r}"
         )
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    """An id or a short name: non-empty text every store and mail header can
+    hold (valid Unicode, no NUL, at most ``MAX_ID`` characters)."""
+    _non_empty_text(instance, attribute, value)
+    check_text(f"{type(instance).__name__}.{attribute.name}", value, max_length=MAX_ID)
 
 
 def _optional_id(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -92,18 +90,16 @@ case's custom fields may hold."""
 
 
 def _priority(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    where = f"{type(instance).__name__}.{attribute.name}"
     if value is None:
         return
     if isinstance(value, str):
-        check_text(
-            f"{type(instance).__name__}.{attribute.name}", value, max_length=MAX_ID
-        )
+        check_text(where, value, max_length=MAX_ID)
     elif isinstance(value, int) and not isinstance(value, bool):
-        _number(f"{type(instance).__name__}.{attribute.name}", value)
+        _number(where, value)
     else:
         raise WrongTypeError(
-            f"{type(instance).__name__}.{attribute.name}: expected text, a whole "
-            f"number or None, got {value!r}"
+            f"{where}: expected text, a whole number or None, got {value!r}"
         )
 
 
@@ -304,11 +300,11 @@ _FIELD_VALUES: Final = (
 )
 
 
-def _field_value(where: str, value: object) -> int:
-    """Refuse a custom field value a store could not keep exactly; the number of
-    values it holds."""
+def _field_value(where: str, value: object, counted: int) -> int:
+    """Refuse a custom field value a store could not keep exactly; ``counted``
+    values of the case's fields seen before it, and so many after."""
     stack = [(where, value, 0)]
-    count = 0
+    count = counted
     while stack:
         at, v, depth = stack.pop()
         count += 1
@@ -376,11 +372,7 @@ def _fields(value: object) -> FrozenMap[str, Any]:
                 f"Case.fields: {key!r} is a case attribute, not a custom field; "
                 f"custom fields may not be named {sorted(CASE_ATTRIBUTES)}"
             )
-        count += _field_value(f"Case.fields[{key!r}]", item)
-        if count > MAX_FIELD_ITEMS:
-            raise ConfigError(
-                f"Case.fields: expected at most {MAX_FIELD_ITEMS:,} values in all"
-            )
+        count = _field_value(f"Case.fields[{key!r}]", item, count)
     return value if isinstance(value, FrozenMap) else FrozenMap(value)
 
 
