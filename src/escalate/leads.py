@@ -479,13 +479,7 @@ class LeadSettings:
         t = self.lead_type(lead_type)
         action = f"set_team_times {lead_type!r}"
         _team(by, team, action)
-        if not by.can(ADMINISTER_LEADS) and not (
-            t.team_admins_may_edit or t.team == team
-        ):
-            raise PermissionDenied(
-                f"{action}: lead type {lead_type!r} does not let team admins edit "
-                "its escalation times"
-            )
+        _may_edit_times(by, t, team, action)
         for field, value in (
             ("accept_within", accept_within),
             ("first_activity_within", first_activity_within),
@@ -540,12 +534,8 @@ class LeadSettings:
             _team(by, team, what)
             times = ("accept_within", "first_activity_within")
             if any(getattr(old_o, f) != getattr(new_o, f) for f in times):
-                t = after.types.get(lead_type) or self.types.get(lead_type)
-                if t is None or not (t.team_admins_may_edit or t.team == team):
-                    raise PermissionDenied(
-                        f"{what}: lead type {lead_type!r} does not let team admins "
-                        "edit its escalation times"
-                    )
+                t = after.types.get(lead_type) or self.lead_type(lead_type)
+                _may_edit_times(by, t, team, what)
 
     def _with_override(self, lead_type: str, team: str, **changes: Any) -> LeadSettings:
         new = attrs.evolve(self.override(lead_type, team), **changes)
@@ -559,6 +549,16 @@ def _admin(by: Actor, action: str) -> None:
     if not isinstance(by, Actor):
         raise ConfigError(f"{action}: by: expected an Actor, got {by!r}")
     by.require(ADMINISTER_LEADS, action)
+
+
+def _may_edit_times(by: Actor, t: LeadType, team: str, action: str) -> None:
+    """A team's escalation times: an administrator, or the team's admin where
+    the lead type lets team admins edit (or it is their own team's type)."""
+    if not by.can(ADMINISTER_LEADS) and not (t.team_admins_may_edit or t.team == team):
+        raise PermissionDenied(
+            f"{action}: lead type {t.name!r} does not let team admins edit its "
+            "escalation times"
+        )
 
 
 def _team(by: Actor, team: str | None, action: str) -> None:
