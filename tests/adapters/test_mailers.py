@@ -118,6 +118,16 @@ class TestFolderMailer(MailerContract):
         assert set(mailer.removed) == {left.name, legacy.name}
         assert [p.name for p in self.path.iterdir()] == [live.name]
 
+    def test_a_failed_write_leaves_no_temporary_file(self) -> None:
+        """The temporary file of a write that failed stayed until the next
+        start (here the rename fails: a folder has taken the mail's name)."""
+        mailer = FolderMailer(self.path)
+        mail = example_mail()
+        mailer.path_of(mail).mkdir()
+        with pytest.raises(DeliveryError, match="cannot write"):
+            mailer.send(mail)
+        assert [p.name for p in self.path.iterdir()] == [mailer.path_of(mail).name]
+
 
 class TestSmtpMailer(MailerContract):
     def setup_method(self) -> None:

@@ -66,13 +66,18 @@ class FolderMailer:
     def send(self, mail: OutgoingMail) -> None:
         """Write the mail (a temporary file, then an atomic rename)."""
         target = self.path_of(mail)
+        data = mail.to_message(date=self.clock.now()).as_bytes()
+        written: str | None = None
         try:
             with tempfile.NamedTemporaryFile(
                 "wb", dir=self.folder, prefix=f".tmp-{os.getpid()}-", delete=False
             ) as tmp:
-                tmp.write(mail.to_message(date=self.clock.now()).as_bytes())
+                written = tmp.name
+                tmp.write(data)
             os.replace(tmp.name, target)
         except OSError as e:
+            if written is not None:  # a failed write leaves no temporary file
+                Path(written).unlink(missing_ok=True)
             raise DeliveryError(
                 f"mail {mail.message_id}: cannot write {target}: {e}"
             ) from e
