@@ -988,6 +988,23 @@ class StoreContract(
         assert not store.is_fired("alone")
         assert store.is_fired("alone too")
 
+    def test_reading_reads_and_joins_a_transaction(self) -> None:
+        """``reading()`` reads what was committed; inside a transaction it
+        joins it (and sees its writes); an exception inside leaves the store
+        as it was."""
+        store = self.make_store()
+        store.record_fired("committed", _T0)
+        with store.reading():
+            assert store.is_fired("committed")
+            assert store.last_tick() is None
+        with store.transaction():
+            store.record_fired("mine", _T0)
+            with store.reading():
+                assert store.is_fired("mine")
+        with pytest.raises(RuntimeError), store.reading():
+            raise RuntimeError("a probe gave up")
+        assert store.is_fired("mine")
+
     def _every_write(
         self, store: Store
     ) -> tuple[Callable[[], None], Callable[[], None]]:

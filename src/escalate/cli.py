@@ -485,8 +485,16 @@ class _FixedClock:
         return self.at
 
 
-def _store(db: str, *, must_exist: bool = True) -> SqlStore:
-    """The store ``--db`` names: a PostgreSQL URL, else a SQLite file."""
+def _store(
+    db: str,
+    *,
+    must_exist: bool = True,
+    read_only: bool = False,
+    timeout: timedelta | None = None,
+) -> SqlStore:
+    """The store ``--db`` names: a PostgreSQL URL, else a SQLite file. Read
+    only (``status``, ``verify``, ``plan``): opened as it is, never created or
+    migrated, nothing written; ``timeout`` bounds each statement."""
     if db.startswith(("postgresql://", "postgres://")):
         try:
             from escalate.adapters.postgres import PostgresStore
@@ -495,9 +503,12 @@ def _store(db: str, *, must_exist: bool = True) -> SqlStore:
                 "--db: a PostgreSQL database needs the postgres extra: pip install "
                 "'escalate[postgres]'"
             ) from e
-        return PostgresStore(db)
+        return PostgresStore(db, create=not read_only, statement_timeout=timeout)
     if must_exist and not Path(db).exists():
         raise ConfigError(f"--db: no database at {db!r}")
+    if read_only:
+        seconds = 60.0 if timeout is None else timeout.total_seconds()
+        return SqliteStore(db, create=False, timeout=seconds)
     return SqliteStore(db)
 
 
@@ -767,7 +778,7 @@ def _sleep(
 
 
 def _status(args: argparse.Namespace, out: TextIO) -> int:
-    store = _store(args.db)
+    store = _store(args.db, read_only=True)
     try:
         health = read_health(store, args.now or SystemClock().now())
     finally:
@@ -792,7 +803,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 def _plan(args: argparse.Namespace, out: TextIO) -> int:
     config = _config(args)
     clock: Clock = _FixedClock(args.now) if args.now else SystemClock()
-    store = _store(args.db)
+    store = _store(args.db, read_only=True)
     try:
         plan = _escalator(config, store, _NoMail(), clock).plan()
     finally:
@@ -973,14 +984,17 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
         before = Checkpoint.from_document(
             read_text(args.against, "checkpoint"), where=str(args.against)
         )
-    store = _store(args.db)
+    store = _store(args.db, read_only=True)
     try:
+        integrity = _integrity(store, out)
+        if integrity is None:
+            return 1
         report = audit(store)
         _print_broken(report, out)
         out.write(
             f"{report.checked} case histories checked, {len(report.broken)} broken\n"
             f"{report.sla_checked} cases' SLA events checked, "
-            f"{len(report.sla_broken)} broken\n"
+            f"{len(report.sla_broken)} broken\n{integrity}\n"
         )
         ok = report.ok
         if before is not None:
@@ -1013,6 +1027,21 @@ def _verify(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     return 0 if ok else 1
+
+
+def _integrity(store: SqlStore, out: TextIO) -> str | None:
+    """The file's own check (SQLite's ``quick_check``): the line to print
+    when it is sound, or None once what is wrong was printed. PostgreSQL
+    checks its pages itself (data checksums), so there is nothing to run."""
+    if not isinstance(store, SqliteStore):
+        return "integrity: not checked here (PostgreSQL checks its own pages)"
+    problems = store.integrity_problems()
+    if not problems:
+        return "integrity: ok (quick_check)"
+    for problem in problems:
+        out.write(f"integrity: CORRUPT: {problem}\n")
+    out.write("the file is corrupt: restore it from a backup\n")
+    return None
 
 
 def _write_atomically(path: Path, text: str, option: str) -> None:

@@ -144,7 +144,7 @@ def read_health(store: _HealthStore, at: datetime, *, failing: int = 20) -> Heal
     """The state of the store's work at ``at``: its due backlog, outbox (with
     up to ``failing`` failed mails) and last tick."""
     require_aware(at, "at")
-    with store.transaction():
+    with store.reading():
         return Health(
             at=at,
             backlog=store.due_backlog(at),

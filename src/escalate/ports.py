@@ -269,6 +269,12 @@ class _Transactional(Protocol):
         """All or nothing; nested transactions join the outermost one."""
         ...
 
+    def reading(self) -> AbstractContextManager[None]:
+        """A transaction that only reads: one snapshot for every read in it,
+        and no write lock (a probe such as ``escalate status`` never waits for
+        a writer). Inside a transaction, it joins it."""
+        ...
+
     def savepoint(self) -> AbstractContextManager[None]:
         """All or nothing inside the transaction under way: an exception
         raised in it undoes what was written in it, and the transaction goes

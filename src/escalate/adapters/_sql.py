@@ -16,7 +16,7 @@ isolation level.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timedelta
 from itertools import groupby, repeat
 from operator import itemgetter
@@ -38,7 +38,7 @@ from escalate._codec import (
     task_to_json,
 )
 from escalate._instants import to_us, utc_from_us
-from escalate.errors import ConflictError, NotFound, UnreadableEntry
+from escalate.errors import ConflictError, NotFound, StoreError, UnreadableEntry
 from escalate.history import (
     GENESIS,
     CaseDeletion,
@@ -154,9 +154,15 @@ class _Savepoint:
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         store = self._store
         store._depth -= 1
-        if kind is not None:
+        if kind is None:
+            store._write(f"RELEASE SAVEPOINT {self._name}")
+            return
+        # the transaction may have ended with the error being raised (SQLite
+        # after a disk full, a lost connection): that error says why, and the
+        # transaction fails as a whole
+        with suppress(StoreError):
             store._write(f"ROLLBACK TO SAVEPOINT {self._name}")
-        store._write(f"RELEASE SAVEPOINT {self._name}")
+            store._write(f"RELEASE SAVEPOINT {self._name}")
 
 
 class SqlStore:
@@ -181,7 +187,14 @@ class SqlStore:
         exception."""
         return _Savepoint(self) if self._depth else self._outermost()
 
-    def _outermost(self) -> AbstractContextManager[None]:
+    def reading(self) -> AbstractContextManager[None]:
+        """A transaction that only reads, one snapshot for every read in it,
+        taking no write lock (SQLite: ``BEGIN DEFERRED``, which a writer does
+        not block in WAL mode; PostgreSQL: ``READ ONLY``). Inside a
+        transaction, it joins it."""
+        return _Joined(self) if self._depth else self._outermost(read_only=True)
+
+    def _outermost(self, read_only: bool = False) -> AbstractContextManager[None]:
         """The dialect's transaction: begin, set ``_depth`` to 1 while it runs,
         commit, or roll back on an exception (and set ``_depth`` back to 0)."""
         raise NotImplementedError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -141,6 +141,11 @@ class MemoryStore:
                 self._depth -= 1
                 if outermost:
                     self._undo.clear()
+
+    def reading(self) -> AbstractContextManager[None]:
+        """A transaction that only reads (here, one like any other: the lock
+        gives it one snapshot)."""
+        return self.transaction()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -36,7 +36,8 @@ from typing import Any, Final
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import ConnectionPool
+from psycopg.pq import TransactionStatus
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from escalate._instants import utc_from_us
 from escalate.adapters._sql import SqlStore, sla_heads_of
@@ -282,6 +283,13 @@ class PostgresStore(SqlStore):
             whose transactions escalate's writes join.
         schema: The schema escalate's tables live in (created if missing): a
             lower-case SQL identifier.
+        create: Create or migrate the schema (a worker's store). False opens it
+            as it is, for reading (``status``, ``verify``, ``plan``): a missing
+            schema or one of another version is refused, nothing is written.
+        statement_timeout: With a DSN, the longest a statement of the store's
+            own connection may run (``statement_timeout`` and
+            ``lock_timeout``), or None for the server's setting: what a probe
+            such as ``escalate status`` uses to answer in bounded time.
     """
 
     _LOCK = " FOR UPDATE"
@@ -293,6 +301,8 @@ class PostgresStore(SqlStore):
         target: str | ConnectionPool | psycopg.Connection[Any],
         *,
         schema: str = "escalate",
+        create: bool = True,
+        statement_timeout: timedelta | None = None,
     ) -> None:
         if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
             raise ConfigError(
@@ -303,6 +313,7 @@ class PostgresStore(SqlStore):
         self.schema = schema
         self._pool: ConnectionPool | None = None
         self._own = False
+        self._timeouts = _timeout_options(statement_timeout)
         self._local = threading.local()
         self._in_use = threading.Lock()  # a transaction holds the one connection
         if isinstance(target, ConnectionPool):
@@ -311,10 +322,7 @@ class PostgresStore(SqlStore):
         elif isinstance(target, psycopg.Connection):
             self._conn = target
         elif isinstance(target, str):
-            try:
-                self._conn = psycopg.connect(target, autocommit=True)
-            except psycopg.Error as e:
-                raise StoreError(f"cannot connect to PostgreSQL: {e}") from e
+            self._conn = self._connect(target, "cannot connect to PostgreSQL")
             self._own = True
         else:
             raise ConfigError(
@@ -323,7 +331,22 @@ class PostgresStore(SqlStore):
             )
         self._sql: dict[str, str] = {}
         self._dsn = target if isinstance(target, str) else None
-        self._migrate()
+        try:
+            if create:
+                self._migrate()
+            else:
+                self._check_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, dsn: str, what: str) -> psycopg.Connection[Any]:
+        try:
+            if self._timeouts is None:
+                return psycopg.connect(dsn, autocommit=True)
+            return psycopg.connect(dsn, autocommit=True, options=self._timeouts)
+        except psycopg.Error as e:
+            raise StoreError(f"{what}: {e}") from e
 
     @property
     def channel(self) -> str:
@@ -345,10 +368,7 @@ class PostgresStore(SqlStore):
 
     def _reconnect(self) -> None:
         assert self._dsn is not None
-        try:
-            self._conn = psycopg.connect(self._dsn, autocommit=True)
-        except psycopg.Error as e:
-            raise StoreError(f"PostgreSQL: cannot reconnect: {e}") from e
+        self._conn = self._connect(self._dsn, "PostgreSQL: cannot reconnect")
 
     def close(self) -> None:
         """Close the connection this store opened (never the caller's, nor the
@@ -379,11 +399,25 @@ class PostgresStore(SqlStore):
             yield self._conn
         else:
             assert self._pool is not None
-            with self._pool.connection() as conn:
+            try:
+                conn = self._pool.getconn()
+            except PoolTimeout as e:
+                raise StoreError(
+                    f"PostgreSQL: no connection free in the pool within its timeout "
+                    f"({self._pool.timeout} s; the pool holds at most "
+                    f"{self._pool.max_size}): {e}"
+                ) from e
+            except psycopg.Error as e:
+                raise StoreError(
+                    f"PostgreSQL: cannot take a pool connection: {e}"
+                ) from e
+            try:
                 yield conn
+            finally:
+                self._pool.putconn(conn)
 
     @contextmanager
-    def _outermost(self) -> Iterator[None]:
+    def _outermost(self, read_only: bool = False) -> Iterator[None]:
         """A transaction on this thread's connection. On the caller's
         connection inside the caller's transaction, a savepoint that commits
         with the caller's transaction."""
@@ -398,8 +432,12 @@ class PostgresStore(SqlStore):
             with self._connection() as conn:
                 self._local.conn = conn
                 self._depth = 1
+                # the caller's own transaction stays as it is (a savepoint of it)
+                own = conn.info.transaction_status == TransactionStatus.IDLE
                 try:
                     with conn.transaction():
+                        if read_only and own:
+                            conn.execute("SET TRANSACTION READ ONLY")
                         yield
                 except psycopg.Error as e:
                     raise _translated(e, "cannot commit") from e
@@ -440,6 +478,31 @@ class PostgresStore(SqlStore):
                 raise _translated(e, "a read failed") from e
 
     # -- schema -----------------------------------------------------------------------
+
+    def _check_schema(self) -> None:
+        rows = self._rows(
+            "SELECT to_regclass(?) IS NOT NULL", (f'"{self.schema}".schema_version',)
+        )
+        version = 0
+        if rows[0][0]:
+            found = self._rows(f'SELECT version FROM "{self.schema}".schema_version')
+            version = int(found[0][0]) if found else 0
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0:
+            raise StoreError(
+                f"PostgreSQL: no escalate store in the schema {self.schema!r}; "
+                "escalate tick or run creates one"
+            )
+        raise StoreError(
+            f"PostgreSQL: the schema {self.schema!r} has version {version}, this "
+            f"escalate {SCHEMA_VERSION}: "
+            + (
+                "upgrade escalate"
+                if version > SCHEMA_VERSION
+                else "escalate tick or run migrates it"
+            )
+        )
 
     def _migrate(self) -> None:
         s = f'"{self.schema}"'
@@ -520,6 +583,14 @@ class Listener:
     def close(self) -> None:
         """Stop listening."""
         self._conn.close()
+
+
+def _timeout_options(timeout: timedelta | None) -> str | None:
+    """The connection's ``options`` that bound each statement and lock wait."""
+    if timeout is None:
+        return None
+    ms = max(timeout // timedelta(milliseconds=1), 1)
+    return f"-c statement_timeout={ms} -c lock_timeout={ms}"
 
 
 def _translated(e: psycopg.Error, what: str) -> StoreError:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Final
 
 from escalate._codec import case_from_json
@@ -259,13 +259,33 @@ class SqliteStore(SqlStore):
     """A :class:`~escalate.ports.Store` in one SQLite file.
 
     Args:
-        path: The database file (created if missing).
+        path: The database file (created if missing, when ``create``).
         timeout: Seconds to wait for another writer's transaction.
+        create: Create or migrate the schema (a worker's store). False opens an
+            existing store as it is, for reading (``status``, ``verify``,
+            ``plan``): a missing file, an empty one, one that is not an
+            escalate store or whose schema is not this version's is refused
+            with a :class:`~escalate.errors.StoreError`, and nothing is
+            written to it.
+
+    Raises:
+        StoreError: The file cannot be opened, is corrupt, or (``create=False``)
+            is not a store of this version.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 60.0,
+        create: bool = True,
+    ) -> None:
         super().__init__()
         self.path = os.fspath(path)
+        self._depth = 0
+        self._ended: str | None = None
+        if not create and not os.path.isfile(self.path):
+            raise StoreError(f"{self.path!r}: no escalate store there (no such file)")
         try:
             self._db = sqlite3.connect(
                 self.path,
@@ -273,17 +293,59 @@ class SqliteStore(SqlStore):
                 isolation_level=None,
                 check_same_thread=False,
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the store {self.path!r}: {e}") from e
-        self._depth = 0
-        self._migrate()
+        try:
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            else:
+                self._db.execute("PRAGMA query_only=1")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            if create:
+                self._migrate()
+            else:
+                self._check_schema()
+        except sqlite3.Error as e:
+            self._db.close()
+            raise _store_error(e, f"cannot open the store {self.path!r}") from e
+        except StoreError:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    def integrity_problems(self, *, limit: int = 20) -> list[str]:
+        """What ``PRAGMA quick_check`` finds wrong with the file (empty when it
+        is sound): torn or zeroed pages, broken indexes. It reads every page,
+        so its cost grows with the file (about a second per GB)."""
+        try:
+            rows = self._db.execute(f"PRAGMA quick_check({int(limit)})").fetchall()
+        except sqlite3.Error as e:
+            return [str(e)]
+        found = [str(r[0]) for r in rows]
+        return [] if found == ["ok"] else found
+
+    def _check_schema(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0:
+            raise StoreError(
+                f"{self.path!r} is not an escalate store (no escalate schema in it); "
+                "escalate tick or run creates one"
+            )
+        raise StoreError(
+            f"the store {self.path!r} has schema version {version}, this escalate "
+            f"{SCHEMA_VERSION}: "
+            + (
+                "upgrade escalate"
+                if version > SCHEMA_VERSION
+                else "escalate tick or run migrates it"
+            )
+        )
 
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
@@ -292,6 +354,8 @@ class SqliteStore(SqlStore):
                 f"the store {self.path!r} has schema version {version}; this escalate "
                 f"knows up to {SCHEMA_VERSION}: upgrade escalate"
             )
+        if version == SCHEMA_VERSION:
+            return
         with self.transaction():
             (version,) = self._db.execute("PRAGMA user_version").fetchone()
             for v in range(version + 1, SCHEMA_VERSION + 1):
@@ -304,39 +368,87 @@ class SqliteStore(SqlStore):
     # -- transactions ------------------------------------------------------------
 
     @contextmanager
-    def _outermost(self) -> Iterator[None]:
-        """``BEGIN IMMEDIATE``: the writers of every connection serialised."""
+    def _outermost(self, read_only: bool = False) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` (``BEGIN DEFERRED`` for a read: no write lock):
+        the writers of every connection serialised."""
+        begin = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(begin)
         except sqlite3.Error as e:
-            raise StoreError(f"cannot begin a transaction on {self.path!r}: {e}") from e
+            raise _store_error(e, f"cannot begin a transaction on {self.path!r}") from e
         self._depth = 1
+        self._ended = None
         try:
             yield
         except BaseException:
             self._depth = 0
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
+        if self._ended is not None:  # SQLite rolled it back; its error was raised
+            raise StoreError(f"{self.path}: not committed: {self._ended}")
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as e:
-            self._db.execute("ROLLBACK")
-            raise StoreError(f"cannot commit to {self.path!r}: {e}") from e
+            self._rollback()
+            raise _store_error(e, f"cannot commit to {self.path!r}") from e
+
+    def _rollback(self) -> None:
+        """Roll back the transaction, unless SQLite already did (after a disk
+        full or an I/O error it ends the transaction itself, and a ROLLBACK
+        then fails with an error that would hide the one that says why)."""
+        if self._db.in_transaction:  # the error being raised says what went wrong
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def _ensure_open(self) -> None:
+        """Inside a transaction SQLite ended after an error, no statement may
+        run: it would run on its own, outside the transaction, and commit."""
+        if self._depth and not self._db.in_transaction:
+            self._ended = self._ended or "SQLite rolled the transaction back"
+            raise StoreError(
+                f"{self.path}: the transaction was rolled back after an earlier "
+                f"error ({self._ended}); nothing of it was written"
+            )
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        self._ensure_open()
         try:
             return self._db.execute(sql, params)
         except sqlite3.IntegrityError as e:
             raise ConflictError(f"{self.path}: {e}") from e
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: {e}") from e
+            raise self._failed(e) from e
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._ensure_open()
         try:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: {e}") from e
+            raise self._failed(e) from e
+
+    def _failed(self, e: sqlite3.Error) -> StoreError:
+        """The error of a statement; one that ended the transaction is kept,
+        so that what follows in it fails with the cause."""
+        if self._depth and not self._db.in_transaction:
+            self._ended = str(e)
+        return _store_error(e, self.path)
+
+
+def _store_error(e: sqlite3.Error, where: str) -> StoreError:
+    """A driver error as escalate's, saying what it means for the file."""
+    text = str(e)
+    if "malformed" in text or "not a database" in text:
+        return StoreError(
+            f"{where}: the database file is corrupt ({text}); run escalate verify "
+            "and restore it from a backup"
+        )
+    if "disk is full" in text or "disk I/O error" in text:
+        return StoreError(
+            f"{where}: {text}: free space on the disk (nothing of the failed "
+            "transaction was written)"
+        )
+    return StoreError(f"{where}: {text}")
 
 
 def _statements(script: str) -> list[str]:
