@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from escalate.config import example_config, load_config, load_tenant_config
+from escalate.delivery import DeliveryPolicy
 from escalate.errors import ConfigError
 from escalate.operator import (
     OPERATOR_KEYS,
@@ -63,6 +66,7 @@ class TestTenantSettings:
                 "mail.smtp",
             ),
             ('[mail]\nfolder = "/etc/cron.d"\n', "mail.folder"),
+            ("[mail.delivery]\nmax_attempts = 1000\n", "mail.delivery"),
             ('[templates]\nfolder = "../secret"\n', "templates.folder"),
             (
                 '[calendars.office.holidays]\nical = "/etc/shadow"\n',
@@ -112,6 +116,7 @@ class TestTenantSettings:
         assert OPERATOR_KEYS == (
             "mail.smtp",
             "mail.folder",
+            "mail.delivery",
             "templates.folder",
             "calendars.<name>.holidays.ical",
         )
@@ -351,6 +356,50 @@ class TestOperatorSettings:
             load_operator_settings(tmp_path / "operator.toml")
         (tmp_path / "operator.toml").write_text('[mail]\nsender = "a@b.example"\n')
         with pytest.raises(ConfigError, match=r"mail\.sender: not an operator"):
+            load_operator_settings(tmp_path / "operator.toml")
+
+    def test_sending_and_delivery_settings(self, tmp_path: Path) -> None:
+        """[mail.smtp] timeout, deadline and reuse, and [mail.delivery]: what
+        a worker sends with, its policy's send deadline the server's."""
+        (tmp_path / "operator.toml").write_text(
+            '[mail.smtp]\nhost = "smtp.example"\ntimeout = "10s"\nreuse = false\n'
+            '[mail.delivery]\nmax_attempts = 4\nmax_age = "6h"\n'
+            'first_retry = "30s"\nmax_retry = "10m"\n'
+        )
+        operator = load_operator_settings(tmp_path / "operator.toml")
+        assert operator.smtp is not None
+        assert (operator.smtp.timeout, operator.smtp.reuse) == (
+            timedelta(seconds=10),
+            False,
+        )
+        assert operator.delivery == DeliveryPolicy(
+            max_attempts=4,
+            max_age=timedelta(hours=6),
+            first_retry=timedelta(seconds=30),
+            max_retry=timedelta(minutes=10),
+            send_deadline=timedelta(seconds=40),
+        )
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            (
+                '[mail.smtp]\nhost = "h"\ntimeout = "2h"\n',
+                "mail.smtp.timeout: expected more than 0s and at most 1h",
+            ),
+            (
+                "[mail.delivery]\nmax_attempts = 0\n",
+                "mail.delivery: max_attempts: expected 1 to 1000, got 0",
+            ),
+            ('[mail.delivery]\nmax_age = "0s"\n', "mail.delivery: max_age: expected"),
+            ("[mail.delivery]\nretries = 3\n", "mail.delivery.retries"),
+        ],
+    )
+    def test_bad_sending_settings_are_named(
+        self, tmp_path: Path, text: str, message: str
+    ) -> None:
+        (tmp_path / "operator.toml").write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(message)):
             load_operator_settings(tmp_path / "operator.toml")
 
     def test_a_login_without_tls_to_another_host_is_refused(self) -> None:

@@ -17,6 +17,8 @@ OUTER = (
     "engine",
     "_engine",  # every part of the engine: _engine_base, _engine_routing, ...
     "cli",
+    "_cli",  # the parts of the command line: _cli_outbox, ...
+    "worker",
     "config",
     "check",
     "scenario",
@@ -28,7 +30,7 @@ CORE = tuple(
     for p in sorted(SRC.glob("*.py"))
     if p.stem
     not in (*OUTER, "testing", "_postgres_server", "_workers_contract", "__init__")
-    and not p.stem.startswith("_engine")
+    and not p.stem.startswith(("_engine", "_cli"))
 )
 # Only SystemClock may read the real time.
 WALL_CLOCK = re.compile(

@@ -35,7 +35,8 @@ from escalate.config import (
     load_config,
     load_tenant_config,
 )
-from escalate.engine import DispatchReport, Escalator, Fired, TickReport
+from escalate.delivery import DeliveryPolicy, Dispatcher, DispatchReport
+from escalate.engine import Escalator, Fired, TickReport
 from escalate.errors import (
     ConfigError,
     ConflictError,
@@ -159,6 +160,7 @@ from escalate.ports import (
     Governed,
     HistoryStore,
     LeadStore,
+    OutboxEntry,
     OutboxState,
     OutboxStore,
     SettingsRecord,
@@ -268,7 +270,9 @@ __all__ = [
     "ConflictError",
     "CriteriaSyntaxError",
     "DeliveryError",
+    "DeliveryPolicy",
     "DispatchReport",
+    "Dispatcher",
     "DocumentKind",
     "DocumentSettings",
     "DocumentStore",
@@ -328,6 +332,7 @@ __all__ = [
     "OnChange",
     "Operator",
     "OperatorSettings",
+    "OutboxEntry",
     "OutboxState",
     "OutboxStore",
     "Outcome",

@@ -604,6 +604,86 @@ class OutboxStoreContract(_StoreFactory):
         assert failing.retry_at == retry
         assert store.outbox_state(failing=0).failing == ()
 
+    def test_dead_letters(self) -> None:
+        """mark_dead takes a mail out of the queue (no claim, not pending, not
+        in the waiting list) into the dead letters, with its error; retry_mail
+        puts it back, attempts from 0; drop_mail ends it for good."""
+        store = self.make_store()
+        lease = timedelta(minutes=5)
+        mails = [example_mail(recipient=f"d{i}@example.com") for i in range(3)]
+        for i, mail in enumerate(mails):
+            store.enqueue(mail, at=_T0 + timedelta(minutes=i))
+        now = _T0 + timedelta(minutes=5)
+        first, second, third = store.claim(now, lease=lease, limit=3)
+        assert first.queued_at == _T0
+        store.mark_dead(first, error="550 5.1.1 no such user", at=now)
+        store.mark_dead(second, error="554 refused", at=now)
+        store.mark_failed(third, error="451 later", retry_at=now)
+        assert store.pending() == 1
+        state = store.outbox_state(at=now)
+        assert (state.depth, state.dead) == (1, 2)
+        assert state.oldest_queued_at == _T0 + timedelta(minutes=2)
+        assert [e.message_id for e in state.dead_letters] == [
+            mails[0].message_id,
+            mails[1].message_id,
+        ]
+        dead = store.outbox_entries(dead=True, limit=10)
+        assert [(e.error, e.dead_at, e.attempts) for e in dead] == [
+            ("550 5.1.1 no such user", now, 1),
+            ("554 refused", now, 1),
+        ]
+        assert dead[0].dead
+        assert dead[0].key == mails[0].key
+        waiting = store.outbox_entries(dead=False, limit=10)
+        assert [e.message_id for e in waiting] == [mails[2].message_id]
+        assert not waiting[0].dead
+        later = now + 2 * lease
+        assert [c.mail for c in store.claim(later, lease=lease, limit=5)] == [mails[2]]
+        with pytest.raises(InvalidOperation, match="not a dead letter"):
+            store.retry_mail(mails[2].message_id, at=later)
+        with pytest.raises(InvalidOperation, match="being sent by"):
+            store.drop_mail(mails[2].message_id, at=later)
+        with pytest.raises(NotFound):
+            store.retry_mail("<nobody@example.com>", at=later)
+        store.retry_mail(mails[0].message_id, at=later)
+        (again,) = store.claim(later, lease=lease, limit=5)
+        assert (again.mail, again.attempt) == (mails[0], 1)
+        store.mark_sent([again], at=later)
+        with pytest.raises(InvalidOperation, match="sent already"):
+            store.drop_mail(mails[0].message_id, at=later)
+        store.drop_mail(mails[1].message_id, at=later)
+        with pytest.raises(InvalidOperation, match="dropped already"):
+            store.retry_mail(mails[1].message_id, at=later)
+        assert store.outbox_state(at=later).dead == 0
+        assert store.outbox_entries(dead=True, limit=10) == []
+        assert store.enqueue(mails[1], at=later) is False  # never queued again
+
+    def test_claims_name_their_worker_and_can_be_released(self) -> None:
+        """claim(by=) is shown in outbox_state's claimed mails while its lease
+        holds; release gives claims back at once, their attempt uncounted."""
+        store = self.make_store()
+        lease = timedelta(minutes=5)
+        mails = [example_mail(recipient=f"w{i}@example.com") for i in range(2)]
+        for mail in mails:
+            store.enqueue(mail, at=_T0)
+        first, second = store.claim(_T0, lease=lease, limit=2, by="host-a:41")
+        (held,) = store.outbox_state(at=_T0).claimed[:1]
+        assert (held.claimed_by, held.lease_until) == ("host-a:41", _T0 + lease)
+        assert len(store.outbox_state(at=_T0).claimed) == 2
+        assert store.outbox_state(at=_T0 + lease).claimed == ()  # lapsed
+        store.release([second])
+        assert [e.message_id for e in store.outbox_state(at=_T0).claimed] == [
+            mails[0].message_id
+        ]
+        (taken,) = store.claim(_T0, lease=lease, limit=2, by="host-b:7")
+        assert (taken.mail, taken.attempt) == (mails[1], 1)
+        store.release([second])  # a claim given back once is not given back again
+        assert store.claim(_T0, lease=lease, limit=2) == []
+        assert store.mark_sent([first, taken], at=_T0) == [
+            mails[0].message_id,
+            mails[1].message_id,
+        ]
+
 
 class LeadStoreContract(_StoreFactory):
     """The contract of a :class:`~escalate.ports.LeadStore`:

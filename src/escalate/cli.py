@@ -20,12 +20,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Final, Protocol, TextIO, cast
+from typing import Any, Final, Protocol, TextIO, cast
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from escalate import _logs
+from escalate._cli_outbox import outbox_drop, outbox_list, outbox_retry
 from escalate._durations import format_duration
 from escalate._stop import StopOnSignal
 from escalate._toml import parse_duration
@@ -51,7 +52,7 @@ from escalate.hours import _located
 from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
 from escalate.model import OPERATOR
-from escalate.operator import load_operator_settings, read_text
+from escalate.operator import load_operator_settings, read_text, send_deadline
 from escalate.ports import Store
 from escalate.rules import evaluate
 from escalate.scenario import example_scenario, load_scenario
@@ -290,7 +291,40 @@ def _parser() -> argparse.ArgumentParser:
         help="exit 1 if the oldest overdue action or unsent mail is later than "
         'this, e.g. "5m" (for a health check)',
     )
+    status.add_argument(
+        "--max-dead",
+        type=int,
+        metavar="N",
+        help="exit 1 if there are more than N dead letters (mails sending gave "
+        "up on); --max-lag counts waiting mails only",
+    )
     status.add_argument("--json", action="store_true", help="write it as JSON")
+
+    outbox_command = command(
+        "outbox",
+        _outbox,
+        "the mails waiting or given up on (dead letters): list, retry, drop",
+    )
+    actions = outbox_command.add_subparsers(
+        dest="outbox_action", metavar="ACTION", required=True
+    )
+    listing = actions.add_parser("list", help="list waiting mails, or --dead letters")
+    db(listing)
+    listing.add_argument("--dead", action="store_true", help="the dead letters")
+    listing.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="at most N (100)"
+    )
+    listing.add_argument("--json", action="store_true", help="write it as JSON")
+    listing.set_defaults(outbox_run=outbox_list)
+    for name, act_on, text in (
+        ("retry", outbox_retry, "put a dead letter back into the queue"),
+        ("drop", outbox_drop, "stop sending a dead or waiting mail, for good"),
+    ):
+        act = actions.add_parser(name, help=text, description=text)
+        db(act)
+        now(act)
+        act.add_argument("message_id", metavar="ID", help="its Message-ID")
+        act.set_defaults(outbox_run=act_on)
 
     plan = command(
         "plan",
@@ -422,6 +456,9 @@ def _mailer(config: Config, outbox: Path | None) -> Mailer:
             security=smtp.security,  # type: ignore[arg-type]  # checked: one of three
             username=smtp.username,
             password=password,
+            timeout=smtp.timeout,
+            deadline=send_deadline(smtp),
+            reuse=smtp.reuse,
         )
     if config.operator.mail_folder is not None:
         return _folder_mailer(config.operator.mail_folder, "mail.folder")
@@ -463,8 +500,17 @@ def _escalator(
     # The command is the operator's own code: it puts the file's settings in
     # force with every permission (docs/model.md, "Who may change what").
     return Escalator.from_config(
-        config, store, mailer, clock, progress=progress, by=OPERATOR
+        config, store, mailer, clock, progress=progress, by=OPERATOR, **_sending(config)
     )
+
+
+def _sending(config: Config) -> dict[str, Any]:
+    """The operator's delivery policy, and a lease that outlasts two sends."""
+    delivery = config.operator.delivery
+    return {
+        "delivery": delivery,
+        "lease": max(timedelta(minutes=5), 2 * delivery.send_deadline),
+    }
 
 
 class _NoMail:
@@ -712,6 +758,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 progress=progress,
                 metrics=metrics,
                 by=OPERATOR,
+                **_sending(config),
             )
             if args.metrics_port is not None:
                 server = MetricsServer(
@@ -778,14 +825,17 @@ def _sleep(
 
 
 def _status(args: argparse.Namespace, out: TextIO) -> int:
+    if args.max_dead is not None and args.max_dead < 0:
+        raise ConfigError(f"--max-dead: expected 0 or more, got {args.max_dead}")
     store = _store(args.db, read_only=True)
     try:
         health = read_health(store, args.now or SystemClock().now())
     finally:
         store.close()
     late = args.max_lag is not None and health.late(args.max_lag)
+    dead = args.max_dead is not None and health.outbox.dead > args.max_dead
     if args.json:
-        json.dump({**health.data(), "late": late}, out, indent=1)
+        json.dump({**health.data(), "late": late, "too_many_dead": dead}, out, indent=1)
         out.write("\n")
     else:
         out.write("\n".join(health.lines()) + "\n")
@@ -794,7 +844,22 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
                 f"late: {format_duration(health.lag)} behind, more than "
                 f"--max-lag {format_duration(args.max_lag)}\n"
             )
-    return 1 if late else 0
+        if dead:
+            out.write(
+                f"dead letters: {health.outbox.dead}, more than --max-dead "
+                f"{args.max_dead}\n"
+            )
+    return 1 if late or dead else 0
+
+
+def _outbox(args: argparse.Namespace, out: TextIO) -> int:
+    if getattr(args, "limit", 1) < 1:
+        raise ConfigError(f"--limit: expected 1 or more, got {args.limit}")
+    store = _store(args.db, read_only=args.outbox_action == "list")
+    try:
+        return int(args.outbox_run(store, args, out))
+    finally:
+        store.close()
 
 
 # -- plan -----------------------------------------------------------------------------

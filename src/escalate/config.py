@@ -273,6 +273,8 @@ def _refuse_operator_keys(root: Table) -> None:
             raise refuse("mail.smtp", "a host, a login and an environment variable")
         if "folder" in mail:
             raise refuse("mail.folder", "a folder")
+        if "delivery" in mail:
+            raise refuse("mail.delivery", "how the operator's workers send mail")
     templates = root.data.get("templates")
     if isinstance(templates, dict) and "folder" in templates:
         raise refuse(

@@ -48,10 +48,10 @@ from escalate._instants import require_duration, to_us, zone_named
 from escalate._template_context import case_action_context
 from escalate.changes import AppliedChange
 from escalate.config import Config
+from escalate.delivery import DeliveryPolicy, Dispatcher, DispatchReport
 from escalate.errors import (
     ConfigError,
     ConflictError,
-    DeliveryError,
     InvalidOperation,
     WrongTypeError,
 )
@@ -77,7 +77,7 @@ from escalate.mail import OutgoingMail, check_address
 from escalate.matching import Agent, Routing
 from escalate.metrics import Metrics
 from escalate.model import Actor, Case
-from escalate.ports import Claim, Mailer, Store, TickRecord
+from escalate.ports import Mailer, Store, TickRecord
 from escalate.rules import ActionKind, DueAction, RuleBook, evaluate
 from escalate.settings import ChangePolicy, Settings
 from escalate.sla import SlaAction, SlaSettings
@@ -93,7 +93,6 @@ __all__ = [
     "TickReport",
 ]
 
-_MAX_BACKOFF: Final = timedelta(hours=1)
 _log: Final = logging.getLogger("escalate.engine")
 _outbox_log: Final = logging.getLogger("escalate.outbox")
 
@@ -173,15 +172,6 @@ class TickReport:
             )
 
 
-@attrs.frozen(kw_only=True)
-class DispatchReport:
-    """What a dispatch did: mails sent, and mails that failed (kept for retry)."""
-
-    at: datetime
-    sent: tuple[str, ...]
-    failed: tuple[tuple[str, str], ...]
-
-
 class Escalator(
     _DueBatches,
     _CaseFiles,
@@ -218,7 +208,12 @@ class Escalator(
             which the ``local`` filter uses) where no calendar gives one: a
             case action whose item runs in a calendar gets that calendar's zone.
         batch: How many due cases a tick reads at a time.
-        lease: How long a claimed mail is a worker's before another may take it.
+        lease: How long a claimed mail is a worker's before another may take it
+            (at least twice the delivery policy's send deadline).
+        delivery: Retries, dead letters and the send deadline of mails
+            (:class:`~escalate.delivery.DeliveryPolicy`; its defaults if None).
+        worker: Who this worker is (``host:pid``, say): what a claimed mail
+            and the heartbeat of each tick name.
         sla: The SLA policies (``docs/sla.md``; part of the settings, so a
             change of them is applied like any other), or None: with them, each
             case's SLA events are recorded as it is added and changed,
@@ -261,6 +256,8 @@ class Escalator(
         sla_templates: tuple[str, str] = ("sla warning", "sla breach"),
         batch: int = 500,
         lease: timedelta = timedelta(minutes=5),
+        delivery: DeliveryPolicy | None = None,
+        worker: str | None = None,
         progress: Callable[[str], None] | None = None,
         metrics: Metrics | None = None,
         by: Actor | None = None,
@@ -306,6 +303,17 @@ class Escalator(
             raise ConfigError(f"lease: expected a positive duration, got {lease!r}")
         self.progress = progress or _quiet
         self.metrics = Metrics() if metrics is None else metrics
+        self.worker = worker
+        self.dispatcher = Dispatcher(
+            store,
+            mailer,
+            clock,
+            lease=self.lease,
+            policy=delivery,
+            metrics=self.metrics,
+            worker=worker,
+            progress=self.progress,
+        )
         self._queued = []
         self._after_commit = []
 
@@ -678,61 +686,11 @@ class Escalator(
     # -- dispatch -------------------------------------------------------------
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:
-        """Send queued mails (at least once each); failures wait with backoff."""
+        """Send up to ``limit`` queued mails, each marked sent once its server
+        accepted it; a temporary failure waits with backoff, a permanent one is
+        a dead letter (:mod:`escalate.delivery`)."""
         _how_many(limit, "limit")
-        now = self.clock.now()
-        sent: list[str] = []
-        failed: list[tuple[str, str]] = []
-        done: list[Claim] = []
-        for claim in self.store.claim(now, lease=self.lease, limit=limit):
-            mail = claim.mail
-            fields = {
-                "key": mail.key,
-                "message_id": mail.message_id,
-                "recipient": mail.recipient,
-                "purpose": mail.purpose,
-                "attempt": claim.attempt,
-            }
-            try:
-                self.mailer.send(mail)
-                self.progress("sent")
-            except DeliveryError as e:
-                backoff = min(
-                    timedelta(minutes=1) * 2 ** (claim.attempt - 1), _MAX_BACKOFF
-                )
-                self.store.mark_failed(claim, error=str(e), retry_at=now + backoff)
-                failed.append((mail.message_id, str(e)))
-                self.metrics.inc("escalate_mails_failed_total")
-                _outbox_log.warning(
-                    "sending %s to %s failed (attempt %d, retried in %s): %s",
-                    mail.message_id,
-                    mail.recipient,
-                    claim.attempt,
-                    backoff,
-                    e,
-                    extra={**fields, "error": str(e)},
-                )
-                continue
-            done.append(claim)
-        if done:
-            sent = self.store.mark_sent(done, at=now)
-            self.progress("marked")
-            self.metrics.inc("escalate_mails_sent_total", len(sent))
-            by_id = {c.mail.message_id: c for c in done}
-            for message_id in sent:
-                mail = by_id[message_id].mail
-                _outbox_log.info(
-                    "sent %s to %s",
-                    message_id,
-                    mail.recipient,
-                    extra={
-                        "key": mail.key,
-                        "message_id": message_id,
-                        "recipient": mail.recipient,
-                        "purpose": mail.purpose,
-                    },
-                )
-        return DispatchReport(at=now, sent=tuple(sent), failed=tuple(failed))
+        return self.dispatcher.dispatch(limit=limit)
 
 
 class _Handling:

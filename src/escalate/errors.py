@@ -131,9 +131,18 @@ class TemplateError(ConfigError):
 class DeliveryError(EscalateError):
     """A mail could not be delivered (the server refused it, or is down).
 
-    The message says which mail (its Message-ID) and why; the mail stays queued
-    for another try.
+    The message says which mail (its Message-ID) and why. A temporary failure
+    (a 4xx reply, a lost connection) keeps the mail queued for another try; a
+    permanent one (``permanent=True``: a 5xx reply, RFC 5321 section 4.2.1)
+    makes it a dead letter at once, since sending it again cannot succeed.
+
+    Attributes:
+        permanent: Whether sending it again would fail the same way.
     """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class StoreError(EscalateError):

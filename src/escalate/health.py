@@ -18,13 +18,14 @@ from escalate._instants import require_aware, require_duration
 from escalate.ports import (
     Backlog,
     CaseStore,
+    OutboxEntry,
     OutboxState,
     OutboxStore,
     TickLog,
     TickRecord,
 )
 
-__all__ = ["Health", "read_health"]
+__all__ = ["Health", "entry_data", "read_health"]
 
 
 @attrs.frozen(kw_only=True)
@@ -97,10 +98,27 @@ class Health:
                 f"{self._shown(o.oldest_queued_at)} "
                 f"({mail_lag} ago)"
             )
+        for c in o.claimed:
+            assert c.lease_until is not None
+            out.append(
+                f"  being sent: {c.message_id} to {c.recipient}, claimed by "
+                f"{c.claimed_by or 'a worker'} until {self._shown(c.lease_until)}"
+            )
         for f in o.failing:
             out.append(
                 f"  failed: {f.message_id} to {f.recipient}, {f.attempts} attempts, "
                 f"retried at {self._shown(f.retry_at)}: {f.error}"
+            )
+        if o.dead:
+            out.append(
+                f"  dead letters: {o.dead} (not sent: escalate outbox list --dead; "
+                "retry ID or drop ID)"
+            )
+        for d in o.dead_letters:
+            assert d.dead_at is not None
+            out.append(
+                f"  dead: {d.message_id} to {d.recipient}, {d.attempts} attempts, "
+                f"given up at {self._shown(d.dead_at)}: {d.error}"
             )
         return out
 
@@ -133,6 +151,9 @@ class Health:
                 }
                 for f in self.outbox.failing
             ],
+            "claimed_mails": [entry_data(c) for c in self.outbox.claimed],
+            "dead_letter_count": self.outbox.dead,
+            "dead_letters": [entry_data(d) for d in self.outbox.dead_letters],
         }
 
 
@@ -148,9 +169,26 @@ def read_health(store: _HealthStore, at: datetime, *, failing: int = 20) -> Heal
         return Health(
             at=at,
             backlog=store.due_backlog(at),
-            outbox=store.outbox_state(failing=failing),
+            outbox=store.outbox_state(failing=failing, at=at),
             last_tick=store.last_tick(),
         )
+
+
+def entry_data(e: OutboxEntry) -> dict[str, Any]:
+    """An outbox entry as JSON-ready data."""
+    return {
+        "message_id": e.message_id,
+        "recipient": e.recipient,
+        "purpose": e.purpose,
+        "key": e.key,
+        "queued_at": e.queued_at.isoformat(),
+        "attempts": e.attempts,
+        "error": e.error,
+        "next_attempt_at": None if e.dead else e.next_attempt_at.isoformat(),
+        "dead_at": _iso(e.dead_at),
+        "claimed_by": e.claimed_by,
+        "lease_until": _iso(e.lease_until),
+    }
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -106,6 +106,33 @@ METRICS: Final[Mapping[str, MetricInfo]] = {
             "gauge",
             "When the last tick ran (Unix time).",
         ),
+        MetricInfo(
+            "escalate_mails_dead_total",
+            "counter",
+            "Mails made dead letters (a 5xx reply, or out of attempts or age).",
+        ),
+        MetricInfo(
+            "escalate_outbox_dead",
+            "gauge",
+            "Dead letters waiting for an operator (retry or drop).",
+        ),
+        MetricInfo(
+            "escalate_put_aside",
+            "gauge",
+            "Cases, leads and tasks put aside after failing (retried with backoff).",
+        ),
+        MetricInfo(
+            "escalate_put_aside_total",
+            "counter",
+            "Times a failing case, lead or task was put aside.",
+        ),
+        MetricInfo(
+            "escalate_worker_errors_total",
+            "counter",
+            "Store errors a worker met and went on after, by part (tick, dispatch, "
+            "listen, start).",
+            ("part",),
+        ),
     )
 }
 

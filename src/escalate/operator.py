@@ -26,13 +26,15 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
 from escalate._frozen import FrozenMap
-from escalate._toml import Table, check_depth, check_nesting, fail
+from escalate._toml import Table, check_depth, check_nesting, fail, wrapped
+from escalate.delivery import DeliveryPolicy
 from escalate.errors import ConfigError
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
 OPERATOR_KEYS: Final = (
     "mail.smtp",
     "mail.folder",
+    "mail.delivery",
     "templates.folder",
     "calendars.<name>.holidays.ical",
 )
@@ -83,6 +86,10 @@ class SmtpSettings:
         username: The login, if any.
         password_env: The environment variable holding the password (a
             password never sits in the file).
+        timeout: The longest wait for one answer of the server.
+        deadline: The longest one send may take, all of it (default: four
+            times ``timeout``); a worker's claims outlast it.
+        reuse: Keep the connection open from one mail to the next.
 
     Raises:
         ConfigError: A bad port or security, or a login over a connection
@@ -95,6 +102,9 @@ class SmtpSettings:
     security: str = "starttls"
     username: str | None = None
     password_env: str | None = None
+    timeout: timedelta = timedelta(seconds=30)
+    deadline: timedelta | None = None
+    reuse: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.security not in _SECURITY:
@@ -103,6 +113,9 @@ class SmtpSettings:
             )
         if self.port is not None and not 0 < self.port < 65536:
             raise fail("mail.smtp.port", "a port from 1 to 65535", self.port)
+        for name, limit in (("timeout", self.timeout), ("deadline", self.deadline)):
+            if limit is not None and not timedelta(0) < limit <= timedelta(hours=1):
+                raise fail(f"mail.smtp.{name}", "more than 0s and at most 1h", limit)
         login = self.username is not None or self.password_env is not None
         if login and self.security == "none" and not _loopback(self.host):
             raise ConfigError(
@@ -118,6 +131,10 @@ class OperatorSettings:
 
     Attributes:
         smtp: Send through this SMTP server, or None.
+        delivery: How long a mail is tried before it is a dead letter
+            (``[mail.delivery]``: ``max_attempts``, ``max_age``,
+            ``first_retry``, ``max_retry``); its send deadline is the SMTP
+            server's.
         mail_folder: Write mails as ``.eml`` files into this folder, or None.
         template_folder: The folder the base templates were read from, or None.
         templates: Template name to source, read from ``template_folder``: every
@@ -127,6 +144,7 @@ class OperatorSettings:
     """
 
     smtp: SmtpSettings | None = None
+    delivery: DeliveryPolicy = attrs.field(factory=DeliveryPolicy)
     mail_folder: Path | None = None
     template_folder: Path | None = None
     templates: FrozenMap[str, str] = attrs.field(factory=FrozenMap, converter=_texts)
@@ -213,12 +231,13 @@ def parse_operator_settings(
     root = Table(dict(data), "")
     mail, templates = root.table("mail"), root.table("templates")
     settings = operator_part(mail, templates, base, path)
-    for table, known in ((root, {"mail", "templates"}), (mail, {"smtp", "folder"})):
+    mail_keys = {"smtp", "folder", "delivery"}
+    for table, known in ((root, {"mail", "templates"}), (mail, mail_keys)):
         unknown = sorted(set(table.data) - known)
         if unknown:
             raise ConfigError(
                 f"{table.at(unknown[0])}: not an operator setting; the operator's "
-                f"file holds only {', '.join(OPERATOR_KEYS[:3])} (the rest is the "
+                f"file holds only {', '.join(OPERATOR_KEYS[:4])} (the rest is the "
                 "tenant's settings)"
             )
     templates.done()
@@ -231,6 +250,7 @@ def operator_part(
     """The operator's keys of ``[mail]`` and ``[templates]`` (read, so that
     ``done()`` does not refuse them)."""
     smtp = _smtp(mail.table("smtp")) if mail.has("smtp") else None
+    delivery = _delivery(mail.table("delivery"), smtp)
     mail_folder = mail.text("folder", None)
     template_folder = templates.text("folder", None)
     folder = (
@@ -242,6 +262,7 @@ def operator_part(
     )
     return OperatorSettings(
         smtp=smtp,
+        delivery=delivery,
         mail_folder=None if mail_folder is None else base / mail_folder,
         template_folder=folder,
         templates={}
@@ -259,6 +280,33 @@ def _smtp(s: Table) -> SmtpSettings:
         security=s.text("security", "starttls"),
         username=s.text("username", None),
         password_env=s.text("password_env", None),
+        timeout=s.duration("timeout", timedelta(seconds=30)),
+        deadline=s.duration("deadline", None),
+        reuse=s.flag("reuse", True),
     )
     s.done()
     return smtp
+
+
+def send_deadline(smtp: SmtpSettings | None) -> timedelta:
+    """How long one send may take: the SMTP server's deadline (four times its
+    timeout unless set); a folder's write, the policy's default."""
+    if smtp is None:
+        return DeliveryPolicy().send_deadline
+    return smtp.deadline or 4 * smtp.timeout
+
+
+def _delivery(d: Table, smtp: SmtpSettings | None) -> DeliveryPolicy:
+    """``[mail.delivery]``; DeliveryPolicy checks the values."""
+    default = DeliveryPolicy()
+    policy = wrapped(
+        d.path,
+        DeliveryPolicy,
+        max_attempts=d.integer("max_attempts", default.max_attempts),
+        max_age=d.duration("max_age", default.max_age),
+        first_retry=d.duration("first_retry", default.first_retry),
+        max_retry=d.duration("max_retry", default.max_retry),
+        send_deadline=send_deadline(smtp),
+    )
+    d.done()
+    return policy

@@ -65,6 +65,7 @@ __all__ = [
     "HistoryStore",
     "LeadStore",
     "Mailer",
+    "OutboxEntry",
     "OutboxState",
     "OutboxStore",
     "SettingsRecord",
@@ -93,6 +94,43 @@ class Claim:
     token: str
     attempt: int
     lease_until: datetime
+    queued_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OutboxEntry:
+    """One unsent mail of the outbox, as ``escalate outbox list`` shows it.
+
+    Attributes:
+        message_id: Its Message-ID.
+        recipient: Who it is for.
+        purpose: Its template's name.
+        key: The idempotency key of the action that queued it.
+        queued_at: When it was queued.
+        attempts: How many attempts were made.
+        error: The last attempt's error, or None.
+        next_attempt_at: When it is tried next (a dead letter: never).
+        dead_at: When it became a dead letter (sending stopped), or None.
+        claimed_by: The worker whose claim holds it, or None.
+        lease_until: Until when that claim holds it, or None.
+    """
+
+    message_id: str
+    recipient: str
+    purpose: str
+    key: str
+    queued_at: datetime
+    attempts: int
+    error: str | None
+    next_attempt_at: datetime
+    dead_at: datetime | None = None
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+
+    @property
+    def dead(self) -> bool:
+        """Whether it is a dead letter."""
+        return self.dead_at is not None
 
 
 @attrs.frozen(kw_only=True)
@@ -236,15 +274,22 @@ class OutboxState:
     """The outbox at a glance.
 
     Attributes:
-        depth: Mails queued and not sent.
+        depth: Mails waiting to be sent (claimed ones too; never dead letters).
         oldest_queued_at: When the oldest of them was queued, or None.
-        failing: Unsent mails whose last attempt failed, oldest queued first (at
-            most the limit asked for).
+        failing: Waiting mails whose last attempt failed, oldest queued first
+            (at most the limit asked for).
+        claimed: Waiting mails a worker's claim holds at the instant asked
+            about (by whom, until when), oldest queued first, at most the limit.
+        dead: How many dead letters there are (mails sending gave up on).
+        dead_letters: The oldest of them, at most the limit.
     """
 
     depth: int
     oldest_queued_at: datetime | None
     failing: tuple[FailingMail, ...] = ()
+    claimed: tuple[OutboxEntry, ...] = ()
+    dead: int = 0
+    dead_letters: tuple[OutboxEntry, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -362,9 +407,17 @@ class OutboxStore(_Transactional, Protocol):
       before. A key may be recorded as skipped; it is fired all the same (it
       never fires), and ``fired_key`` says which.
     * The outbox holds each Message-ID once; ``claim`` hands a message to one
-      worker for a lease; an expired lease makes it claimable again;
-      ``mark_sent`` marks only the claims still held.
-    * ``outbox_state`` says how many mails wait, since when, and which failed.
+      worker (``by``) for a lease; an expired lease makes it claimable again;
+      ``release`` gives claims back untried; ``mark_sent`` marks only the
+      claims still held.
+    * ``mark_dead`` makes a claimed mail a dead letter: never claimed again
+      until ``retry_mail`` puts it back (attempts from 0); ``drop_mail``
+      removes a dead or waiting mail from sending for good (kept, so its
+      Message-ID is never queued again). Neither touches a mail being sent
+      (a claim holds it) or one sent.
+    * ``outbox_state`` says how many mails wait (dead letters apart), since
+      when, which failed, which a claim holds at ``at``, and the dead letters;
+      ``outbox_entries`` lists unsent mails, waiting or dead.
     """
 
     def record_fired(
@@ -374,11 +427,20 @@ class OutboxStore(_Transactional, Protocol):
     def fired_among(self, keys: Collection[str]) -> set[str]: ...
     def fired_key(self, key: str) -> FiredKey | None: ...
     def enqueue(self, mail: OutgoingMail, *, at: datetime) -> bool: ...
-    def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]: ...
+    def claim(
+        self, now: datetime, *, lease: timedelta, limit: int, by: str | None = None
+    ) -> list[Claim]: ...
+    def release(self, claims: Sequence[Claim]) -> None: ...
     def mark_sent(self, claims: Sequence[Claim], *, at: datetime) -> list[str]: ...
     def mark_failed(self, claim: Claim, *, error: str, retry_at: datetime) -> None: ...
+    def mark_dead(self, claim: Claim, *, error: str, at: datetime) -> None: ...
     def pending(self) -> int: ...
-    def outbox_state(self, *, failing: int = 20) -> OutboxState: ...
+    def outbox_state(
+        self, *, failing: int = 20, at: datetime | None = None
+    ) -> OutboxState: ...
+    def outbox_entries(self, *, dead: bool, limit: int) -> list[OutboxEntry]: ...
+    def retry_mail(self, message_id: str, *, at: datetime) -> None: ...
+    def drop_mail(self, message_id: str, *, at: datetime) -> None: ...
 
 
 @runtime_checkable

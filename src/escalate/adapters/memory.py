@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 import attrs
 
 from escalate._instants import to_us, utc_from_us
-from escalate.errors import ConflictError, NotFound
+from escalate.errors import ConflictError, InvalidOperation, NotFound
 from escalate.history import (
     CaseDeletion,
     DocumentKind,
@@ -36,6 +36,7 @@ from escalate.ports import (
     FailingMail,
     FiredKey,
     Governed,
+    OutboxEntry,
     OutboxState,
     SettingsRecord,
     SettingsVersion,
@@ -87,6 +88,26 @@ class _Outgoing:
     sent: int | None = None
     error: str | None = None
     queued: int = 0
+    dead: int | None = None
+    dropped: int | None = None
+    claimed_by: str | None = None
+    claims: int = 0  # every claim, given back or not: what makes a token unique
+
+    def entry(self) -> OutboxEntry:
+        claimed = self.token is not None
+        return OutboxEntry(
+            message_id=self.mail.message_id,
+            recipient=self.mail.recipient,
+            purpose=self.mail.purpose,
+            key=self.mail.key,
+            queued_at=utc_from_us(self.queued),
+            attempts=self.attempts,
+            error=self.error,
+            next_attempt_at=utc_from_us(self.next_attempt),
+            dead_at=None if self.dead is None else utc_from_us(self.dead),
+            claimed_by=self.claimed_by if claimed else None,
+            lease_until=utc_from_us(self.lease_until) if claimed else None,
+        )
 
 
 class MemoryStore:
@@ -572,8 +593,10 @@ class MemoryStore:
             self._put(self._unsent, mail.message_id, None)
             return True
 
-    def claim(self, now: datetime, *, lease: timedelta, limit: int) -> list[Claim]:
-        """Claim up to ``limit`` unsent messages that are due and not leased."""
+    def claim(
+        self, now: datetime, *, lease: timedelta, limit: int, by: str | None = None
+    ) -> list[Claim]:
+        """Claim up to ``limit`` waiting messages that are due and not leased."""
         x = to_us(now, "now")
         until = x + lease // timedelta(microseconds=1)
         with self.transaction():
@@ -590,11 +613,14 @@ class MemoryStore:
             claims = []
             for _, _, row in ready:
                 attempt = row.attempts + 1
-                token = f"{row.mail.message_id}#{attempt}"
-                self._put(
-                    self._outbox,
-                    row.mail.message_id,
-                    attrs.evolve(row, attempts=attempt, token=token, lease_until=until),
+                token = f"{row.mail.message_id}#{row.claims + 1}"
+                self._set(
+                    row,
+                    attempts=attempt,
+                    claims=row.claims + 1,
+                    token=token,
+                    lease_until=until,
+                    claimed_by=by,
                 )
                 claims.append(
                     Claim(
@@ -602,9 +628,23 @@ class MemoryStore:
                         token=token,
                         attempt=attempt,
                         lease_until=utc_from_us(until),
+                        queued_at=utc_from_us(row.queued),
                     )
                 )
             return claims
+
+    def _set(self, row: _Outgoing, **changes: Any) -> None:
+        self._put(self._outbox, row.mail.message_id, attrs.evolve(row, **changes))
+
+    def release(self, claims: Sequence[Claim]) -> None:
+        """Give claims back untried (a claim that lapsed to another is left)."""
+        with self.transaction():
+            for claim in claims:
+                row = self._outbox.get(claim.mail.message_id)
+                if row is not None and row.token == claim.token:
+                    self._set(
+                        row, token=None, claimed_by=None, attempts=row.attempts - 1
+                    )
 
     def _row(self, claim: Claim) -> _Outgoing:
         row = self._outbox.get(claim.mail.message_id)
@@ -627,9 +667,7 @@ class MemoryStore:
                 message_id = claim.mail.message_id
                 row = self._outbox.get(message_id)
                 if row is not None and row.token == claim.token:
-                    self._put(
-                        self._outbox, message_id, attrs.evolve(row, sent=x, token=None)
-                    )
+                    self._set(row, sent=x, token=None, claimed_by=None)
                     self._drop(self._unsent, message_id)
                     marked.append(message_id)
         return marked
@@ -638,25 +676,45 @@ class MemoryStore:
         """Release a claimed mail for another try at ``retry_at``."""
         with self.transaction():
             row = self._row(claim)
-            self._put(
-                self._outbox,
-                claim.mail.message_id,
-                attrs.evolve(
-                    row,
-                    token=None,
-                    error=error,
-                    next_attempt=to_us(retry_at, "retry_at"),
-                ),
+            self._set(
+                row,
+                token=None,
+                claimed_by=None,
+                error=error,
+                next_attempt=to_us(retry_at, "retry_at"),
             )
 
+    def mark_dead(self, claim: Claim, *, error: str, at: datetime) -> None:
+        """Make a claimed mail a dead letter: sending it stops."""
+        with self.transaction():
+            row = self._row(claim)
+            self._set(
+                row, token=None, claimed_by=None, error=error, dead=to_us(at, "at")
+            )
+            self._drop(self._unsent, claim.mail.message_id)
+
     def pending(self) -> int:
-        """How many mails are not sent yet."""
+        """How many mails wait to be sent (dead letters apart)."""
         return len(self._unsent)
 
-    def outbox_state(self, *, failing: int = 20) -> OutboxState:
-        """How many mails wait, since when, and up to ``failing`` of those whose
-        last attempt failed (oldest queued first)."""
-        rows = [self._outbox[m] for m in self._unsent]  # in queue order
+    def _waiting_rows(self) -> list[_Outgoing]:
+        """In queue order (a retried dead letter was put back at the end)."""
+        return sorted((self._outbox[m] for m in self._unsent), key=lambda r: r.order)
+
+    def _dead_rows(self) -> list[_Outgoing]:
+        rows = (r for r in self._outbox.values() if r.dead is not None)
+        return sorted((r for r in rows if r.dropped is None), key=lambda r: r.order)
+
+    def outbox_state(
+        self, *, failing: int = 20, at: datetime | None = None
+    ) -> OutboxState:
+        """How many mails wait, since when, up to ``failing`` of those whose
+        last attempt failed, of those a claim holds at ``at`` (any claim when
+        None), and of the dead letters (each list oldest queued first)."""
+        n = max(failing, 0)
+        x = None if at is None else to_us(at, "at")
+        rows = self._waiting_rows()
+        dead = self._dead_rows()
         return OutboxState(
             depth=len(rows),
             oldest_queued_at=utc_from_us(rows[0].queued) if rows else None,
@@ -670,8 +728,74 @@ class MemoryStore:
                 )
                 for r in rows
                 if r.error is not None
-            )[: max(failing, 0)],
+            )[:n],
+            claimed=tuple(
+                r.entry()
+                for r in rows
+                if r.token is not None and (x is None or r.lease_until > x)
+            )[:n],
+            dead=len(dead),
+            dead_letters=tuple(r.entry() for r in dead[:n]),
         )
+
+    def outbox_entries(self, *, dead: bool, limit: int) -> list[OutboxEntry]:
+        """The dead letters (``dead``), else the waiting mails, oldest queued
+        first, at most ``limit``."""
+        rows = self._dead_rows() if dead else self._waiting_rows()
+        return [r.entry() for r in rows[: max(limit, 0)]]
+
+    def _unsent_row(self, message_id: str) -> _Outgoing:
+        row = self._outbox.get(message_id)
+        if row is None:
+            raise NotFound(f"mail {message_id!r} is not in the outbox")
+        if row.sent is not None:
+            raise InvalidOperation(f"mail {message_id!r} was sent already")
+        if row.dropped is not None:
+            raise InvalidOperation(f"mail {message_id!r} was dropped already")
+        return row
+
+    def retry_mail(self, message_id: str, *, at: datetime) -> None:
+        """Put a dead letter back into the queue, due at ``at``, its attempts
+        counted from 0 again.
+
+        Raises:
+            NotFound: No such mail.
+            InvalidOperation: It is not a dead letter.
+        """
+        with self.transaction():
+            row = self._unsent_row(message_id)
+            if row.dead is None:
+                raise InvalidOperation(
+                    f"mail {message_id!r} is not a dead letter: it is waiting"
+                )
+            self._set(row, dead=None, attempts=0, next_attempt=to_us(at, "at"))
+            self._put(self._unsent, message_id, None)
+
+    def drop_mail(self, message_id: str, *, at: datetime) -> None:
+        """Stop sending a dead or waiting mail, for good (it stays, dropped).
+
+        Raises:
+            NotFound: No such mail.
+            InvalidOperation: It was sent or dropped, or a claim holds it now.
+        """
+        x = to_us(at, "at")
+        with self.transaction():
+            row = self._unsent_row(message_id)
+            if row.token is not None and row.lease_until > x:
+                raise InvalidOperation(
+                    f"mail {message_id!r} is being sent by "
+                    f"{row.claimed_by or 'a worker'} (its claim holds it until "
+                    f"{utc_from_us(row.lease_until).isoformat()})"
+                )
+            if row.dead is None:
+                self._drop(self._unsent, message_id)
+            self._set(
+                row,
+                dropped=x,
+                dead=x if row.dead is None else row.dead,
+                token=None,
+                claimed_by=None,
+            )
 
     # -- tick log ---------------------------------------------------------------
 

@@ -46,7 +46,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "Listener", "PostgresStore"]
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _TABLES: Final = (
     "assignments",
@@ -264,6 +264,22 @@ _MIGRATIONS[4] = """
         FOR EACH ROW EXECUTE FUNCTION {s}.sla_heads_only_grow();
     CREATE TRIGGER sla_heads_no_delete BEFORE DELETE ON {s}.sla_heads
         FOR EACH ROW EXECUTE FUNCTION {s}.refuse_change();
+"""
+
+_MIGRATIONS[5] = """
+    ALTER TABLE {s}.outbox ADD COLUMN IF NOT EXISTS dead_us BIGINT;
+    ALTER TABLE {s}.outbox ADD COLUMN IF NOT EXISTS dropped_us BIGINT;
+    ALTER TABLE {s}.outbox ADD COLUMN IF NOT EXISTS claimed_by TEXT;
+    ALTER TABLE {s}.outbox ADD COLUMN IF NOT EXISTS claims INTEGER NOT NULL DEFAULT 0;
+    UPDATE {s}.outbox SET claims = attempts;
+    DROP INDEX IF EXISTS {s}.outbox_ready;
+    CREATE INDEX outbox_ready ON {s}.outbox (next_attempt_us, ord)
+        WHERE sent_us IS NULL AND dead_us IS NULL;
+    DROP INDEX IF EXISTS {s}.outbox_unsent;
+    CREATE INDEX outbox_unsent ON {s}.outbox (ord)
+        WHERE sent_us IS NULL AND dead_us IS NULL;
+    CREATE INDEX IF NOT EXISTS outbox_dead ON {s}.outbox (ord)
+        WHERE dead_us IS NOT NULL AND dropped_us IS NULL;
 """
 
 # Errors that mean "someone else changed it first": retried at the next tick.

@@ -31,7 +31,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 13
+SCHEMA_VERSION: Final = 14
 
 _MIGRATIONS: Final = {
     1: """
@@ -199,6 +199,21 @@ _MIGRATIONS: Final = {
     BEGIN SELECT RAISE(ABORT, 'sla_heads only move forward'); END;
     CREATE TRIGGER sla_heads_no_delete BEFORE DELETE ON sla_heads
     BEGIN SELECT RAISE(ABORT, 'sla_heads is append-only'); END;
+    """,
+    14: """
+    ALTER TABLE outbox ADD COLUMN dead_us INTEGER;
+    ALTER TABLE outbox ADD COLUMN dropped_us INTEGER;
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+    UPDATE outbox SET claims = attempts;
+    DROP INDEX outbox_ready;
+    CREATE INDEX outbox_ready ON outbox (next_attempt_us, ord)
+        WHERE sent_us IS NULL AND dead_us IS NULL;
+    DROP INDEX outbox_unsent;
+    CREATE INDEX outbox_unsent ON outbox (ord)
+        WHERE sent_us IS NULL AND dead_us IS NULL;
+    CREATE INDEX outbox_dead ON outbox (ord)
+        WHERE dead_us IS NOT NULL AND dropped_us IS NULL;
     """,
 }
 
