@@ -210,9 +210,11 @@ class TestTick:
         assert store.get_case("c1").status == Status.EXPIRED
         assert store.history("c1")[-1].action.value == "case closed"
 
-    def test_a_bad_template_leaves_nothing_behind(self) -> None:
-        """A missing template: an error in the report, nothing recorded or queued;
-        once the template exists the action fires, once."""
+    def test_a_bad_template_fails_its_action_alone(self) -> None:
+        """A missing template: an error of that action in the report, nothing
+        of it recorded or queued, while the case's other due action (its
+        warning) is carried out; the case is put aside, and once the template
+        exists its action fires, once."""
         clock = ManualClock(T0)
         store = MemoryStore()
         broken = Templates({"warning.subject": "x", "warning.txt": "x"})
@@ -223,10 +225,13 @@ class TestTick:
         report = esc.tick()
         assert [cid for cid, _ in report.errors] == ["c1", "c2"]
         assert "template 'escalation.subject' does not exist" in report.errors[0][1]
-        assert store.pending() == 0
+        assert [f.kind.value for f in report.fired] == ["warning", "warning"]
+        assert store.pending() == 2  # the warnings; no escalation mail
         assert len(store.history("c1")) == 1
         fixed = escalator(store, clock)
-        assert len(fixed.tick().fired) == 4
+        assert fixed.tick().fired == ()  # put aside for a minute
+        clock.advance(timedelta(minutes=1))
+        assert [f.kind.value for f in fixed.tick().fired] == ["escalation"] * 2
         assert fixed.tick().fired == ()
 
     def test_unknown_calendar_is_reported_and_the_rest_goes_on(self) -> None:
@@ -259,7 +264,10 @@ class TestTick:
         report = esc.tick()
         assert report.recomputed == 1
         assert "unknown calendar 'night'" in report.errors[0][1]
+        assert esc.tick().errors == ()  # put aside for a minute
+        clock.advance(timedelta(minutes=1))
         assert esc.tick().errors == report.errors  # reported until it is fixed
+        assert store.quarantined_item("case", "c1").failures == 2  # type: ignore[union-attr]
 
 
 class TestSettings:
@@ -424,6 +432,7 @@ class TestTasks:
         assert report.errors[0][0] == "t1"
         assert "task overdue.subject" in report.errors[0][1]
         assert store.pending() == 0
+        clock.advance(timedelta(minutes=1))  # the task was put aside for a minute
         assert escalator(store, clock, templates=TASK_TEMPLATES).tick().reminded == (
             "t1",
         )
@@ -563,8 +572,10 @@ class TestMailIdentity:
 
 
 class TestNothingSilent:
-    """A mail that cannot be addressed or rendered is an error of its case: the
-    action is not recorded, and fires once the configuration is fixed."""
+    """A mail that cannot be addressed or rendered is an error of its action:
+    the action is not recorded, the case's other actions are carried out, and
+    it fires once the configuration is fixed (the case is put aside meanwhile,
+    a minute the first time)."""
 
     def test_a_user_without_an_address(self) -> None:
         clock, store = ManualClock(T0), MemoryStore()
@@ -573,7 +584,7 @@ class TestNothingSilent:
         esc.add_case(case(), by=Actor("ann"))
         clock.advance(H)
         report = esc.tick()
-        assert report.fired == ()  # the case's actions of this tick, undone
+        assert [f.kind.value for f in report.fired] == ["warning"]  # the rest goes on
         ((who, message),) = report.errors
         assert who == "c1"
         assert "escalate_to of escalation 'first': user 'lead' has no address" in (
@@ -581,9 +592,10 @@ class TestNothingSilent:
         )
         with pytest.raises(InvalidOperation, match="could not handle 1: c1: "):
             report.raise_for_errors()
+        clock.advance(timedelta(minutes=1))
         fixed = escalator(store, clock).tick()
         assert fixed.errors == ()
-        assert [f.kind.value for f in fixed.fired] == ["warning", "escalation"]
+        assert [f.kind.value for f in fixed.fired] == ["escalation"]
         assert escalator(store, clock).tick().fired == ()
 
     def test_a_template_that_fails(self) -> None:
@@ -596,7 +608,8 @@ class TestNothingSilent:
         clock.advance(H)
         report = esc.tick()
         assert "'nope' is undefined" in report.errors[0][1]
-        assert not any(f.action and f.action.action for f in report.fired)
+        assert [f.kind.value for f in report.fired] == ["warning"]
+        clock.advance(timedelta(minutes=1))
         fixed = escalator(store, clock).tick().fired
         assert "first" in [
             f.action.action.id for f in fixed if f.action and f.action.action

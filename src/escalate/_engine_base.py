@@ -47,6 +47,8 @@ class _Engine:
     metrics: Metrics
     _queued: list[OutgoingMail]  # queued in the transaction under way
     _after_commit: list[Callable[[], None]]  # to do once it committed
+    _skipped: dict[str, str]  # the due item's actions left out: key -> error
+    _partly: list[str]  # errors of the actions the due item was handled without
     _settings: Settings
     configured_by: Actor | None  # who put the settings in force, if anyone
     _digest: str

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Protocol, TypeVar
 
 from escalate._engine_base import _Engine
 from escalate.errors import ConflictError, EscalateError
+from escalate.ports import Quarantined
 
 _log: Final = logging.getLogger("escalate.engine")
 _T = TypeVar("_T")
 
+QUARANTINE_FIRST: Final = timedelta(minutes=1)
+"""How long a case, lead or task that failed is put aside the first time (each
+failure in a row doubles it, up to :data:`QUARANTINE_MAX`)."""
+QUARANTINE_MAX: Final = timedelta(hours=1)
+"""The longest a failing item is put aside."""
+_MAX_ERROR: Final = 2_000  # characters of an error kept with an item put aside
 TICK_ATTEMPTS: Final = 3
 """How often a tick tries a due case, lead or task that another writer changed
 meanwhile before it reports it (and leaves it for the next tick)."""
@@ -41,7 +48,7 @@ class _DueBatches(_Engine):
         handle: Callable[[str, datetime], list[_T] | None],
         now: datetime,
         errors: list[tuple[str, str]],
-        label: str = "",
+        kind: str = "case",
     ) -> tuple[int, list[_T]]:
         """Handle each item ``read(now, limit=batch)`` gives, once, in batches,
         until none is due. Every :data:`PER_COMMIT` items of a batch are one
@@ -62,7 +69,7 @@ class _DueBatches(_Engine):
             seen.update(x.id for x in batch)
             for i in range(0, len(batch), PER_COMMIT):
                 group = batch[i : i + PER_COMMIT]
-                results = self._committed_together(group, handle, now, errors, label)
+                results = self._committed_together(group, handle, now, errors, kind)
                 handled += len(results)
                 for result in results:
                     done += result
@@ -73,17 +80,18 @@ class _DueBatches(_Engine):
         handle: Callable[[str, datetime], list[_T] | None],
         now: datetime,
         errors: list[tuple[str, str]],
-        label: str,
+        kind: str,
     ) -> list[list[_T]]:
         """Handle ``group`` in one transaction, each item in a savepoint; what
         ``handle`` returned for the items it took, once committed."""
+        label = _label(kind)
         results: list[list[_T]] = []
         settled: set[str] = set()  # not taken, or reported as an error
         self._queued, self._after_commit = [], []
         try:
             with self.store.transaction():
                 for item in group:
-                    result = self._handled_once(handle, item.id, now, errors, label)
+                    result = self._handled_once(handle, item.id, now, errors, kind)
                     if result is None:
                         settled.add(item.id)
                     else:
@@ -105,11 +113,14 @@ class _DueBatches(_Engine):
         item_id: str,
         now: datetime,
         errors: list[tuple[str, str]],
-        label: str,
+        kind: str,
     ) -> list[_T] | None:
-        """``handle``, its failure reported into ``errors`` (then None)."""
+        """``handle``, its failure reported into ``errors`` (then None) and the
+        item put aside; the errors of actions it left out reported too."""
+        label = _label(kind)
+        self._skipped, self._partly = {}, []
         try:
-            return self._with_conflicts_retried(handle, item_id, now)
+            result = self._with_conflicts_retried(handle, item_id, now)
         except ConflictError as e:
             message = (
                 f"{label}changed meanwhile ({TICK_ATTEMPTS} attempts), "
@@ -117,16 +128,68 @@ class _DueBatches(_Engine):
             )
             errors.append((item_id, message))
             _log.warning("%s: %s", item_id, message, extra={"subject": item_id})
+            return None
         except EscalateError as e:
             errors.append((item_id, f"{label}{e}"))
             _log.error(
-                "%s: %s%s (left for the next tick)",
+                "%s: %s%s (put aside, tried again later)",
                 item_id,
                 label,
                 e,
                 extra={"subject": item_id},
             )
-        return None
+            self._put_aside(kind, item_id, now, f"{label}{e}")
+            return None
+        for message in self._partly:
+            errors.append((item_id, f"{label}{message}"))
+            _log.error(
+                "%s: %s%s (its other actions carried out; put aside)",
+                item_id,
+                label,
+                message,
+                extra={"subject": item_id},
+            )
+        return result
+
+    def _put_aside(self, kind: str, item_id: str, now: datetime, error: str) -> None:
+        """Move a failing item's next due instant on, by a backoff that grows
+        with each failure in a row (:data:`QUARANTINE_FIRST` doubling up to
+        :data:`QUARANTINE_MAX`), so that the due reads move past it; kept in
+        the store with its error (``escalate status`` lists it)."""
+        try:
+            with self.store.savepoint():
+                before = self.store.quarantined_item(kind, item_id)
+                again = before is not None and before.until >= now - QUARANTINE_MAX
+                failures = before.failures + 1 if again and before else 1
+                until = now + backoff(failures)
+                self.store.quarantine(
+                    Quarantined(
+                        kind=kind,
+                        id=item_id,
+                        failures=failures,
+                        error=error[:_MAX_ERROR],
+                        at=now,
+                        until=until,
+                    )
+                )
+        except EscalateError as e:  # the store is failing too: the next tick
+            _log.error(
+                "%s: could not put it aside: %s", item_id, e, extra={"subject": item_id}
+            )
+            return
+        self.metrics.inc("escalate_put_aside_total")
+        _log.warning(
+            "%s: %s put aside until %s (failure %d in a row)",
+            item_id,
+            kind,
+            until.isoformat(),
+            failures,
+            extra={
+                "subject": item_id,
+                "until": until.isoformat(),
+                "failures": failures,
+            },
+        )
 
     def _with_conflicts_retried(
         self,
@@ -137,9 +200,12 @@ class _DueBatches(_Engine):
         """``handle`` in a savepoint, again while another writer got there
         first (a stale version, a serialization failure, a deadlock: its
         savepoint rolled back, so it starts afresh), at most
-        :data:`TICK_ATTEMPTS` times. What a failed attempt queued or left to
-        do after the commit is forgotten with it."""
-        for attempt in range(1, TICK_ATTEMPTS + 1):
+        :data:`TICK_ATTEMPTS` times; and again without an action that failed
+        (``ActionFailed``: the item's other actions are carried out, that one
+        is reported). What a failed attempt queued or left to do after the
+        commit is forgotten with it."""
+        attempt = 1
+        while True:
             queued, after = len(self._queued), len(self._after_commit)
             try:
                 with self.store.savepoint():
@@ -147,7 +213,32 @@ class _DueBatches(_Engine):
             except BaseException as e:
                 del self._queued[queued:]
                 del self._after_commit[after:]
+                if isinstance(e, ActionFailed) and e.key not in self._skipped:
+                    self._skipped[e.key] = e.message
+                    continue  # once per action: the ladder is finite
                 if not isinstance(e, ConflictError) or attempt == TICK_ATTEMPTS:
                     raise
+                attempt += 1
                 self.metrics.inc("escalate_conflict_retries_total")
-        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class ActionFailed(Exception):
+    """One action of a due item could not be carried out (no address, a
+    template that does not render): the item is handled again without it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def backoff(failures: int) -> timedelta:
+    """How long an item that failed ``failures`` times in a row is put aside."""
+    if failures > 20:
+        return QUARANTINE_MAX
+    wait: timedelta = QUARANTINE_FIRST * 2 ** (failures - 1)
+    return min(wait, QUARANTINE_MAX)
+
+
+def _label(kind: str) -> str:
+    return "" if kind == "case" else f"{kind}: "

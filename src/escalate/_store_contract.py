@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 import pytest
 
-from escalate.errors import ConflictError, InvalidOperation, NotFound
+from escalate.errors import ConfigError, ConflictError, InvalidOperation, NotFound
 from escalate.history import (
     CaseFile,
     DocumentKind,
@@ -45,9 +45,11 @@ from escalate.ports import (
     DocumentStore,
     FiredKey,
     Governed,
+    Heartbeat,
     HistoryStore,
     LeadStore,
     OutboxStore,
+    Quarantined,
     SettingsRecord,
     SettingsStore,
     SettingsVersion,
@@ -880,6 +882,25 @@ class TickLogContract:
         store.record_tick(first)  # a slower worker's tick, recorded after
         assert store.last_tick() == later
 
+    def test_each_workers_latest_heartbeat(self) -> None:
+        """One heartbeat per worker, the latest; heartbeats(since) gives those
+        at or after it, latest first."""
+        store = self.make_store()
+        minute = timedelta(minutes=1)
+
+        def beat(worker: str, at: datetime) -> Heartbeat:
+            return Heartbeat(worker=worker, host="h", pid=7, started_at=_T0, at=at)
+
+        store.record_heartbeat(beat("a", _T0 + minute))
+        store.record_heartbeat(beat("b", _T0 + 3 * minute))
+        store.record_heartbeat(beat("a", _T0 + 2 * minute))
+        store.record_heartbeat(beat("a", _T0))  # late, and older: not kept
+        assert store.heartbeats(_T0) == [
+            beat("b", _T0 + 3 * minute),
+            beat("a", _T0 + 2 * minute),
+        ]
+        assert store.heartbeats(_T0 + 3 * minute) == [beat("b", _T0 + 3 * minute)]
+
 
 class AssignmentLogContract:
     """The contract of an :class:`~escalate.ports.AssignmentLog`: manual
@@ -1067,6 +1088,43 @@ class StoreContract(
             store.record_fired("alone too", _T0)
         assert not store.is_fired("alone")
         assert store.is_fired("alone too")
+
+    def test_quarantine_moves_the_due_read_past_an_item(self) -> None:
+        """An item put aside is not due until its ``until``; it is read back;
+        the state counts what is put aside at an instant; a save of the item
+        sets its due instant afresh; an unknown kind is refused."""
+        store = self.make_store()
+        minute = timedelta(minutes=1)
+        store.save_case(self.case("poison"), next_due=_T0)
+        store.save_case(self.case("healthy"), next_due=_T0 + minute)
+        store.save_lead(Lead(id="l", lead_type="web", received_at=_T0), next_due=_T0)
+        store.save_task(
+            Task(id="t", title="call", owner="ann", due_at=_T0), next_due=_T0
+        )
+        later = _T0 + 10 * minute
+        for kind, item in (("case", "poison"), ("lead", "l"), ("task", "t")):
+            entry = Quarantined(
+                kind=kind, id=item, failures=2, error="boom", at=_T0, until=later
+            )
+            store.quarantine(entry)
+            assert store.quarantined_item(kind, item) == entry
+        assert [c.id for c in store.due_cases(later - minute, limit=10)] == ["healthy"]
+        assert store.due_leads(later - minute, limit=10) == []
+        assert store.due_tasks(later - minute, limit=10) == []
+        assert [c.id for c in store.due_cases(later, limit=10)] == ["healthy", "poison"]
+        state = store.quarantine_state(_T0, limit=2)
+        assert state.count == 3
+        assert [(q.kind, q.id) for q in state.items] == [
+            ("case", "poison"),
+            ("lead", "l"),
+        ]
+        assert store.quarantine_state(later, limit=5).count == 0
+        assert store.quarantined_item("case", "healthy") is None
+        fixed = store.get_case("poison")
+        store.save_case(fixed, next_due=_T0)  # the CRM fixed it: due at once
+        assert [c.id for c in store.due_cases(_T0, limit=10)] == ["poison"]
+        with pytest.raises(ConfigError, match="kind: expected 'case', 'lead'"):
+            store.quarantine(attrs.evolve(entry, kind="ticket"))
 
     def test_reading_reads_and_joins_a_transaction(self) -> None:
         """``reading()`` reads what was committed; inside a transaction it

@@ -38,7 +38,12 @@ from typing import Any, Final
 
 import attrs
 
-from escalate._engine_batches import PER_COMMIT, TICK_ATTEMPTS, _DueBatches
+from escalate._engine_batches import (
+    PER_COMMIT,
+    TICK_ATTEMPTS,
+    ActionFailed,
+    _DueBatches,
+)
 from escalate._engine_files import _CaseFiles
 from escalate._engine_leads import _LeadsAndTasks
 from escalate._engine_routing import _Assigning
@@ -52,6 +57,7 @@ from escalate.delivery import DeliveryPolicy, Dispatcher, DispatchReport
 from escalate.errors import (
     ConfigError,
     ConflictError,
+    EscalateError,
     InvalidOperation,
     WrongTypeError,
 )
@@ -316,6 +322,7 @@ class Escalator(
         )
         self._queued = []
         self._after_commit = []
+        self._skipped, self._partly = {}, []
 
     @classmethod
     def from_config(
@@ -492,10 +499,10 @@ class Escalator(
         fired = [r for r in results if isinstance(r, Fired)]
         sla = [r for r in results if isinstance(r, SlaAction)]
         _, leads = self._each_due(
-            self.store.due_leads, self._escalate_lead, now, errors, "lead: "
+            self.store.due_leads, self._escalate_lead, now, errors, "lead"
         )
         _, reminded = self._each_due(
-            self.store.due_tasks, self._remind, now, errors, "task: "
+            self.store.due_tasks, self._remind, now, errors, "task"
         )
         done = len(fired) + len(sla) + len(leads) + len(reminded)
         self.store.record_tick(
@@ -538,6 +545,8 @@ class Escalator(
         m.set("escalate_due_backlog", backlog.count)
         outbox = self.store.outbox_state(failing=0)
         m.set("escalate_outbox_depth", outbox.depth)
+        m.set("escalate_outbox_dead", outbox.dead)
+        m.set("escalate_put_aside", self.store.quarantine_state(now, limit=0).count)
         oldest = outbox.oldest_queued_at
         age = timedelta(0) if oldest is None else max(now - oldest, timedelta(0))
         m.set("escalate_outbox_oldest_unsent_seconds", age // timedelta(seconds=1))
@@ -562,12 +571,20 @@ class Escalator(
             fired_before = self.store.fired_among(keys)
             known = {k: k in fired_before for k in keys}
             for action in ev.actions(fired_before):
+                if action.key in self._skipped:  # it failed: the others go on
+                    known[action.key] = False
+                    continue
                 known[action.key] = True  # by this worker, or one before it
                 if not self.store.record_fired(action.key, now):
                     continue  # another worker carried it out first
                 self.progress("fired")
-                rendered = self._carry_out(at, action, now, settings)
-                mails = self._enqueue(rendered, now)
+                try:
+                    rendered = self._carry_out(at, action, now, settings)
+                    mails = self._enqueue(rendered, now)
+                except ConflictError:
+                    raise
+                except EscalateError as e:  # handled again, without this one
+                    raise ActionFailed(action.key, str(e)) from e
                 done.append(
                     Fired(
                         key=action.key,
@@ -586,6 +603,9 @@ class Escalator(
                 self._save_case(case, known, ev, sla_marks)
             else:
                 self._save_case(at.case, known)
+            if self._skipped:  # what failed is tried again after a backoff
+                self._partly = list(self._skipped.values())
+                self._put_aside("case", case_id, now, "; ".join(self._partly))
             self.progress("saved")
         self._after_commit.append(partial(self._committed_case, case_id, done, sla))
         return [*done, *sla]

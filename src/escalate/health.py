@@ -18,9 +18,11 @@ from escalate._instants import require_aware, require_duration
 from escalate.ports import (
     Backlog,
     CaseStore,
+    Heartbeat,
     OutboxEntry,
     OutboxState,
     OutboxStore,
+    QuarantineState,
     TickLog,
     TickRecord,
 )
@@ -37,12 +39,16 @@ class Health:
         backlog: Open cases due and not handled, and the earliest due instant.
         outbox: Mails waiting, since when, and those that failed.
         last_tick: The latest tick a worker recorded, or None.
+        quarantine: The cases, leads and tasks put aside after failing.
+        workers: The workers seen recently (their heartbeats), latest first.
     """
 
     at: datetime
     backlog: Backlog
     outbox: OutboxState
     last_tick: TickRecord | None
+    quarantine: QuarantineState = attrs.field(factory=lambda: QuarantineState(count=0))
+    workers: tuple[Heartbeat, ...] = ()
 
     @property
     def due_lag(self) -> timedelta:
@@ -83,12 +89,26 @@ class Health:
                 f"({format_duration(self.at - t.at, days=True)} ago): "
                 f"{t.cases} due cases, {t.fired} carried out, {t.errors} errors"
             )
+        for w in self.workers:
+            out.append(
+                f"  worker {w.worker} (pid {w.pid} on {w.host}): last tick "
+                f"{self._shown(w.at)} "
+                f"({format_duration(self.at - w.at, days=True)} ago)"
+            )
         if b.oldest is None:
             out.append("  due backlog: none")
         else:
             out.append(
                 f"  due backlog: {b.count} cases; the oldest was due at "
                 f"{self._shown(b.oldest)} ({due_lag} late)"
+            )
+        q = self.quarantine
+        if q.count:
+            out.append(f"  put aside after failing: {q.count}")
+        for item in q.items:
+            out.append(
+                f"  put aside: {item.kind} {item.id}, {item.failures} failures in a "
+                f"row, retried at {self._shown(item.until)}: {item.error}"
             )
         if o.oldest_queued_at is None:
             out.append("  outbox: empty")
@@ -151,6 +171,28 @@ class Health:
                 }
                 for f in self.outbox.failing
             ],
+            "put_aside_count": self.quarantine.count,
+            "put_aside": [
+                {
+                    "kind": q.kind,
+                    "id": q.id,
+                    "failures": q.failures,
+                    "error": q.error,
+                    "at": q.at.isoformat(),
+                    "until": q.until.isoformat(),
+                }
+                for q in self.quarantine.items
+            ],
+            "workers": [
+                {
+                    "worker": w.worker,
+                    "host": w.host,
+                    "pid": w.pid,
+                    "started_at": w.started_at.isoformat(),
+                    "last_tick": w.at.isoformat(),
+                }
+                for w in self.workers
+            ],
             "claimed_mails": [entry_data(c) for c in self.outbox.claimed],
             "dead_letter_count": self.outbox.dead,
             "dead_letters": [entry_data(d) for d in self.outbox.dead_letters],
@@ -161,16 +203,27 @@ class _HealthStore(CaseStore, OutboxStore, TickLog, Protocol):
     """What :func:`read_health` reads."""
 
 
-def read_health(store: _HealthStore, at: datetime, *, failing: int = 20) -> Health:
+def read_health(
+    store: _HealthStore,
+    at: datetime,
+    *,
+    failing: int = 20,
+    seen_within: timedelta = timedelta(minutes=15),
+) -> Health:
     """The state of the store's work at ``at``: its due backlog, outbox (with
-    up to ``failing`` failed mails) and last tick."""
+    up to ``failing`` failed, claimed and dead mails), what is put aside, the
+    last tick, and the workers that ticked within ``seen_within``; read in one
+    snapshot that takes no write lock."""
     require_aware(at, "at")
+    seen = require_duration(seen_within, "seen_within")
     with store.reading():
         return Health(
             at=at,
             backlog=store.due_backlog(at),
             outbox=store.outbox_state(failing=failing, at=at),
             last_tick=store.last_tick(),
+            quarantine=store.quarantine_state(at, limit=failing),
+            workers=tuple(store.heartbeats(at - seen)),
         )
 
 

@@ -12,7 +12,7 @@ write, and a reader can hold each part in their head:
 :class:`TaskStore`        tasks and their due index
 :class:`DocumentStore`    escalation documents and their numbers
 :class:`SettingsStore`    the settings in force, and every version by digest
-:class:`TickLog`          the last tick (what ``escalate status`` reports)
+:class:`TickLog`          the last tick, heartbeats, what is put aside (``status``)
 :class:`AssignmentLog`    manual assignments (what suggestions are made from)
 :class:`SlaEventLog`      each case's SLA events (what its service level is from)
 ========================  ==========================================================
@@ -62,12 +62,15 @@ __all__ = [
     "FailingMail",
     "FiredKey",
     "Governed",
+    "Heartbeat",
     "HistoryStore",
     "LeadStore",
     "Mailer",
     "OutboxEntry",
     "OutboxState",
     "OutboxStore",
+    "QuarantineState",
+    "Quarantined",
     "SettingsRecord",
     "SettingsStore",
     "SettingsVersion",
@@ -309,6 +312,60 @@ class TickRecord:
     errors: int
 
 
+@attrs.frozen(kw_only=True)
+class Quarantined:
+    """A case, lead or task put aside after it failed: its next due instant
+    moved to ``until``, so that the due read moves past it, and retried then.
+
+    Attributes:
+        kind: ``"case"``, ``"lead"`` or ``"task"``.
+        id: Its id.
+        failures: How many times in a row it failed.
+        error: The last failure's error.
+        at: When it last failed.
+        until: When it is tried again.
+    """
+
+    kind: str
+    id: str
+    failures: int
+    error: str
+    at: datetime
+    until: datetime
+
+
+@attrs.frozen(kw_only=True)
+class QuarantineState:
+    """The items put aside at an instant.
+
+    Attributes:
+        count: How many are put aside (``until`` after the instant).
+        items: The first of them, soonest retried first (at most the limit).
+    """
+
+    count: int
+    items: tuple[Quarantined, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Heartbeat:
+    """A worker's last sign of life: what ``escalate status`` lists.
+
+    Attributes:
+        worker: Its id (``host:pid`` and a start-up suffix).
+        host: The machine it runs on.
+        pid: Its process id.
+        started_at: When it started.
+        at: When it last ticked.
+    """
+
+    worker: str
+    host: str
+    pid: int
+    started_at: datetime
+    at: datetime
+
+
 class _Transactional(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """All or nothing; nested transactions join the outermost one."""
@@ -493,11 +550,27 @@ class SettingsStore(_Transactional, Protocol):
 
 @runtime_checkable
 class TickLog(_Transactional, Protocol):
-    """The latest tick: ``record_tick`` keeps a record only if it is not older
-    than the one kept (workers whose ticks interleave leave the latest)."""
+    """The latest tick, each worker's heartbeat, and what is put aside.
+
+    * ``record_tick`` keeps a record only if it is not older than the one kept
+      (workers whose ticks interleave leave the latest).
+    * ``record_heartbeat`` keeps a worker's latest heartbeat (one per worker
+      id); ``heartbeats(since)`` gives those at or after ``since``, latest first.
+    * ``quarantine`` keeps an item put aside (replacing its earlier one) and
+      moves the item's next due instant to ``until``, so that the due reads
+      move past it; ``quarantined_item`` reads it back (None if never put
+      aside); ``quarantine_state(at)`` counts those whose ``until`` is after
+      ``at`` and lists the first ``limit``, soonest retried first. A save of
+      the item sets its due instant afresh (a fixed case fires at once).
+    """
 
     def record_tick(self, record: TickRecord) -> None: ...
     def last_tick(self) -> TickRecord | None: ...
+    def record_heartbeat(self, beat: Heartbeat) -> None: ...
+    def heartbeats(self, since: datetime) -> list[Heartbeat]: ...
+    def quarantine(self, entry: Quarantined) -> None: ...
+    def quarantined_item(self, kind: str, item_id: str) -> Quarantined | None: ...
+    def quarantine_state(self, at: datetime, *, limit: int) -> QuarantineState: ...
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 import attrs
 
 from escalate._instants import to_us, utc_from_us
-from escalate.errors import ConflictError, InvalidOperation, NotFound
+from escalate.errors import ConfigError, ConflictError, InvalidOperation, NotFound
 from escalate.history import (
     CaseDeletion,
     DocumentKind,
@@ -36,8 +36,11 @@ from escalate.ports import (
     FailingMail,
     FiredKey,
     Governed,
+    Heartbeat,
     OutboxEntry,
     OutboxState,
+    Quarantined,
+    QuarantineState,
     SettingsRecord,
     SettingsVersion,
     TickRecord,
@@ -139,6 +142,8 @@ class MemoryStore:
         self._settings: dict[str, SettingsRecord] = {}
         self._versions: dict[str, SettingsVersion] = {}  # in the order stored
         self._ticks: dict[str, TickRecord] = {}
+        self._beats: dict[str, Heartbeat] = {}
+        self._quarantine: dict[tuple[str, str], Quarantined] = {}
         self._assignments: dict[str, list[AssignmentRecord]] = {}
         self._sla_events: dict[str, list[SlaEvent]] = {}
         self._sla_heads: dict[str, SlaHead] = {}
@@ -809,6 +814,50 @@ class MemoryStore:
     def last_tick(self) -> TickRecord | None:
         """The latest tick kept, or None."""
         return self._ticks.get("last")
+
+    def record_heartbeat(self, beat: Heartbeat) -> None:
+        """Keep ``beat`` as its worker's latest."""
+        with self.transaction():
+            kept = self._beats.get(beat.worker)
+            if kept is None or to_us(kept.at, "at") <= to_us(beat.at, "at"):
+                self._put(self._beats, beat.worker, beat)
+
+    def heartbeats(self, since: datetime) -> list[Heartbeat]:
+        """The workers' latest heartbeats at or after ``since``, latest first."""
+        x = to_us(since, "since")
+        beats = [b for b in self._beats.values() if to_us(b.at, "at") >= x]
+        return sorted(beats, key=lambda b: (-to_us(b.at, "at"), b.worker))
+
+    def quarantine(self, entry: Quarantined) -> None:
+        """Keep ``entry`` and move the item's next due instant to ``until``."""
+        tables: dict[str, dict[str, Any]] = {
+            "case": self._cases,
+            "lead": self._leads,
+            "task": self._tasks,
+        }
+        table = tables.get(entry.kind)
+        if table is None:
+            raise ConfigError(
+                f"kind: expected 'case', 'lead' or 'task', got {entry.kind!r}"
+            )
+        with self.transaction():
+            self._put(self._quarantine, (entry.kind, entry.id), entry)
+            stored = table.get(entry.id)
+            if stored is not None and stored[1] is not None:
+                self._put(table, entry.id, (stored[0], to_us(entry.until, "until")))
+
+    def quarantined_item(self, kind: str, item_id: str) -> Quarantined | None:
+        """The item's entry, if it was ever put aside."""
+        return self._quarantine.get((kind, item_id))
+
+    def quarantine_state(self, at: datetime, *, limit: int) -> QuarantineState:
+        """The items put aside at ``at``: how many, and the first ``limit``."""
+        x = to_us(at, "at")
+        aside = sorted(
+            (q for q in self._quarantine.values() if to_us(q.until, "until") > x),
+            key=lambda q: (to_us(q.until, "until"), q.kind, q.id),
+        )
+        return QuarantineState(count=len(aside), items=tuple(aside[: max(limit, 0)]))
 
     # -- assignments -----------------------------------------------------------------
 

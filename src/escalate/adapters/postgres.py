@@ -46,7 +46,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "Listener", "PostgresStore"]
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 _SCHEMA_NAME: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _TABLES: Final = (
     "assignments",
@@ -61,12 +61,14 @@ _TABLES: Final = (
     "lines",
     "numbering",
     "outbox",
+    "quarantine",
     "settings",
     "settings_versions",
     "sla_events",
     "sla_heads",
     "tasks",
     "ticks",
+    "workers",
 )
 # A table name where a statement names a table (never a column of the same name).
 _TABLE_REF: Final = re.compile(
@@ -280,6 +282,20 @@ _MIGRATIONS[5] = """
         WHERE sent_us IS NULL AND dead_us IS NULL;
     CREATE INDEX IF NOT EXISTS outbox_dead ON {s}.outbox (ord)
         WHERE dead_us IS NOT NULL AND dropped_us IS NULL;
+"""
+
+_MIGRATIONS[6] = """
+    CREATE TABLE IF NOT EXISTS {s}.quarantine (
+        kind TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL,
+        failures INTEGER NOT NULL, error TEXT NOT NULL, at_us BIGINT NOT NULL,
+        until_us BIGINT NOT NULL, PRIMARY KEY (kind, id)
+    );
+    CREATE INDEX IF NOT EXISTS quarantine_until ON {s}.quarantine (until_us);
+    CREATE TABLE IF NOT EXISTS {s}.workers (
+        worker TEXT COLLATE "C" PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL,
+        started_us BIGINT NOT NULL, at_us BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS workers_at ON {s}.workers (at_us);
 """
 
 # Errors that mean "someone else changed it first": retried at the next tick.

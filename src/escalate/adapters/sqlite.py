@@ -31,7 +31,7 @@ from escalate.history import GENESIS
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION: Final = 14
+SCHEMA_VERSION: Final = 15
 
 _MIGRATIONS: Final = {
     1: """
@@ -214,6 +214,19 @@ _MIGRATIONS: Final = {
         WHERE sent_us IS NULL AND dead_us IS NULL;
     CREATE INDEX outbox_dead ON outbox (ord)
         WHERE dead_us IS NOT NULL AND dropped_us IS NULL;
+    """,
+    15: """
+    CREATE TABLE quarantine (
+        kind TEXT NOT NULL, id TEXT NOT NULL, failures INTEGER NOT NULL,
+        error TEXT NOT NULL, at_us INTEGER NOT NULL, until_us INTEGER NOT NULL,
+        PRIMARY KEY (kind, id)
+    );
+    CREATE INDEX quarantine_until ON quarantine (until_us);
+    CREATE TABLE workers (
+        worker TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+        started_us INTEGER NOT NULL, at_us INTEGER NOT NULL
+    );
+    CREATE INDEX workers_at ON workers (at_us);
     """,
 }
 
