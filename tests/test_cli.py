@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import signal
@@ -408,17 +409,46 @@ class TestTickAndRun:
             "2",
             "--outbox",
             tmp_path / "out",
+            "-v",
         )
         assert result.returncode == 0, result.stderr
-        assert result.stdout.count("tick at ") == 2
-        assert "stopped after 2 ticks" in result.stdout
+        assert result.stdout == ""  # it reports through logging only
+        assert result.stderr.count("INFO escalate.worker: tick at ") == 2
+        assert "stopped after 2 ticks" in result.stderr
+
+    def test_run_logs_json_only_under_log_format_json(self, tmp_path: Path) -> None:
+        """run printed a line per tick on stdout, plain text even under
+        --log-format json; by default (warnings) a quiet worker says nothing."""
+        common = ("--config", example_config(), "--every", "1s", "--max-ticks", "2")
+        quiet = run(
+            "run", *common, "--db", tmp_path / "q.db", "--outbox", tmp_path / "o"
+        )
+        assert quiet.returncode == 0, quiet.stderr
+        assert (quiet.stdout, quiet.stderr) == ("", "")
+        logged = run(
+            "run",
+            *common,
+            "--db",
+            tmp_path / "j.db",
+            "--outbox",
+            tmp_path / "o",
+            "-v",
+            "--log-format",
+            "json",
+        )
+        assert logged.stdout == ""
+        records = [json.loads(line) for line in logged.stderr.splitlines()]
+        ticks = [r for r in records if r["message"].startswith("tick at ")]
+        assert len(ticks) == 2
+        assert {"at", "cases", "fired", "errors"} <= ticks[0].keys()
 
     @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
     def test_run_stops_cleanly_on_a_signal(self, tmp_path: Path, signum: int) -> None:
         """A signal between ticks ends the wait and the loop, with exit 0."""
         out, err, code = _signalled_run(tmp_path, signum)
         assert code == 0, err
-        assert "stopped after 1 ticks" in out
+        assert out == ""
+        assert "stopped after 1 ticks" in err
 
     def test_run_hears_a_signal_its_parent_blocked(self, tmp_path: Path) -> None:
         """A supervisor that starts the worker with SIGINT blocked (a mask survives
@@ -427,9 +457,9 @@ class TestTickAndRun:
         def block() -> None:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
 
-        out, err, code = _signalled_run(tmp_path, signal.SIGINT, block)
+        _, err, code = _signalled_run(tmp_path, signal.SIGINT, block)
         assert code == 0, err
-        assert "stopped after 1 ticks" in out
+        assert "stopped after 1 ticks" in err
 
     @pytest.mark.parametrize("command", ["run", "tick"])
     def test_an_outbox_that_cannot_be_a_folder(
@@ -635,18 +665,23 @@ def _signalled_run(
             "1h",
             "--outbox",
             str(tmp_path / "out"),
+            "-v",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=before,
     )
-    assert process.stdout is not None
-    assert process.stdout.readline().startswith("running: a tick every 1:00:00")
-    assert process.stdout.readline().startswith("tick at ")  # now waiting
+    assert process.stderr is not None
+    seen = []
+    while not any("tick at " in line for line in seen):  # then it waits
+        line = process.stderr.readline()
+        assert line, "".join(seen)
+        seen.append(line)
+    assert any("running as " in line for line in seen)
     process.send_signal(signum)
     try:
         out, err = process.communicate(timeout=60)
     finally:
         process.kill()  # not left running when the test fails
-    return out, err, process.returncode
+    return out, "".join(seen) + err, process.returncode

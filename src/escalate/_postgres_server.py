@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["postgres_server"]
+__all__ = ["pg_ctl", "postgres_server"]
 
 INSTALL = (
     "PostgreSQL's server binaries (initdb, pg_ctl) were not found: install them "
@@ -45,9 +45,32 @@ def _as_server_user(argv: list[str]) -> list[str]:
     return argv
 
 
+def pg_ctl(dsn: str, *args: str) -> None:
+    """Run ``pg_ctl`` on the server of ``dsn`` (one :func:`postgres_server`
+    started): ``pg_ctl(dsn, "restart", "-m", "fast")``, ``"stop"``,
+    ``"start"``; it waits until the server is up or down."""
+    bindir = _bindir()
+    assert bindir is not None
+    folder = Path(dict(p.split("=", 1) for p in dsn.split())["host"])
+    options = f"-k {folder} -c listen_addresses='' -c fsync=off -p 5432"
+    options += (folder / "options").read_text() if (folder / "options").exists() else ""
+    subprocess.run(
+        _as_server_user(
+            [
+                *(str(bindir / "pg_ctl"), "-D", str(folder / "data"), "-o", options),
+                *("-w", "-l", str(folder / "server.log"), *args),
+            ]
+        ),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a throwaway server; yield its DSN; stop and remove it."""
+def postgres_server(options: str = "") -> Iterator[str]:
+    """Start a throwaway server (``options``: more ``-c name=value`` for it);
+    yield its DSN; stop and remove it."""
     bindir = _bindir()
     if bindir is None:
         if os.environ.get("CI") == "true":
@@ -64,7 +87,10 @@ def postgres_server() -> Iterator[str]:
         ),
         **run,  # type: ignore[call-overload]
     )
-    options = f"-k {folder} -c listen_addresses='' -c fsync=off -p 5432"
+    (folder / "options").write_text(f" {options}" if options else "")
+    if os.geteuid() == 0:
+        shutil.chown(folder / "options", "postgres")
+    options = f"-k {folder} -c listen_addresses='' -c fsync=off -p 5432 {options}"
     subprocess.run(
         _as_server_user(
             [

@@ -20,14 +20,14 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Final, Protocol, TextIO, cast
+from typing import Any, Final, TextIO, cast
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from escalate import _logs
 from escalate._cli_outbox import outbox_drop, outbox_list, outbox_retry
-from escalate._durations import format_duration
+from escalate._cli_status import status as probe_status
 from escalate._stop import StopOnSignal
 from escalate._toml import parse_duration
 from escalate.adapters._sql import SqlStore
@@ -45,9 +45,8 @@ from escalate.audit import (
 )
 from escalate.check import Severity
 from escalate.config import Config, example_config, load_config, load_tenant_config
-from escalate.engine import Escalator, TickReport
-from escalate.errors import ConfigError, EscalateError, NotFound, StoreError
-from escalate.health import read_health
+from escalate.engine import Escalator
+from escalate.errors import ConfigError, EscalateError, NotFound
 from escalate.hours import _located
 from escalate.mail import Mailer, OutgoingMail
 from escalate.metrics import Metrics
@@ -62,10 +61,11 @@ from escalate.sla import SlaSettings, SlaTimeline
 from escalate.sla import report as sla_report
 from escalate.svg import report_svg, timeline_svg
 from escalate.timers import Clock, ManualClock, SystemClock
+from escalate.worker import Waiter, Worker, tick_summary
 
 __all__ = ["main"]
 
-_run_log: Final = logging.getLogger("escalate.engine")
+_run_log: Final = logging.getLogger("escalate.worker")
 
 _WEEK = timedelta(days=7)
 
@@ -297,6 +297,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="exit 1 if there are more than N dead letters (mails sending gave "
         "up on); --max-lag counts waiting mails only",
+    )
+    status.add_argument(
+        "--timeout",
+        type=_duration_option("--timeout", "10s", zero=False),
+        default=timedelta(seconds=10),
+        metavar="DURATION",
+        help='give up past this, exit 2 "could not tell" (default 10s)',
     )
     status.add_argument("--json", action="store_true", help="write it as JSON")
 
@@ -678,40 +685,18 @@ def _simulate(args: argparse.Namespace, out: TextIO) -> int:
 # -- tick and run ---------------------------------------------------------------------
 
 
-def _summary(report: TickReport, sent: int, failed: int) -> str:
-    parts = [
-        f"tick at {report.at.isoformat()}:",
-        f"{report.cases} due cases,",
-        f"{len(report.fired)} actions fired,",
-        f"{len(report.leads)} lead steps,",
-        f"{len(report.reminded)} task reminders,",
-        *([f"{len(report.sla)} SLA warnings and breaches,"] if report.sla else []),
-        f"{sent} mails sent",
-    ]
-    text = " ".join(parts)
-    if failed:
-        text += f", {failed} mails failed (kept for a retry)"
-    if report.change is not None:
-        text += "\nthe configuration changed:" + "".join(
-            f"\n  {line}" for line in report.change.lines()
-        )
-    for subject, message in report.errors:
-        text += f"\nerror: {subject}: {message}"
-    return text
-
-
 def _tick_once(esc: Escalator, out: TextIO, shown: bool) -> bool:
     report = esc.tick()
     sent = failed = 0
     while True:
         dispatched = esc.dispatch(limit=500)
         sent += len(dispatched.sent)
-        failed += len(dispatched.failed)
-        if len(dispatched.sent) + len(dispatched.failed) < 500:
+        failed += len(dispatched.failed) + len(dispatched.dead)
+        if len(dispatched.sent) + len(dispatched.failed) + len(dispatched.dead) < 500:
             break
     if shown and report.recomputed:
         sys.stderr.write("\n")  # end the progress line
-    out.write(_summary(report, sent, failed) + "\n")
+    out.write(tick_summary(report, sent, failed) + "\n")
     out.flush()
     return report.ok and not failed
 
@@ -737,119 +722,70 @@ def _tick(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
+    """A worker (escalate.worker): ticks and dispatch side by side, surviving
+    what its database does; it reports through logging only."""
     config = _config(args)
     if args.max_ticks is not None and args.max_ticks < 1:
         raise ConfigError(f"--max-ticks: expected 1 or more, got {args.max_ticks}")
-    ok = True
-    ticks = 0
     mailer = _mailer(config, args.outbox)
+    sending = _sending(config)
+    metrics = Metrics()
+    progress = _progress(sys.stderr)
+
+    def build(store: Store) -> Escalator:
+        return Escalator.from_config(
+            config,
+            store,
+            mailer,
+            SystemClock(),
+            progress=progress,
+            metrics=metrics,
+            by=OPERATOR,
+            **sending,
+        )
+
     with StopOnSignal() as stop:
-        store = _store(args.db, must_exist=False)
         server: MetricsServer | None = None
-        listener: _Waiter | None = None
         try:
-            progress = _progress(sys.stderr)
-            metrics = Metrics()
-            esc = Escalator.from_config(
-                config,
-                store,
-                mailer,
-                SystemClock(),
-                progress=progress,
-                metrics=metrics,
-                by=OPERATOR,
-                **_sending(config),
-            )
             if args.metrics_port is not None:
                 server = MetricsServer(
                     metrics, port=args.metrics_port, host=args.metrics_host
                 )
                 url = f"http://{args.metrics_host}:{server.port}/metrics"
-                out.write(f"metrics: {url}\n")
-            out.write(f"running: a tick every {args.every}; stop with Ctrl-C\n")
-            out.flush()
-            listener = _listener(store)
-            while not stop.is_set():
-                try:
-                    ok = _tick_once(esc, out, progress is not None) and ok
-                except StoreError as e:  # the database went away: report, go on
-                    _run_log.error("tick failed, retried after the wait: %s", e)
-                    ok = False
-                ticks += 1
-                if args.max_ticks is not None and ticks >= args.max_ticks:
-                    break
-                _sleep(esc, args.every, stop, listener)
+                _run_log.info("metrics: %s", url, extra={"url": url})
+            worker = Worker(
+                lambda: _store(args.db, must_exist=False),
+                build,
+                mailer,
+                stop,
+                every=args.every,
+                listen=_listener,
+                max_ticks=args.max_ticks,
+                metrics=metrics,
+                retry_start=args.db.startswith(("postgresql://", "postgres://")),
+                **sending,
+            )
+            ok = worker.run()
         finally:
             if server is not None:
                 server.close()
-            if listener is not None:
-                listener.close()
-            store.close()
-    out.write(f"stopped after {ticks} ticks\n")
     return 0 if ok else 1
 
 
-class _Waiter(Protocol):
-    def wait(self, timeout: timedelta) -> datetime | None: ...
-    def close(self) -> None: ...
-
-
-def _listener(store: SqlStore) -> _Waiter | None:
+def _listener(store: Store) -> Waiter | None:
     """On PostgreSQL, a LISTEN connection that announces new due instants."""
     listener = getattr(store, "listener", None)
-    return None if listener is None else cast("_Waiter", listener())
-
-
-class _Stop(Protocol):
-    def is_set(self) -> bool: ...
-    def wait(self, timeout: float) -> bool: ...
-
-
-def _sleep(
-    esc: Escalator, every: timedelta, stop: _Stop, listener: _Waiter | None
-) -> None:
-    """Until the earliest due instant (at most ``every``, the poll interval); on
-    PostgreSQL, a case saved meanwhile with an earlier due instant wakes the
-    worker then (announcements are read at once; the stop flag each second)."""
-    wake = esc.next_wake(every)
-    while not stop.is_set():
-        left = wake - esc.clock.now()
-        if left <= timedelta(0):
-            return
-        if listener is None:
-            stop.wait(left.total_seconds())
-            continue
-        announced = listener.wait(min(left, timedelta(seconds=1)))
-        if announced is not None and announced < wake:
-            wake = announced
+    return None if listener is None else cast("Waiter", listener())
 
 
 def _status(args: argparse.Namespace, out: TextIO) -> int:
     if args.max_dead is not None and args.max_dead < 0:
         raise ConfigError(f"--max-dead: expected 0 or more, got {args.max_dead}")
-    store = _store(args.db, read_only=True)
-    try:
-        health = read_health(store, args.now or SystemClock().now())
-    finally:
-        store.close()
-    late = args.max_lag is not None and health.late(args.max_lag)
-    dead = args.max_dead is not None and health.outbox.dead > args.max_dead
-    if args.json:
-        json.dump({**health.data(), "late": late, "too_many_dead": dead}, out, indent=1)
-        out.write("\n")
-    else:
-        out.write("\n".join(health.lines()) + "\n")
-        if late:
-            out.write(
-                f"late: {format_duration(health.lag)} behind, more than "
-                f"--max-lag {format_duration(args.max_lag)}\n"
-            )
-        if dead:
-            out.write(
-                f"dead letters: {health.outbox.dead}, more than --max-dead "
-                f"{args.max_dead}\n"
-            )
-    return 1 if late or dead else 0
+    return probe_status(
+        args,
+        out,
+        lambda timeout: _store(args.db, read_only=True, timeout=timeout),
+    )
 
 
 def _outbox(args: argparse.Namespace, out: TextIO) -> int:

@@ -41,7 +41,7 @@ from escalate.metrics import Metrics
 from escalate.ports import Claim, OutboxEntry, OutboxStore
 from escalate.timers import Clock
 
-__all__ = ["DeliveryPolicy", "DispatchReport", "Dispatcher"]
+__all__ = ["DeliveryPolicy", "DispatchReport", "Dispatcher", "check_lease"]
 
 _log: Final = logging.getLogger("escalate.outbox")
 
@@ -130,6 +130,19 @@ class DispatchReport:
     released: int = 0
 
 
+def check_lease(lease: timedelta, policy: DeliveryPolicy) -> timedelta:
+    """``lease`` if it is at least twice the policy's send deadline (a claim
+    must outlast the send it holds), else a ConfigError."""
+    require_duration(lease, "lease")
+    if lease < 2 * policy.send_deadline:
+        raise ConfigError(
+            f"lease: expected at least twice the send deadline "
+            f"({2 * policy.send_deadline}), got {lease}: a claim must outlast "
+            "the send it holds"
+        )
+    return lease
+
+
 class Dispatcher:
     """Sends an outbox's mails through a mailer.
 
@@ -164,33 +177,35 @@ class Dispatcher:
         self.policy = policy or DeliveryPolicy()
         if not isinstance(self.policy, DeliveryPolicy):
             raise WrongTypeError(f"delivery: expected a DeliveryPolicy, got {policy!r}")
-        self.lease = require_duration(lease, "lease")
-        if self.lease < 2 * self.policy.send_deadline:
-            raise ConfigError(
-                f"lease: expected at least twice the send deadline "
-                f"({2 * self.policy.send_deadline}), got {lease}: a claim must "
-                "outlast the send it holds"
-            )
+        self.lease = check_lease(lease, self.policy)
         self.metrics = Metrics() if metrics is None else metrics
         self.worker = worker
         self.progress = progress or _quiet
 
-    def dispatch(self, *, limit: int = 100) -> DispatchReport:
+    def dispatch(
+        self, *, limit: int = 100, stop: Callable[[], bool] | None = None
+    ) -> DispatchReport:
         """Claim up to ``limit`` due mails and send each, marking it sent at
-        once; see the module docstring."""
+        once; see the module docstring. ``stop``, asked before each send, ends
+        the dispatch early (the claims left are given back)."""
         now = self.clock.now()
         claims = self.store.claim(now, lease=self.lease, limit=limit, by=self.worker)
         sent: list[str] = []
         failed: list[tuple[str, str]] = []
         dead: list[tuple[str, str]] = []
         for i, claim in enumerate(claims):
-            if self.clock.now() + self.policy.send_deadline > claim.lease_until:
+            stopping = stop is not None and stop()
+            if stopping or (
+                self.clock.now() + self.policy.send_deadline > claim.lease_until
+            ):
                 left = claims[i:]
                 self.store.release(left)
                 _log.info(
-                    "%d claimed mails given back: their lease would not outlast "
-                    "another send",
+                    "%d claimed mails given back: %s",
                     len(left),
+                    "the worker stops"
+                    if stopping
+                    else "their lease would not outlast another send",
                     extra={"released": len(left)},
                 )
                 return DispatchReport(
