@@ -248,13 +248,7 @@ class Dispatcher:
     def _marked(self, claim: Claim) -> bool:
         """Mark a sent mail sent, in a transaction of its own."""
         mail = claim.mail
-        fields = {
-            "key": mail.key,
-            "message_id": mail.message_id,
-            "recipient": mail.recipient,
-            "purpose": mail.purpose,
-            "attempt": claim.attempt,
-        }
+        fields = _fields(claim)
         if not self.store.mark_sent([claim], at=self.clock.now()):
             _log.warning(
                 "sent %s to %s, but its claim had lapsed to another worker",
@@ -278,14 +272,7 @@ class Dispatcher:
         mail = claim.mail
         now = self.clock.now()
         error = str(e)
-        fields = {
-            "key": mail.key,
-            "message_id": mail.message_id,
-            "recipient": mail.recipient,
-            "purpose": mail.purpose,
-            "attempt": claim.attempt,
-            "error": error,
-        }
+        fields = {**_fields(claim), "error": error}
         why = "a permanent failure" if e.permanent else self.policy.gives_up(claim, now)
         if why is not None:
             self.store.mark_dead(claim, error=error, at=now)
@@ -313,6 +300,18 @@ class Dispatcher:
             error,
             extra=fields,
         )
+
+
+def _fields(claim: Claim) -> dict[str, object]:
+    """What a log record of a mail's attempt carries (``extra``)."""
+    mail = claim.mail
+    return {
+        "key": mail.key,
+        "message_id": mail.message_id,
+        "recipient": mail.recipient,
+        "purpose": mail.purpose,
+        "attempt": claim.attempt,
+    }
 
 
 def _quiet(step: str) -> None:

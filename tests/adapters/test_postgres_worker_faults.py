@@ -180,6 +180,18 @@ class Harness:
         with psycopg.connect(self.dsn) as conn:
             (fired,) = conn.execute("SELECT COUNT(*) FROM escalate.fired").fetchone()
         assert fired == self.added
+        # status listed delivered mails as unsent after backend terminations
+        command = [sys.executable, "-m", "escalate.cli", "status", "--json"]
+        status = subprocess.run(
+            [*command, "--db", url(self.dsn)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        data = json.loads(status.stdout)
+        assert (data["outbox_depth"], data["claimed_mails"]) == (0, []), data
+        assert len(data["workers"]) == 1
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
