@@ -41,6 +41,7 @@ class FaultyInbox:
         self.data_delay = 0.0
         self.sessions = 0
         self.attempts: Counter[str] = Counter()  # message data seen, by recipient
+        self.mail_options: list[list[str]] = []
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: Any
@@ -48,6 +49,14 @@ class FaultyInbox:
         self.sessions += 1
         session.host_name = hostname
         return responses
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        self.mail_options.append(list(options))
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -332,6 +341,16 @@ class TestSlowServers:
             mailer.send(mail)
         mailer.close()
         assert (handler.sessions, len(handler.messages)) == (1, 5)
+
+    def test_an_8bit_body_is_declared(self, inbox: tuple[FaultyInbox, int]) -> None:
+        """MAIL FROM says BODY=8BITMIME for an 8-bit body (the server offers
+        it), and nothing for a 7-bit one; both arrive intact."""
+        handler, port = inbox
+        mailer = SmtpMailer("127.0.0.1", port, security="none", timeout=5)
+        mailer.send(example_mail(key="k/8", text="Grüße aus Köln\n"))
+        mailer.send(example_mail(key="k/7", text="plain\n"))
+        assert handler.mail_options == [["BODY=8BITMIME"], []]
+        assert "Grüße aus Köln" in handler.messages[0].decode("utf-8")
 
     def test_a_kept_connection_the_server_closed_is_opened_again(
         self, tmp_path: Path

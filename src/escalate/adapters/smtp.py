@@ -189,8 +189,13 @@ class SmtpMailer:
             smtp = self._smtp or self._connect(ends)
             message = mail.to_message(date=self.clock.now())
             self._step(smtp, ends)
+            # an 8-bit body says so where the server takes it (RFC 6152)
+            eight_bit = message.get("Content-Transfer-Encoding") == "8bit"
+            options = (
+                ["BODY=8BITMIME"] if eight_bit and smtp.has_extn("8bitmime") else []
+            )
             try:
-                code, text = smtp.mail(mail.sender)
+                code, text = smtp.mail(mail.sender, options)
             except (smtplib.SMTPServerDisconnected, OSError) as e:
                 if reused:  # nothing of this mail reached the server
                     raise _Stale from e
