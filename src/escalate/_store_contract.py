@@ -649,7 +649,7 @@ class OutboxStoreContract(_StoreFactory):
             store.retry_mail("<nobody@example.com>", at=later)
         store.retry_mail(mails[0].message_id, at=later)
         (again,) = store.claim(later, lease=lease, limit=5)
-        assert (again.mail, again.attempt) == (mails[0], 1)
+        assert (again.mail, again.attempt, again.queued_at) == (mails[0], 1, later)
         store.mark_sent([again], at=later)
         with pytest.raises(InvalidOperation, match="sent already"):
             store.drop_mail(mails[0].message_id, at=later)

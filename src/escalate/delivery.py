@@ -44,6 +44,7 @@ from escalate.timers import Clock
 __all__ = ["DeliveryPolicy", "DispatchReport", "Dispatcher", "check_lease"]
 
 _log: Final = logging.getLogger("escalate.outbox")
+_MAX_ERROR: Final = 2_000  # characters of a failure kept with its mail
 
 
 def _positive(name: str) -> Callable[[object, object, timedelta], None]:
@@ -271,7 +272,7 @@ class Dispatcher:
     ) -> None:
         mail = claim.mail
         now = self.clock.now()
-        error = str(e)
+        error = str(e)[:_MAX_ERROR]  # a server's answer may run to many lines
         fields = {**_fields(claim), "error": error}
         why = "a permanent failure" if e.permanent else self.policy.gives_up(claim, now)
         if why is not None:

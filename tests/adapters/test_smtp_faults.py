@@ -146,6 +146,21 @@ class TestReplyClasses:
         assert [m for m, _ in report.dead] == [mail.message_id]
         assert store.pending() == 0
 
+    def test_a_long_answer_is_kept_cut_short(
+        self, inbox: tuple[FaultyInbox, int], tmp_path: Path
+    ) -> None:
+        """A server may answer in many lines: the dead letter keeps 2,000
+        characters of it."""
+        handler, port = inbox
+        handler.data_reply = "\r\n".join(["554-" + "x" * 900] * 30 + ["554 no"])
+        store = SqliteStore(tmp_path / "o.db")
+        (mail,) = mails(1)
+        store.enqueue(mail, at=T0)
+        ((_, error),) = dispatcher(store, port, ManualClock(T0)).dispatch().dead
+        assert len(error) == 2_000
+        (dead,) = store.outbox_entries(dead=True, limit=1)
+        assert dead.error == error
+
     def test_4xx_is_retried_with_backoff_up_to_the_attempts_allowed(
         self, inbox: tuple[FaultyInbox, int], tmp_path: Path
     ) -> None:

@@ -213,8 +213,9 @@ class SqlOutbox(SqlBase):
         return row
 
     def retry_mail(self, message_id: str, *, at: datetime) -> None:
-        """Put a dead letter back into the queue, due at ``at``, its attempts
-        counted from 0 again (the last error kept until the next attempt).
+        """Put a dead letter back into the queue, queued again at ``at`` (its
+        age for ``max_age`` and the lag counts from then), its attempts from 0
+        (the last error kept until the next attempt).
 
         Raises:
             NotFound: No such mail.
@@ -227,9 +228,9 @@ class SqlOutbox(SqlBase):
                     f"mail {message_id!r} is not a dead letter: it is waiting"
                 )
             self._write(
-                "UPDATE outbox SET dead_us = NULL, attempts = 0, next_attempt_us = ? "
-                "WHERE message_id = ?",
-                (to_us(at, "at"), message_id),
+                "UPDATE outbox SET dead_us = NULL, attempts = 0, next_attempt_us = ?, "
+                "queued_us = ? WHERE message_id = ?",
+                (to_us(at, "at"), to_us(at, "at"), message_id),
             )
 
     def drop_mail(self, message_id: str, *, at: datetime) -> None:

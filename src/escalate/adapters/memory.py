@@ -760,8 +760,8 @@ class MemoryStore:
         return row
 
     def retry_mail(self, message_id: str, *, at: datetime) -> None:
-        """Put a dead letter back into the queue, due at ``at``, its attempts
-        counted from 0 again.
+        """Put a dead letter back into the queue, queued again at ``at``, its
+        attempts from 0.
 
         Raises:
             NotFound: No such mail.
@@ -773,7 +773,8 @@ class MemoryStore:
                 raise InvalidOperation(
                     f"mail {message_id!r} is not a dead letter: it is waiting"
                 )
-            self._set(row, dead=None, attempts=0, next_attempt=to_us(at, "at"))
+            x = to_us(at, "at")
+            self._set(row, dead=None, attempts=0, next_attempt=x, queued=x)
             self._put(self._unsent, message_id, None)
 
     def drop_mail(self, message_id: str, *, at: datetime) -> None:
