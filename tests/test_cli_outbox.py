@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from escalate.adapters.sqlite import SqliteStore
-from escalate.testing import example_mail
+from escalate.cli import main
+from escalate.delivery import Dispatcher
+from escalate.errors import WrongTypeError
+from escalate.testing import RecordingMailer, example_mail
+from escalate.timers import ManualClock
 from tests.test_cli import run
 
 T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -75,6 +79,16 @@ class TestOutboxCommand:
         assert missing.returncode == 1
         assert "is not in the outbox" in missing.stderr
         assert "Traceback" not in missing.stderr + busy.stderr
+
+    def test_a_message_id_no_store_keeps_is_refused(
+        self, db: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        for bad in ("<a\x00b@example.com>", "<\ud800@example.com>", "x" * 2_000):
+            assert main(["outbox", "drop", "--db", str(db), bad]) == 1
+            err = capsys.readouterr().err
+            assert err.startswith("escalate: error: message_id: expected"), err
+        with pytest.raises(WrongTypeError, match="message_id: expected a text"):
+            Dispatcher(SqliteStore(db), RecordingMailer(), ManualClock(T0)).drop(7)  # type: ignore[arg-type]
 
     def test_list_only_reads(self, tmp_path: Path) -> None:
         empty = tmp_path / "empty.db"

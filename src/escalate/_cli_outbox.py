@@ -8,6 +8,7 @@ import json
 from typing import TextIO
 
 from escalate.adapters._sql import SqlStore
+from escalate.delivery import message_id_of
 from escalate.health import entry_data
 from escalate.ports import OutboxEntry
 from escalate.timers import SystemClock
@@ -44,13 +45,13 @@ def _line(e: OutboxEntry) -> str:
 
 def outbox_retry(store: SqlStore, args: argparse.Namespace, out: TextIO) -> int:
     """Put a dead letter back into the queue."""
-    store.retry_mail(args.message_id, at=args.now or SystemClock().now())
+    store.retry_mail(message_id_of(args.message_id), at=args.now or SystemClock().now())
     out.write(f"{args.message_id}: back in the queue, sent by the next dispatch\n")
     return 0
 
 
 def outbox_drop(store: SqlStore, args: argparse.Namespace, out: TextIO) -> int:
     """Stop sending a dead or waiting mail, for good."""
-    store.drop_mail(args.message_id, at=args.now or SystemClock().now())
+    store.drop_mail(message_id_of(args.message_id), at=args.now or SystemClock().now())
     out.write(f"{args.message_id}: dropped, never sent\n")
     return 0

@@ -35,13 +35,20 @@ from typing import Final
 import attrs
 
 from escalate._instants import require_duration
+from escalate._text import MAX_ID, check_text
 from escalate.errors import ConfigError, DeliveryError, WrongTypeError
 from escalate.mail import Mailer
 from escalate.metrics import Metrics
 from escalate.ports import Claim, OutboxEntry, OutboxStore
 from escalate.timers import Clock
 
-__all__ = ["DeliveryPolicy", "DispatchReport", "Dispatcher", "check_lease"]
+__all__ = [
+    "DeliveryPolicy",
+    "DispatchReport",
+    "Dispatcher",
+    "check_lease",
+    "message_id_of",
+]
 
 _log: Final = logging.getLogger("escalate.outbox")
 _MAX_ERROR: Final = 2_000  # characters of a failure kept with its mail
@@ -236,14 +243,14 @@ class Dispatcher:
 
     def retry(self, message_id: str) -> None:
         """Put a dead letter back into the queue, due now, attempts from 0."""
-        self.store.retry_mail(message_id, at=self.clock.now())
+        self.store.retry_mail(message_id_of(message_id), at=self.clock.now())
         _log.info(
             "dead letter %s put back", message_id, extra={"message_id": message_id}
         )
 
     def drop(self, message_id: str) -> None:
         """Stop sending a dead or waiting mail, for good."""
-        self.store.drop_mail(message_id, at=self.clock.now())
+        self.store.drop_mail(message_id_of(message_id), at=self.clock.now())
         _log.warning("mail %s dropped", message_id, extra={"message_id": message_id})
 
     def _marked(self, claim: Claim) -> bool:
@@ -301,6 +308,14 @@ class Dispatcher:
             error,
             extra=fields,
         )
+
+
+def message_id_of(value: object) -> str:
+    """``value`` if it can be a Message-ID (a text a store and a mail carry),
+    else a clear error naming it."""
+    if not isinstance(value, str):
+        raise WrongTypeError(f"message_id: expected a text, got {value!r}")
+    return check_text("message_id", value, max_length=MAX_ID * 4)
 
 
 def _fields(claim: Claim) -> dict[str, object]:
