@@ -198,3 +198,46 @@ class TestOperatorsSmtpSettings:
         sending = cli._sending(config)
         assert sending["delivery"].send_deadline == timedelta(seconds=20)
         assert sending["lease"] == timedelta(minutes=5)  # at least twice the deadline
+
+
+class TestBadArguments:
+    def test_a_worker_refuses_what_cannot_work(self) -> None:
+        from escalate.errors import ConfigError, WrongTypeError
+
+        def make(**kw: object) -> Worker:
+            return Worker(
+                lambda: pytest.fail("never opened"),  # type: ignore[arg-type,return-value]
+                lambda s: pytest.fail("never built"),  # type: ignore[arg-type,return-value]
+                _NoMail(),
+                threading.Event(),
+                **{"every": timedelta(seconds=1), **kw},  # type: ignore[arg-type]
+            )
+
+        with pytest.raises(ConfigError, match="every: expected a positive"):
+            make(every=timedelta(0))
+        with pytest.raises(WrongTypeError, match="every: expected a timedelta"):
+            make(every=5)
+        with pytest.raises(ConfigError, match="max_ticks: expected 1 or more"):
+            make(max_ticks=0)
+        with pytest.raises(ConfigError, match="lease: expected at least twice"):
+            make(lease=timedelta(seconds=10))
+
+    def test_a_dispatch_limit_below_one_is_refused(self, tmp_path: Path) -> None:
+        from escalate.delivery import Dispatcher
+        from escalate.errors import ConfigError
+
+        d = Dispatcher(SqliteStore(tmp_path / "d.db"), _NoMail(), SystemClock())
+        for bad in (0, -1, True, "3"):
+            with pytest.raises(ConfigError, match="limit: expected a whole number"):
+                d.dispatch(limit=bad)  # type: ignore[arg-type]
+
+    def test_a_statement_timeout_that_cannot_work_is_refused(
+        self, postgres_dsn: str
+    ) -> None:
+        from escalate.adapters.postgres import PostgresStore
+        from escalate.errors import ConfigError, WrongTypeError
+
+        with pytest.raises(ConfigError, match="statement_timeout: expected a positive"):
+            PostgresStore(postgres_dsn, statement_timeout=timedelta(0))
+        with pytest.raises(WrongTypeError, match="statement_timeout: expected"):
+            PostgresStore(postgres_dsn, statement_timeout=5)  # type: ignore[arg-type]

@@ -196,6 +196,10 @@ class Dispatcher:
         """Claim up to ``limit`` due mails and send each, marking it sent at
         once; see the module docstring. ``stop``, asked before each send, ends
         the dispatch early (the claims left are given back)."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigError(
+                f"limit: expected a whole number of 1 or more, got {limit!r}"
+            )
         now = self.clock.now()
         claims = self.store.claim(now, lease=self.lease, limit=limit, by=self.worker)
         sent: list[str] = []

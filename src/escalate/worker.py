@@ -37,10 +37,10 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from escalate._instants import to_us
+from escalate._instants import require_duration, to_us
 from escalate.delivery import DeliveryPolicy, Dispatcher, check_lease
 from escalate.engine import Escalator, TickReport
-from escalate.errors import EscalateError, StoreError
+from escalate.errors import ConfigError, EscalateError, StoreError
 from escalate.mail import Mailer
 from escalate.metrics import Metrics
 from escalate.ports import Heartbeat, Store
@@ -158,7 +158,15 @@ class Worker:
         self.build = build
         self.mailer = mailer
         self.stop = stop
-        self.every = every
+        self.every = require_duration(every, "every")
+        if every <= timedelta(0):
+            raise ConfigError(f"every: expected a positive duration, got {every!r}")
+        if max_ticks is not None and (
+            not isinstance(max_ticks, int)
+            or isinstance(max_ticks, bool)
+            or max_ticks < 1
+        ):
+            raise ConfigError(f"max_ticks: expected 1 or more, got {max_ticks!r}")
         self.listen = listen
         self.max_ticks = max_ticks
         self.delivery = delivery or DeliveryPolicy()

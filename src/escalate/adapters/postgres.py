@@ -39,7 +39,7 @@ from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from escalate._instants import utc_from_us
+from escalate._instants import require_duration, utc_from_us
 from escalate.adapters._sql import SqlStore, sla_heads_of
 from escalate.errors import ConfigError, ConflictError, InvalidOperation, StoreError
 from escalate.history import GENESIS
@@ -621,6 +621,11 @@ def _timeout_options(timeout: timedelta | None) -> str | None:
     """The connection's ``options`` that bound each statement and lock wait."""
     if timeout is None:
         return None
+    require_duration(timeout, "statement_timeout")
+    if timeout <= timedelta(0):
+        raise ConfigError(
+            f"statement_timeout: expected a positive duration, got {timeout!r}"
+        )
     ms = max(timeout // timedelta(milliseconds=1), 1)
     return f"-c statement_timeout={ms} -c lock_timeout={ms}"
 
