@@ -339,6 +339,25 @@ class TestSlowServers:
             server.close()
             thread.join(timeout=5)
 
+    def test_a_server_silent_before_its_greeting_is_given_up_at_the_timeout(
+        self,
+    ) -> None:
+        """A server that waited 35 s before its greeting held a tick 181 s for
+        6 mails: the wait for one answer is the operator's timeout."""
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        mailer = SmtpMailer("127.0.0.1", port, security="none", timeout=0.5)
+        begun = time.monotonic()
+        try:
+            with pytest.raises(DeliveryError, match="timed out") as e:
+                mailer.send(example_mail())
+            assert not e.value.permanent
+            assert time.monotonic() - begun < 8
+        finally:
+            server.close()
+
     def test_a_kept_connection_carries_many_mails(
         self, inbox: tuple[FaultyInbox, int]
     ) -> None:
