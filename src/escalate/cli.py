@@ -503,11 +503,19 @@ def _escalator(
     mailer: Mailer,
     clock: Clock,
     progress: Callable[[str], None] | None = None,
+    metrics: Metrics | None = None,
 ) -> Escalator:
     # The command is the operator's own code: it puts the file's settings in
     # force with every permission (docs/model.md, "Who may change what").
     return Escalator.from_config(
-        config, store, mailer, clock, progress=progress, by=OPERATOR, **_sending(config)
+        config,
+        store,
+        mailer,
+        clock,
+        progress=progress,
+        metrics=metrics,
+        by=OPERATOR,
+        **_sending(config),
     )
 
 
@@ -733,16 +741,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     progress = _progress(sys.stderr)
 
     def build(store: Store) -> Escalator:
-        return Escalator.from_config(
-            config,
-            store,
-            mailer,
-            SystemClock(),
-            progress=progress,
-            metrics=metrics,
-            by=OPERATOR,
-            **sending,
-        )
+        return _escalator(config, store, mailer, SystemClock(), progress, metrics)
 
     with StopOnSignal() as stop:
         server: MetricsServer | None = None

@@ -9,9 +9,10 @@ from typing import Any, Final
 
 from escalate._codec import mail_from_json, mail_to_json
 from escalate._instants import to_us, utc_from_us
+from escalate._outbox_rules import check_dead, check_not_held, check_unsent
 from escalate.adapters._sql_base import PER_QUERY as _PER_QUERY
 from escalate.adapters._sql_base import SqlBase
-from escalate.errors import ConflictError, InvalidOperation, NotFound
+from escalate.errors import ConflictError, NotFound
 from escalate.mail import OutgoingMail
 from escalate.ports import Claim, FailingMail, OutboxEntry, OutboxState
 
@@ -203,13 +204,8 @@ class SqlOutbox(SqlBase):
             f"FROM outbox WHERE message_id = ?{self._LOCK}",
             (message_id,),
         )
-        if not rows:
-            raise NotFound(f"mail {message_id!r} is not in the outbox")
-        row = tuple(rows[0])
-        if row[0] is not None:
-            raise InvalidOperation(f"mail {message_id!r} was sent already")
-        if row[2] is not None:
-            raise InvalidOperation(f"mail {message_id!r} was dropped already")
+        row = tuple(rows[0]) if rows else (None,) * 6
+        check_unsent(message_id, found=bool(rows), sent_us=row[0], dropped_us=row[2])
         return row
 
     def retry_mail(self, message_id: str, *, at: datetime) -> None:
@@ -223,10 +219,7 @@ class SqlOutbox(SqlBase):
         """
         with self.transaction():
             _, dead_us, *_ = self._unsent_row(message_id)
-            if dead_us is None:
-                raise InvalidOperation(
-                    f"mail {message_id!r} is not a dead letter: it is waiting"
-                )
+            check_dead(message_id, dead_us)
             self._write(
                 "UPDATE outbox SET dead_us = NULL, attempts = 0, next_attempt_us = ?, "
                 "queued_us = ? WHERE message_id = ?",
@@ -243,11 +236,9 @@ class SqlOutbox(SqlBase):
         x = to_us(at, "at")
         with self.transaction():
             _, _, _, token, lease_until, by = self._unsent_row(message_id)
-            if token is not None and lease_until > x:
-                raise InvalidOperation(
-                    f"mail {message_id!r} is being sent by {by or 'a worker'} (its "
-                    f"claim holds it until {utc_from_us(lease_until).isoformat()})"
-                )
+            check_not_held(
+                message_id, token=token, lease_until_us=lease_until, at_us=x, by=by
+            )
             self._write(
                 "UPDATE outbox SET dropped_us = ?, dead_us = COALESCE(dead_us, ?), "
                 "token = NULL, claimed_by = NULL WHERE message_id = ?",

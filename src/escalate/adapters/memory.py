@@ -13,7 +13,8 @@ from typing import Any, Protocol, TypeVar
 import attrs
 
 from escalate._instants import to_us, utc_from_us
-from escalate.errors import ConfigError, ConflictError, InvalidOperation, NotFound
+from escalate._outbox_rules import check_dead, check_not_held, check_unsent
+from escalate.errors import ConfigError, ConflictError, NotFound
 from escalate.history import (
     CaseDeletion,
     DocumentKind,
@@ -751,12 +752,13 @@ class MemoryStore:
 
     def _unsent_row(self, message_id: str) -> _Outgoing:
         row = self._outbox.get(message_id)
-        if row is None:
-            raise NotFound(f"mail {message_id!r} is not in the outbox")
-        if row.sent is not None:
-            raise InvalidOperation(f"mail {message_id!r} was sent already")
-        if row.dropped is not None:
-            raise InvalidOperation(f"mail {message_id!r} was dropped already")
+        check_unsent(
+            message_id,
+            found=row is not None,
+            sent_us=None if row is None else row.sent,
+            dropped_us=None if row is None else row.dropped,
+        )
+        assert row is not None
         return row
 
     def retry_mail(self, message_id: str, *, at: datetime) -> None:
@@ -769,10 +771,7 @@ class MemoryStore:
         """
         with self.transaction():
             row = self._unsent_row(message_id)
-            if row.dead is None:
-                raise InvalidOperation(
-                    f"mail {message_id!r} is not a dead letter: it is waiting"
-                )
+            check_dead(message_id, row.dead)
             x = to_us(at, "at")
             self._set(row, dead=None, attempts=0, next_attempt=x, queued=x)
             self._put(self._unsent, message_id, None)
@@ -787,12 +786,13 @@ class MemoryStore:
         x = to_us(at, "at")
         with self.transaction():
             row = self._unsent_row(message_id)
-            if row.token is not None and row.lease_until > x:
-                raise InvalidOperation(
-                    f"mail {message_id!r} is being sent by "
-                    f"{row.claimed_by or 'a worker'} (its claim holds it until "
-                    f"{utc_from_us(row.lease_until).isoformat()})"
-                )
+            check_not_held(
+                message_id,
+                token=row.token,
+                lease_until_us=row.lease_until,
+                at_us=x,
+                by=row.claimed_by,
+            )
             if row.dead is None:
                 self._drop(self._unsent, message_id)
             self._set(
