@@ -842,7 +842,7 @@ def _apply(args: argparse.Namespace, out: TextIO) -> int:
 
 def _explain(args: argparse.Namespace, out: TextIO) -> int:
     config = _config(args)
-    store = _store(args.db)
+    store = _store(args.db, read_only=True)
     try:
         now = args.now or SystemClock().now()
         esc = _escalator(config, store, _NoMail(), _FixedClock(now))
@@ -889,7 +889,7 @@ def _report(args: argparse.Namespace, out: TextIO) -> int:
             "to report on"
         )
     _located(args.end, "--to")  # the timelines' instant: a calendar counts there
-    store = _store(args.db)
+    store = _store(args.db, read_only=True)
     try:
         clock = _FixedClock(args.end)
         if config is not None:  # the file's policies, as if in force
@@ -1061,7 +1061,7 @@ def _write_atomically(path: Path, text: str, option: str) -> None:
 
 
 def _timeline(args: argparse.Namespace, out: TextIO) -> int:
-    store = _store(args.db)
+    store = _store(args.db, read_only=True)
     try:
         esc, stored = _stored_escalator(store, args.db, SystemClock())
         try:

@@ -178,16 +178,31 @@ class TestCorruptFile:
 
 
 class TestReadersCreateNothing:
-    @pytest.mark.parametrize("command", ["status", "verify", "plan"])
+    @pytest.mark.parametrize(
+        "command",
+        ["status", "verify", "plan", "explain", "report", "timeline", "outbox"],
+    )
     def test_an_empty_file_is_not_taken_for_a_store(
         self, tmp_path: Path, command: str
     ) -> None:
         """A 0-byte file was taken as a new store, and status wrote a schema
-        into it."""
+        into it. Every command that only reads opens the store as it is."""
         db = tmp_path / "empty.db"
         db.write_bytes(b"")
-        extra = ["--config", str(example_config())] if command == "plan" else []
-        result = run(command, "--db", db, *extra)
+        config = ["--config", str(example_config())]
+        extra = {
+            "plan": config,
+            "explain": [*config, "c1"],
+            "report": [
+                "--from",
+                "2026-11-23T00:00:00+00:00",
+                "--to",
+                "2026-11-30T00:00:00+00:00",
+            ],
+            "timeline": ["c1", "--svg", str(tmp_path / "t.svg")],
+        }.get(command, [])
+        head = ["outbox", "list"] if command == "outbox" else [command]
+        result = run(*head, "--db", db, *extra)
         assert result.returncode == (2 if command == "status" else 1)  # a probe
         assert "is not an escalate store" in result.stderr + result.stdout
         assert db.stat().st_size == 0
