@@ -159,8 +159,9 @@ class _DueBatches(_Engine):
         try:
             with self.store.savepoint():
                 before = self.store.quarantined_item(kind, item_id)
-                again = before is not None and before.until >= now - QUARANTINE_MAX
-                failures = before.failures + 1 if again and before else 1
+                failures = 1  # in a row: failed again within an hour of its retry
+                if before is not None and before.until >= now - QUARANTINE_MAX:
+                    failures = before.failures + 1
                 until = now + backoff(failures)
                 self.store.quarantine(
                     Quarantined(

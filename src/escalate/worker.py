@@ -356,7 +356,6 @@ class _Listening:
         self.backoff = backoff
         self.listener: Waiter | None = None
         self.retry_at: datetime | None = None
-        self.lost = False
         self.polling = worker.listen is None
         if not self.polling:
             self._open()
@@ -379,7 +378,6 @@ class _Listening:
         self.worker.metrics.inc("escalate_worker_errors_total", part="listen")
         pause = self.backoff.next()
         self.retry_at = self.worker.clock.now() + pause
-        self.lost = True
         _log.error(
             "listening failed, listened again in %s (polling meanwhile): %s",
             pause,
